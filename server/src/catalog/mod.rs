@@ -1,0 +1,1 @@
+//! The exposed tool catalog: `<server>__<tool>` names and synthesized broadcast tools.

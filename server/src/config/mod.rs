@@ -1,0 +1,1 @@
+//! Validated gateway configuration: `mcp_servers.yaml` and the environment.

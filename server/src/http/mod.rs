@@ -1,0 +1,3 @@
+//! The HTTP surface of the gateway.
+
+pub mod legacy_sse;

@@ -1,0 +1,3 @@
+//! Connections to backend MCP servers.
+
+pub mod sse;
