@@ -1,0 +1,409 @@
+//! The mock's tools: their definitions (built once at start) and what each one does.
+
+use std::{sync::Arc, time::Duration};
+
+use http::request::Parts;
+use rmcp::{
+    ErrorData as McpError, RoleServer,
+    model::{
+        CallToolResult, ContentBlock, JsonObject, ProgressNotificationParam, Tool, ToolAnnotations,
+    },
+    service::RequestContext,
+};
+use serde_json::{Map, Value, json};
+
+/// Every tool the mock knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ToolName {
+    SearchLogs,
+    CheckHealth,
+    Echo,
+    Sleep,
+    Fail,
+    Crash,
+    GetEnv,
+    Headers,
+}
+
+impl ToolName {
+    pub const ALL: [ToolName; 8] = [
+        ToolName::SearchLogs,
+        ToolName::CheckHealth,
+        ToolName::Echo,
+        ToolName::Sleep,
+        ToolName::Fail,
+        ToolName::Crash,
+        ToolName::GetEnv,
+        ToolName::Headers,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ToolName::SearchLogs => "search_logs",
+            ToolName::CheckHealth => "check_health",
+            ToolName::Echo => "echo",
+            ToolName::Sleep => "sleep",
+            ToolName::Fail => "fail",
+            ToolName::Crash => "crash",
+            ToolName::GetEnv => "get_env",
+            ToolName::Headers => "headers",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<ToolName> {
+        Self::ALL.into_iter().find(|tool| tool.as_str() == name)
+    }
+
+    fn definition(self) -> Tool {
+        let tool = Tool::new(
+            self.as_str(),
+            self.description(),
+            schema(self.input_schema()),
+        );
+        match self {
+            ToolName::SearchLogs => {
+                tool.with_annotations(ToolAnnotations::new().read_only(true).open_world(false))
+            }
+            ToolName::CheckHealth => tool
+                .with_raw_output_schema(schema(json!({
+                    "type": "object",
+                    "properties": {
+                        "server": {"type": "string"},
+                        "status": {"type": "string"}
+                    },
+                    "required": ["server", "status"]
+                })))
+                .with_annotations(ToolAnnotations::new().read_only(true)),
+            _ => tool,
+        }
+    }
+
+    fn description(self) -> &'static str {
+        match self {
+            ToolName::SearchLogs => "Search the server's (fake) logs for a query",
+            ToolName::CheckHealth => "Report the server's health as structured content",
+            ToolName::Echo => "Return the arguments as compact JSON text",
+            ToolName::Sleep => {
+                "Sleep for some seconds, reporting progress every 100 ms; stops when cancelled"
+            }
+            ToolName::Fail => "Return a tool error (isError) with the given message",
+            ToolName::Crash => "Exit the server process at once with code 3",
+            ToolName::GetEnv => "Return the value of an environment variable, or <unset>",
+            ToolName::Headers => "Return the HTTP request headers of this call as JSON",
+        }
+    }
+
+    fn input_schema(self) -> Value {
+        match self {
+            ToolName::SearchLogs => json!({
+                "type": "object",
+                "properties": {
+                    "query": {"type": "string", "description": "Text to search for"},
+                    "limit": {"type": "integer", "minimum": 0, "description": "Most hits to return"}
+                },
+                "required": ["query"]
+            }),
+            ToolName::Echo => json!({"type": "object", "additionalProperties": true}),
+            ToolName::Sleep => json!({
+                "type": "object",
+                "properties": {"seconds": {"type": "number", "minimum": 0}},
+                "required": ["seconds"]
+            }),
+            ToolName::Fail => json!({
+                "type": "object",
+                "properties": {"message": {"type": "string"}}
+            }),
+            ToolName::GetEnv => json!({
+                "type": "object",
+                "properties": {"name": {"type": "string"}},
+                "required": ["name"]
+            }),
+            ToolName::CheckHealth | ToolName::Crash | ToolName::Headers => {
+                json!({"type": "object", "properties": {}})
+            }
+        }
+    }
+}
+
+fn schema(value: Value) -> Arc<JsonObject> {
+    match value {
+        Value::Object(object) => Arc::new(object),
+        _ => Arc::new(Map::new()),
+    }
+}
+
+/// The tools one server offers, with their definitions built once.
+#[derive(Debug)]
+pub struct ToolSet {
+    offered: Vec<ToolName>,
+    definitions: Vec<Tool>,
+}
+
+impl ToolSet {
+    /// `only`: the tools to offer, `None` for all.
+    pub fn new(only: Option<&[ToolName]>) -> Self {
+        let offered: Vec<ToolName> = ToolName::ALL
+            .into_iter()
+            .filter(|tool| only.is_none_or(|only| only.contains(tool)))
+            .collect();
+        let definitions = offered.iter().map(|tool| tool.definition()).collect();
+        Self {
+            offered,
+            definitions,
+        }
+    }
+
+    pub fn definitions(&self) -> &[Tool] {
+        &self.definitions
+    }
+
+    /// The offered tool called `name`.
+    pub fn find(&self, name: &str) -> Option<ToolName> {
+        ToolName::parse(name).filter(|tool| self.offered.contains(tool))
+    }
+
+    pub fn definition(&self, name: &str) -> Option<Tool> {
+        self.definitions
+            .iter()
+            .find(|tool| tool.name == name)
+            .cloned()
+    }
+}
+
+/// Everything a tool may need besides its arguments.
+pub struct CallContext<'a> {
+    pub server_name: &'a str,
+    pub request: RequestContext<RoleServer>,
+}
+
+/// Runs `tool`. Bad arguments are a tool error (`isError`), as the MCP specification asks of
+/// input validation failures.
+pub async fn call(
+    tool: ToolName,
+    arguments: JsonObject,
+    context: CallContext<'_>,
+) -> Result<CallToolResult, McpError> {
+    let name = context.server_name;
+    Ok(match tool {
+        ToolName::SearchLogs => search_logs(name, &arguments),
+        ToolName::CheckHealth => {
+            CallToolResult::structured(json!({"server": name, "status": "ok"}))
+        }
+        ToolName::Echo => text(Value::Object(arguments).to_string()),
+        ToolName::Sleep => sleep(&arguments, &context.request).await,
+        ToolName::Fail => CallToolResult::error(vec![ContentBlock::text(
+            string_argument(&arguments, "message").unwrap_or("failure requested"),
+        )]),
+        ToolName::Crash => {
+            tracing::warn!(server = name, "crash requested: exiting with code 3");
+            std::process::exit(3)
+        }
+        ToolName::GetEnv => match string_argument(&arguments, "name") {
+            Some(variable) => {
+                text(std::env::var(variable).unwrap_or_else(|_| "<unset>".to_owned()))
+            }
+            None => invalid_arguments("get_env needs a string 'name'"),
+        },
+        ToolName::Headers => {
+            text(headers_json(context.request.extensions.get::<Parts>()).to_string())
+        }
+    })
+}
+
+fn text(content: impl Into<String>) -> CallToolResult {
+    CallToolResult::success(vec![ContentBlock::text(content)])
+}
+
+fn invalid_arguments(message: &str) -> CallToolResult {
+    CallToolResult::error(vec![ContentBlock::text(message)])
+}
+
+fn string_argument<'a>(arguments: &'a JsonObject, key: &str) -> Option<&'a str> {
+    arguments.get(key).and_then(Value::as_str)
+}
+
+/// Hits returned when the caller gives no limit, and the most ever returned.
+const DEFAULT_HITS: u64 = 3;
+const MAX_HITS: u64 = 20;
+
+fn search_logs(server: &str, arguments: &JsonObject) -> CallToolResult {
+    let Some(query) = string_argument(arguments, "query") else {
+        return invalid_arguments("search_logs needs a string 'query'");
+    };
+    let hits = match arguments.get("limit") {
+        None | Some(Value::Null) => DEFAULT_HITS,
+        Some(limit) => match limit.as_u64() {
+            Some(limit) => limit.min(MAX_HITS),
+            None => return invalid_arguments("search_logs 'limit' must be a non-negative integer"),
+        },
+    };
+    let mut lines = vec![format!("[{server}] search_logs query={query}: {hits} hits")];
+    for hit in 0..hits {
+        lines.push(format!(
+            "2026-01-01T00:00:{:02}Z {server} INFO service-{hit}: matched \"{query}\"",
+            hit % 60
+        ));
+    }
+    text(lines.join("\n"))
+}
+
+/// The longest sleep accepted, so that a typo cannot park a call for days.
+const MAX_SLEEP_SECONDS: f64 = 3600.0;
+const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
+
+async fn sleep(arguments: &JsonObject, request: &RequestContext<RoleServer>) -> CallToolResult {
+    let seconds = match arguments.get("seconds").and_then(Value::as_f64) {
+        Some(seconds) if seconds.is_finite() && (0.0..=MAX_SLEEP_SECONDS).contains(&seconds) => {
+            seconds
+        }
+        _ => return invalid_arguments("sleep needs 'seconds' between 0 and 3600"),
+    };
+    let total = Duration::from_secs_f64(seconds);
+    let progress_token = request.meta.get_progress_token();
+    let started = tokio::time::Instant::now();
+    let deadline = started + total;
+    let mut ticks = tokio::time::interval_at(started + PROGRESS_INTERVAL, PROGRESS_INTERVAL);
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep_until(deadline) => break,
+            () = request.ct.cancelled() => {
+                let elapsed = started.elapsed().as_secs_f64();
+                return text(format!("cancelled after {elapsed:.1} s"));
+            }
+            _ = ticks.tick(), if progress_token.is_some() => {
+                if let Some(token) = &progress_token {
+                    let progress = ProgressNotificationParam::new(
+                        token.clone(),
+                        started.elapsed().as_secs_f64(),
+                    )
+                    .with_total(seconds);
+                    // A client that went away is noticed by cancellation, not here.
+                    let _ = request.peer.notify_progress(progress).await;
+                }
+            }
+        }
+    }
+    text(format!("slept {seconds} s"))
+}
+
+/// The request headers as a JSON object; repeated headers are joined with ", ".
+fn headers_json(parts: Option<&Parts>) -> Value {
+    let mut object = Map::new();
+    if let Some(parts) = parts {
+        for name in parts.headers.keys() {
+            let values: Vec<String> = parts
+                .headers
+                .get_all(name)
+                .iter()
+                .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
+                .collect();
+            object.insert(name.as_str().to_owned(), Value::String(values.join(", ")));
+        }
+    }
+    Value::Object(object)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(value: Value) -> JsonObject {
+        value.as_object().cloned().unwrap_or_default()
+    }
+
+    fn text_of(result: &CallToolResult) -> String {
+        result
+            .content
+            .iter()
+            .filter_map(|c| c.as_text().map(|t| t.text.clone()))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for tool in ToolName::ALL {
+            assert_eq!(ToolName::parse(tool.as_str()), Some(tool));
+        }
+        assert_eq!(ToolName::parse("nope"), None);
+    }
+
+    #[test]
+    fn every_tool_has_a_description_and_an_object_schema() {
+        let set = ToolSet::new(None);
+        assert_eq!(set.definitions().len(), ToolName::ALL.len());
+        for tool in set.definitions() {
+            assert!(tool.description.as_deref().is_some_and(|d| !d.is_empty()));
+            assert_eq!(tool.input_schema.get("type"), Some(&json!("object")));
+        }
+        let search = set.definition("search_logs").expect("offered");
+        assert_eq!(
+            search.annotations.and_then(|a| a.read_only_hint),
+            Some(true)
+        );
+        let health = set.definition("check_health").expect("offered");
+        assert!(health.output_schema.is_some());
+    }
+
+    #[test]
+    fn a_subset_offers_only_its_tools() {
+        let set = ToolSet::new(Some(&[ToolName::Echo, ToolName::Fail]));
+        let names: Vec<_> = set
+            .definitions()
+            .iter()
+            .map(|t| t.name.to_string())
+            .collect();
+        assert_eq!(names, ["echo", "fail"]);
+        assert_eq!(set.find("echo"), Some(ToolName::Echo));
+        assert_eq!(set.find("sleep"), None);
+        assert!(set.definition("sleep").is_none());
+    }
+
+    #[test]
+    fn search_logs_output() {
+        let result = search_logs("elk-1", &args(json!({"query": "error", "limit": 2})));
+        let text = text_of(&result);
+        let lines: Vec<_> = text.lines().collect();
+        assert_eq!(lines[0], "[elk-1] search_logs query=error: 2 hits");
+        assert_eq!(lines.len(), 3);
+        assert!(lines[1].contains("\"error\""));
+        assert_eq!(result.is_error, Some(false));
+
+        let default = text_of(&search_logs("s", &args(json!({"query": "q"}))));
+        assert!(default.starts_with("[s] search_logs query=q: 3 hits"));
+        let capped = text_of(&search_logs(
+            "s",
+            &args(json!({"query": "q", "limit": 1000})),
+        ));
+        assert!(capped.starts_with("[s] search_logs query=q: 20 hits"));
+    }
+
+    #[test]
+    fn search_logs_bad_arguments_are_tool_errors() {
+        for bad in [
+            json!({}),
+            json!({"query": 5}),
+            json!({"query": "q", "limit": -1}),
+            json!({"query": "q", "limit": "2"}),
+        ] {
+            let result = search_logs("s", &args(bad.clone()));
+            assert_eq!(result.is_error, Some(true), "{bad}");
+        }
+    }
+
+    #[test]
+    fn headers_are_lower_case_and_joined() {
+        let request = http::Request::builder()
+            .header("X-User-ID", "alice")
+            .header("Accept", "a")
+            .header("accept", "b")
+            .body(())
+            .expect("request");
+        let (parts, ()) = request.into_parts();
+        assert_eq!(
+            headers_json(Some(&parts)),
+            json!({"x-user-id": "alice", "accept": "a, b"})
+        );
+        assert_eq!(headers_json(None), json!({}));
+    }
+}
