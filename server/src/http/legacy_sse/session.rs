@@ -50,13 +50,14 @@ pub(super) struct SessionEntry {
     /// The key of the request that opened the session (see `LegacySseConfig::owner_key`).
     pub(super) owner: Option<String>,
     closed: CancellationToken,
+    delivery_limit: Duration,
 }
 
 impl SessionEntry {
     /// Hands a message to the session's service.
     pub(super) async fn deliver(&self, message: ClientJsonRpcMessage) -> Result<(), InboundError> {
         tokio::select! {
-            sent = tokio::time::timeout(DELIVERY_LIMIT, self.inbound.send(message)) => match sent {
+            sent = tokio::time::timeout(self.delivery_limit, self.inbound.send(message)) => match sent {
                 Ok(Ok(())) => Ok(()),
                 Ok(Err(_)) => Err(InboundError::Closed),
                 Err(_) => Err(InboundError::Busy),
@@ -128,12 +129,14 @@ pub(super) fn open<H: ServerHandler>(
             inbound: inbound_tx,
             owner,
             closed: closed.clone(),
+            delivery_limit: DELIVERY_LIMIT,
         },
     );
     let transport = SessionTransport {
         inbound: inbound_rx,
         outbound: outbound_tx,
         closed: closed.clone(),
+        slow_client_limit: SLOW_CLIENT_LIMIT,
     };
     let cleanup = SessionCleanup {
         table: Arc::clone(table),
@@ -208,6 +211,7 @@ struct SessionTransport {
     inbound: mpsc::Receiver<ClientJsonRpcMessage>,
     outbound: mpsc::Sender<ServerJsonRpcMessage>,
     closed: CancellationToken,
+    slow_client_limit: Duration,
 }
 
 impl Transport<RoleServer> for SessionTransport {
@@ -219,9 +223,10 @@ impl Transport<RoleServer> for SessionTransport {
     ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
         let outbound = self.outbound.clone();
         let closed = self.closed.clone();
+        let limit = self.slow_client_limit;
         async move {
             tokio::select! {
-                sent = tokio::time::timeout(SLOW_CLIENT_LIMIT, outbound.send(item)) => match sent {
+                sent = tokio::time::timeout(limit, outbound.send(item)) => match sent {
                     Ok(Ok(())) => Ok(()),
                     Ok(Err(_)) => Err(SessionSendError::Closed),
                     Err(_) => {
@@ -283,60 +288,137 @@ mod tests {
         }
     }
 
+    fn client_message() -> ClientJsonRpcMessage {
+        serde_json::from_str(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
+            .expect("valid notification")
+    }
+
+    fn server_message() -> ServerJsonRpcMessage {
+        serde_json::from_str(r#"{"jsonrpc":"2.0","method":"notifications/tools/list_changed"}"#)
+            .expect("valid notification")
+    }
+
+    fn entry(
+        inbound: mpsc::Sender<ClientJsonRpcMessage>,
+        closed: &CancellationToken,
+    ) -> SessionEntry {
+        SessionEntry {
+            inbound,
+            owner: None,
+            closed: closed.clone(),
+            delivery_limit: DELIVERY_LIMIT,
+        }
+    }
+
+    fn transport(
+        outbound: mpsc::Sender<ServerJsonRpcMessage>,
+        closed: &CancellationToken,
+        slow_client_limit: Duration,
+    ) -> SessionTransport {
+        SessionTransport {
+            inbound: mpsc::channel(1).1,
+            outbound,
+            closed: closed.clone(),
+            slow_client_limit,
+        }
+    }
+
     #[tokio::test]
     async fn delivery_to_an_ended_session_is_closed() {
         let (inbound, receiver) = mpsc::channel(1);
         drop(receiver);
-        let entry = SessionEntry {
-            inbound,
-            owner: None,
-            closed: CancellationToken::new(),
-        };
-        let message: ClientJsonRpcMessage =
-            serde_json::from_str(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
-                .expect("valid notification");
-        assert_eq!(entry.deliver(message).await, Err(InboundError::Closed));
+        let entry = entry(inbound, &CancellationToken::new());
+        assert_eq!(
+            entry.deliver(client_message()).await,
+            Err(InboundError::Closed)
+        );
     }
 
     #[tokio::test]
     async fn delivery_to_a_cancelled_full_session_is_closed() {
         let (inbound, _receiver) = mpsc::channel(1);
         let closed = CancellationToken::new();
-        let entry = SessionEntry {
-            inbound,
-            owner: None,
-            closed: closed.clone(),
-        };
-        let message: ClientJsonRpcMessage =
-            serde_json::from_str(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
-                .expect("valid notification");
-        assert_eq!(entry.deliver(message.clone()).await, Ok(()));
+        let entry = entry(inbound, &closed);
+        assert_eq!(entry.deliver(client_message()).await, Ok(()));
         closed.cancel();
         // The queue is full now; the cancelled session must answer at once, not after the
         // delivery limit.
-        assert_eq!(entry.deliver(message).await, Err(InboundError::Closed));
+        assert_eq!(
+            entry.deliver(client_message()).await,
+            Err(InboundError::Closed)
+        );
+    }
+
+    #[tokio::test]
+    async fn delivery_to_a_session_that_stays_full_is_busy() {
+        let (inbound, _receiver) = mpsc::channel(1);
+        let closed = CancellationToken::new();
+        let entry = SessionEntry {
+            delivery_limit: Duration::ZERO,
+            ..entry(inbound, &closed)
+        };
+        assert_eq!(entry.deliver(client_message()).await, Ok(()));
+        assert_eq!(
+            entry.deliver(client_message()).await,
+            Err(InboundError::Busy)
+        );
+        assert!(!closed.is_cancelled(), "a busy session is not ended");
     }
 
     #[tokio::test]
     async fn transport_send_fails_once_the_session_is_cancelled() {
-        let (_inbound_tx, inbound) = mpsc::channel(1);
         let (outbound, _outbound_rx) = mpsc::channel(1);
         let closed = CancellationToken::new();
-        let mut transport = SessionTransport {
-            inbound,
-            outbound,
-            closed: closed.clone(),
-        };
-        let message: ServerJsonRpcMessage = serde_json::from_str(
-            r#"{"jsonrpc":"2.0","method":"notifications/tools/list_changed"}"#,
-        )
-        .expect("valid notification");
-        assert!(transport.send(message.clone()).await.is_ok());
+        let mut transport = transport(outbound, &closed, SLOW_CLIENT_LIMIT);
+        assert!(transport.send(server_message()).await.is_ok());
         closed.cancel();
         assert!(matches!(
-            transport.send(message).await,
+            transport.send(server_message()).await,
             Err(SessionSendError::Closed)
         ));
+    }
+
+    #[tokio::test]
+    async fn a_client_that_stops_reading_is_dropped() {
+        let (outbound, mut outbound_rx) = mpsc::channel(1);
+        let closed = CancellationToken::new();
+        let mut transport = transport(outbound, &closed, Duration::ZERO);
+        assert!(transport.send(server_message()).await.is_ok());
+        // Nobody reads: the queue stays full past the limit, and the session ends.
+        assert!(matches!(
+            transport.send(server_message()).await,
+            Err(SessionSendError::SlowClient)
+        ));
+        assert!(closed.is_cancelled());
+        // What was queued is still there; nothing more was buffered.
+        assert!(outbound_rx.try_recv().is_ok());
+        assert!(outbound_rx.try_recv().is_err());
+    }
+
+    #[tokio::test]
+    async fn transport_receives_what_posts_deliver() {
+        let (inbound_tx, inbound) = mpsc::channel(1);
+        let closed = CancellationToken::new();
+        let entry = entry(inbound_tx, &closed);
+        let mut transport = SessionTransport {
+            inbound,
+            ..transport(mpsc::channel(1).0, &closed, SLOW_CLIENT_LIMIT)
+        };
+        assert_eq!(entry.deliver(client_message()).await, Ok(()));
+        assert!(matches!(
+            Transport::<RoleServer>::receive(&mut transport).await,
+            Some(ClientJsonRpcMessage::Notification(_))
+        ));
+        assert!(Transport::<RoleServer>::close(&mut transport).await.is_ok());
+        assert!(
+            Transport::<RoleServer>::receive(&mut transport)
+                .await
+                .is_none()
+        );
+        assert_eq!(
+            entry.deliver(client_message()).await,
+            Err(InboundError::Closed)
+        );
     }
 
     #[test]
@@ -347,9 +429,8 @@ mod tests {
         table.insert(
             "abcdef0123456789".to_owned(),
             SessionEntry {
-                inbound,
                 owner: Some("alice".to_owned()),
-                closed: closed.clone(),
+                ..entry(inbound, &closed)
             },
         );
         assert_eq!(

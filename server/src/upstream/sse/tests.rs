@@ -308,6 +308,41 @@ async fn a_redirect_to_another_origin_is_not_followed() {
     assert_eq!(error, SseError::RedirectedToOtherOrigin);
 }
 
+#[tokio::test]
+async fn bad_messages_are_skipped_and_the_end_of_the_stream_ends_the_transport() {
+    let body = format!(
+        "{}event: message\ndata: not json\n\nevent: other\ndata: {{}}\n\n\
+         event: message\ndata: {{\"jsonrpc\":\"2.0\",\r\ndata: \"method\":\"notifications/tools/list_changed\"}}\r\n\r\n",
+        endpoint_event("/messages?sessionId=1")
+    );
+    let url = canned(StatusCode::OK, "text/event-stream", body).await;
+    let mut transport = connect(reqwest::Client::new(), target(url), TIMEOUT)
+        .await
+        .expect("connect");
+    let message = Transport::<RoleClient>::receive(&mut transport).await;
+    assert!(
+        matches!(message, Some(ServerJsonRpcMessage::Notification(_))),
+        "{message:?}"
+    );
+    assert!(
+        Transport::<RoleClient>::receive(&mut transport)
+            .await
+            .is_none()
+    );
+    assert!(
+        Transport::<RoleClient>::receive(&mut transport)
+            .await
+            .is_none()
+    );
+    let message: ClientJsonRpcMessage =
+        serde_json::from_str(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
+            .expect("valid notification");
+    assert_eq!(
+        Transport::<RoleClient>::send(&mut transport, message).await,
+        Err(SseError::StreamClosed)
+    );
+}
+
 #[test]
 fn endpoints_resolve_against_the_sse_url() {
     let sse = Url::parse("http://backend.test:8080/mcp/sse?token=t").expect("url");
