@@ -3,7 +3,12 @@
 //! The binary in `main.rs` is a shim over [`app::run`]; everything else lives here so that the
 //! CLI and the tests reuse the same code.
 
+pub mod app;
 pub mod catalog;
 pub mod config;
+pub mod error;
+pub mod gateway;
 pub mod http;
+pub mod reload;
+pub mod telemetry;
 pub mod upstream;

@@ -1,3 +1,119 @@
-//! The HTTP surface of the gateway.
+//! The HTTP surface of the gateway: every route and the layer stack, in one place.
+//!
+//! Layers, outermost first: request tracing -> `Host`/`Origin` guard -> routes. The MCP
+//! endpoint reads its body itself (bounded by `limits.max_request_bytes`) so it can send plain
+//! JSON-RPC callers to [`plain`] and hand the rest to rmcp's streamable HTTP service.
 
+pub mod guard;
+pub mod info;
 pub mod legacy_sse;
+pub mod mcp;
+pub mod plain;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use tokio_util::sync::CancellationToken;
+use tower_http::trace::TraceLayer;
+
+use crate::error::ApiError;
+use crate::gateway::Gateway;
+use mcp::{ListServerFilter, McpHandler};
+
+type McpService = StreamableHttpService<McpHandler, LocalSessionManager>;
+
+#[derive(Clone)]
+struct McpEndpoint {
+    gateway: Arc<Gateway>,
+    service: McpService,
+}
+
+/// Build the whole router. `shutdown` ends open MCP streams when the gateway stops.
+pub fn router(gateway: Arc<Gateway>, shutdown: CancellationToken) -> Router {
+    let settings = gateway.settings().clone();
+    let max_request_bytes = gateway.config().limits.max_request_bytes;
+    let factory_gateway = Arc::clone(&gateway);
+    let service = StreamableHttpService::new(
+        move || Ok(McpHandler::new(Arc::clone(&factory_gateway))),
+        Arc::new(LocalSessionManager::default()),
+        StreamableHttpServerConfig::default()
+            // Host and Origin are checked by our own guard, for every route alike.
+            .disable_allowed_hosts()
+            .disable_allowed_origins()
+            .with_max_request_body_bytes(max_request_bytes)
+            .with_cancellation_token(shutdown.child_token()),
+    );
+    let endpoint = McpEndpoint {
+        gateway: Arc::clone(&gateway),
+        service,
+    };
+
+    let sse_gateway = Arc::clone(&gateway);
+    let legacy = legacy_sse::router(
+        move |_parts: &http::request::Parts| McpHandler::new(Arc::clone(&sse_gateway)),
+        legacy_sse::LegacySseConfig {
+            cancellation: shutdown.child_token(),
+            ..Default::default()
+        },
+    );
+
+    let guard = Arc::new(guard::RequestGuard::new(
+        &settings.allowed_hosts,
+        &settings.allowed_origins,
+    ));
+
+    Router::new()
+        .route("/", get(info::root))
+        .route("/health", get(info::health))
+        .with_state(Arc::clone(&gateway))
+        .route("/mcp", any(mcp_endpoint).with_state(endpoint))
+        .merge(legacy)
+        .layer(axum::middleware::from_fn_with_state(guard, guard::check))
+        .layer(TraceLayer::new_for_http())
+}
+
+/// `/mcp`: plain JSON-RPC callers are answered here; MCP clients go to rmcp.
+async fn mcp_endpoint(State(endpoint): State<McpEndpoint>, request: Request) -> Response {
+    if request.method() != http::Method::POST {
+        return endpoint.service.handle(request).await.into_response();
+    }
+    let limit = endpoint.gateway.config().limits.max_request_bytes;
+    let (mut parts, body) = request.into_parts();
+    let bytes = match axum::body::to_bytes(body, limit).await {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            return ApiError::PayloadTooLarge(format!(
+                "request body is larger than {limit} bytes (limits.max_request_bytes)"
+            ))
+            .into_response();
+        }
+    };
+    if plain::is_plain_request(&parts.headers) {
+        return plain::serve(endpoint.gateway, &bytes).await;
+    }
+    if let Some(server) = list_server_filter(&bytes) {
+        parts.extensions.insert(ListServerFilter(server));
+    }
+    let request = Request::from_parts(parts, Body::from(bytes));
+    endpoint.service.handle(request).await.into_response()
+}
+
+/// `params.server` of a `tools/list` request (SPEC §12), which rmcp's typed params drop.
+/// The substring test keeps the full parse off the path of every other request.
+fn list_server_filter(body: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(body).ok()?;
+    if !text.contains("tools/list") || !text.contains("\"server\"") {
+        return None;
+    }
+    let value: serde_json::Value = serde_json::from_str(text).ok()?;
+    if value.get("method")?.as_str()? != "tools/list" {
+        return None;
+    }
+    Some(value.get("params")?.get("server")?.as_str()?.to_owned())
+}

@@ -1,0 +1,47 @@
+# Secure MCP Gateway — common tasks. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+CARGO       ?= cargo
+PYTHON      ?= python3
+VENV        := .venv
+HOST        ?= 127.0.0.1
+PORT        ?= 8000
+DEMO_HTTP   ?= 127.0.0.1:8101
+
+.PHONY: help run test test-deps build release bench fmt lint check-config clean-local
+
+help: ## List the targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+build: ## Build every crate (debug)
+	$(CARGO) build --workspace
+
+release: ## Build every crate (release)
+	$(CARGO) build --workspace --release
+
+run: build ## Start the gateway on 127.0.0.1:8000 with demo backends (no Docker, no auth)
+	@scripts/run-demo.sh
+
+test-deps: ## Install the real MCP clients and servers the tests use (.venv, testdeps/node_modules)
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	@$(VENV)/bin/pip install --quiet --disable-pip-version-check -r testdeps/requirements.txt
+	@cd testdeps && npm ci --no-audit --no-fund --loglevel=error
+
+test: test-deps ## Run every test (unit, integration, interop)
+	$(CARGO) build --workspace --all-targets
+	$(CARGO) nextest run --workspace --no-fail-fast
+
+bench: ## Benchmark the gateway against direct calls to the same backend
+	$(CARGO) build --release --workspace --all-targets
+	@scripts/bench.sh
+
+fmt: ## Format the code
+	$(CARGO) fmt --all
+
+lint: ## Formatting and clippy, as CI checks them
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+check-config: build ## Validate examples/mcp_servers.yaml
+	$(CARGO) run -q -p mcp-gateway -- check-config examples/mcp_servers.yaml

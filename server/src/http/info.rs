@@ -1,0 +1,32 @@
+//! `GET /` (what this is and where things are) and `GET /health` (SPEC §7, §12).
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use serde_json::{Value, json};
+
+use crate::gateway::Gateway;
+
+pub async fn root() -> Json<Value> {
+    Json(json!({
+        "name": "secure-mcp-gateway",
+        "version": env!("CARGO_PKG_VERSION"),
+        "endpoints": {
+            "mcp": "/mcp",
+            "sse": "/sse",
+            "messages": "/messages",
+            "health": "/health",
+        },
+    }))
+}
+
+/// 200 while the gateway serves; counts enabled servers only (SPEC §12).
+pub async fn health(State(gateway): State<Arc<Gateway>>) -> Json<Value> {
+    let upstreams = gateway.pool().upstreams();
+    let healthy = upstreams.values().filter(|u| u.state().healthy()).count();
+    Json(json!({
+        "status": "ok",
+        "servers": {"healthy": healthy, "total": upstreams.len()},
+    }))
+}

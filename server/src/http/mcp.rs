@@ -1,0 +1,141 @@
+//! The gateway as an MCP server: one rmcp `ServerHandler` behind every MCP transport.
+//!
+//! The handler is a cheap clone over the shared [`Gateway`]: rmcp builds one per session
+//! (session era) or per request (2026-07-28 stateless era, legacy SSE sessions).
+
+use std::sync::Arc;
+
+use rmcp::model::{
+    CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
+    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, SubscriptionFilter,
+};
+use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
+use rmcp::{ErrorData, RoleServer, ServerHandler};
+
+use crate::gateway::{Gateway, ToolCallError};
+use crate::upstream::{CallOptions, ProgressTarget};
+
+/// Narrows `tools/list` to one backend (SPEC §12 `params.server`); put in the request's
+/// extensions by the HTTP layer, which sees the raw body.
+#[derive(Clone, Debug)]
+pub struct ListServerFilter(pub String);
+
+#[derive(Clone)]
+pub struct McpHandler {
+    gateway: Arc<Gateway>,
+}
+
+impl McpHandler {
+    pub fn new(gateway: Arc<Gateway>) -> Self {
+        Self { gateway }
+    }
+}
+
+/// The gateway's own identity and capabilities, as every client sees them.
+pub fn server_config() -> ServerConfig {
+    ServerConfig::new(
+        ServerCapabilities::builder()
+            .enable_tools()
+            .enable_tool_list_changed()
+            .build(),
+    )
+    .with_server_info(
+        Implementation::new("secure-mcp-gateway", env!("CARGO_PKG_VERSION"))
+            .with_title("Secure MCP Gateway"),
+    )
+    .with_instructions(
+        "Tools of many MCP servers, named <server>__<tool>. broadcast__* tools call a tool on \
+         several servers at once.",
+    )
+}
+
+/// The result of a `tools/call` that reached routing, in MCP terms: unknown tools are a
+/// protocol error (-32602, SPEC §13), everything else a result (`isError` on failure).
+pub fn call_outcome_to_mcp(
+    outcome: Result<CallToolResult, ToolCallError>,
+) -> Result<CallToolResult, ErrorData> {
+    match outcome {
+        Ok(result) => Ok(result),
+        Err(ToolCallError::UnknownTool(name)) => Err(ErrorData::invalid_params(
+            format!("Unknown tool: {name}"),
+            None,
+        )),
+        Err(error @ (ToolCallError::Backend(_) | ToolCallError::Unsupported(_))) => {
+            Ok(CallToolResult::error(vec![ContentBlock::text(error.to_string())]))
+        }
+    }
+}
+
+impl ServerHandler for McpHandler {
+    fn get_info(&self) -> ServerConfig {
+        server_config()
+    }
+
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        self.gateway.register_peer(context.peer);
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        let server = context
+            .extensions
+            .get::<http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<ListServerFilter>())
+            .map(|f| f.0.as_str());
+        let tools = self.gateway.list_tools(server);
+        // Lists depend on the caller (authorization): never shared between callers.
+        Ok(ListToolsResult::with_all_items(tools).with_cache_scope(CacheScope::Private))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let progress = context
+            .meta
+            .get_progress_token()
+            .map(|token| ProgressTarget {
+                peer: context.peer.clone(),
+                token,
+            });
+        let options = CallOptions {
+            progress,
+            cancel: context.ct.clone(),
+            timeout: None,
+        };
+        let outcome = self
+            .gateway
+            .call_tool(&request.name, request.arguments, options)
+            .await;
+        call_outcome_to_mcp(outcome).map(CallToolResponse::from)
+    }
+
+    fn accepted_subscription_filter(
+        &self,
+        _requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        Some(SubscriptionFilter::builder().tools_list_changed().build())
+    }
+
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
+        let mut generation = self.gateway.catalog_generation();
+        generation.mark_unchanged();
+        loop {
+            tokio::select! {
+                _ = context.cancelled() => return Ok(()),
+                changed = generation.changed() => {
+                    if changed.is_err() {
+                        return Ok(());
+                    }
+                    if context.sink().notify_tool_list_changed().await.is_err() {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,157 @@
+//! One `tools/call` on a backend: deadline, progress relay and cancellation.
+
+use std::time::Duration;
+
+use rmcp::model::{
+    CallToolRequest, CallToolRequestParams, CallToolResult, CancelledNotification,
+    CancelledNotificationParam, ClientNotification, ClientRequest, JsonObject, ResultType,
+    ServerResult,
+};
+use rmcp::service::{PeerRequestOptions, ServiceError};
+use tokio_util::sync::CancellationToken;
+
+use super::{ProgressTarget, Upstream};
+
+/// How one call should run.
+pub struct CallOptions {
+    /// Downstream progress to relay the backend's progress notifications to.
+    pub progress: Option<ProgressTarget>,
+    /// Cancelled when the caller cancels or goes away.
+    pub cancel: CancellationToken,
+    /// Overrides the server's `timeout` (a broadcast's remaining budget may be shorter).
+    pub timeout: Option<Duration>,
+}
+
+/// Why a call produced no backend result. Display texts are safe to show to callers.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CallError {
+    #[error("backend unavailable")]
+    Unavailable,
+    #[error("timeout after {} s", format_seconds(*.0))]
+    Timeout(Duration),
+    #[error("cancelled")]
+    Cancelled,
+    /// The backend answered with a JSON-RPC error (it may be useful to the caller).
+    #[error("backend error: {0}")]
+    Rejected(String),
+    /// The connection broke during the call (the backend died or the network failed).
+    #[error("backend error: {0}")]
+    Transport(&'static str),
+}
+
+fn format_seconds(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s.fract() == 0.0 {
+        format!("{}", s as u64)
+    } else {
+        format!("{s}")
+    }
+}
+
+impl Upstream {
+    /// Call `tool` on this backend with the server's timeout, relaying progress and
+    /// cancellation. The tool's own failures come back as `Ok` with `is_error`.
+    pub async fn call_tool(
+        &self,
+        tool: &str,
+        arguments: Option<JsonObject>,
+        options: CallOptions,
+    ) -> Result<CallToolResult, CallError> {
+        let state = self.state.load();
+        let live = state.live.as_ref().ok_or(CallError::Unavailable)?;
+        let peer = live.peer.clone();
+        let mut arguments = arguments;
+        if let Some((name, value)) = &live.body_argument {
+            arguments
+                .get_or_insert_with(JsonObject::new)
+                .insert(name.clone(), value.clone().into());
+        }
+        drop(state);
+
+        let mut params = CallToolRequestParams::new(tool.to_owned());
+        if let Some(arguments) = arguments {
+            params = params.with_arguments(arguments);
+        }
+        let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
+        let handle = peer
+            .send_request_with_option(request, PeerRequestOptions::no_options())
+            .await
+            .map_err(|_| CallError::Unavailable)?;
+        let request_id = handle.id.clone();
+        let progress_token = handle.progress_token.clone();
+        // rmcp chose the backend-side progress token; map it to the caller's.
+        let _relay = options.progress.map(|target| {
+            self.events
+                .register_progress(progress_token.clone(), target);
+            RelayGuard {
+                events: &self.events,
+                token: progress_token,
+            }
+        });
+
+        let timeout = options.timeout.unwrap_or(self.config.timeout);
+        let outcome = tokio::select! {
+            response = handle.rx => response.map_err(|_| {
+                self.events.suspect.notify_one();
+                CallError::Transport("connection closed during the call")
+            }),
+            _ = tokio::time::sleep(timeout) => Err(CallError::Timeout(timeout)),
+            _ = options.cancel.cancelled() => Err(CallError::Cancelled),
+        };
+        let response = match outcome {
+            Ok(response) => response,
+            Err(error) => {
+                if matches!(error, CallError::Timeout(_) | CallError::Cancelled) {
+                    let reason = error.to_string();
+                    let notification = ClientNotification::CancelledNotification(
+                        CancelledNotification::new(CancelledNotificationParam::new(
+                            Some(request_id),
+                            Some(reason),
+                        )),
+                    );
+                    // Best effort: the backend may already be gone.
+                    let _ = peer.send_notification(notification).await;
+                }
+                return Err(error);
+            }
+        };
+        match response {
+            Ok(ServerResult::CallToolResult(mut result)) => {
+                // Older backends send no resultType; newer clients require it (rmcp strips
+                // it again for older clients).
+                result.result_type.get_or_insert(ResultType::COMPLETE);
+                Ok(result)
+            }
+            Ok(_) => Err(CallError::Transport("unexpected answer to tools/call")),
+            Err(ServiceError::McpError(error)) => Err(CallError::Rejected(error.message.into())),
+            Err(other) => {
+                self.events.suspect.notify_one();
+                Err(CallError::Transport(service_error_category(&other)))
+            }
+        }
+    }
+}
+
+/// Removes a progress mapping when the call ends, however it ends.
+struct RelayGuard<'a> {
+    events: &'a super::client::LinkEvents,
+    token: rmcp::model::ProgressToken,
+}
+
+impl Drop for RelayGuard<'_> {
+    fn drop(&mut self) {
+        self.events.unregister_progress(&self.token);
+    }
+}
+
+/// A category for rmcp service errors, which may quote transport errors (and URLs).
+pub fn service_error_category(error: &ServiceError) -> &'static str {
+    match error {
+        ServiceError::McpError(_) => "the backend answered with an error",
+        ServiceError::TransportSend(_) => "could not send to the backend",
+        ServiceError::TransportClosed => "connection closed",
+        ServiceError::Timeout { .. } => "timed out",
+        ServiceError::Cancelled { .. } => "cancelled",
+        _ => "unexpected answer",
+    }
+}

@@ -1,0 +1,89 @@
+//! The gateway's side of one backend connection: an rmcp `ClientHandler`.
+//!
+//! It relays the backend's progress notifications to the downstream caller that asked for
+//! them, and tells the supervisor when the backend's tool list changed.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use rmcp::model::{
+    ClientCapabilities, ClientConfig, Implementation, ProgressNotificationParam, ProgressToken,
+};
+use rmcp::service::{NotificationContext, Peer};
+use rmcp::{ClientHandler, RoleClient, RoleServer};
+use tokio::sync::Notify;
+
+/// Where a backend progress token's notifications go: a downstream peer and its own token.
+#[derive(Clone)]
+pub struct ProgressTarget {
+    pub peer: Peer<RoleServer>,
+    pub token: ProgressToken,
+}
+
+/// State shared by a backend connection's handler and the callers using that connection.
+#[derive(Default)]
+pub struct LinkEvents {
+    /// Backend progress token -> downstream caller. Entries live while their call runs.
+    progress: Mutex<HashMap<ProgressToken, ProgressTarget>>,
+    /// Woken when the backend says its tool list changed.
+    pub tools_changed: Notify,
+    /// Woken when a call failed in a way that suggests the connection is dead: probe now.
+    pub suspect: Notify,
+}
+
+impl LinkEvents {
+    pub fn register_progress(&self, backend_token: ProgressToken, target: ProgressTarget) {
+        if let Ok(mut map) = self.progress.lock() {
+            map.insert(backend_token, target);
+        }
+    }
+
+    pub fn unregister_progress(&self, backend_token: &ProgressToken) {
+        if let Ok(mut map) = self.progress.lock() {
+            map.remove(backend_token);
+        }
+    }
+
+    fn progress_target(&self, backend_token: &ProgressToken) -> Option<ProgressTarget> {
+        self.progress.lock().ok()?.get(backend_token).cloned()
+    }
+}
+
+/// The rmcp client handler of one backend connection.
+#[derive(Clone)]
+pub struct UpstreamClient {
+    events: Arc<LinkEvents>,
+}
+
+impl UpstreamClient {
+    pub fn new(events: Arc<LinkEvents>) -> Self {
+        Self { events }
+    }
+}
+
+impl ClientHandler for UpstreamClient {
+    fn get_info(&self) -> ClientConfig {
+        ClientConfig::new(
+            ClientCapabilities::default(),
+            Implementation::new("secure-mcp-gateway", env!("CARGO_PKG_VERSION")),
+        )
+    }
+
+    async fn on_progress(
+        &self,
+        params: ProgressNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        let Some(target) = self.events.progress_target(&params.progress_token) else {
+            return;
+        };
+        let mut relayed = params;
+        relayed.progress_token = target.token;
+        // A caller that went away cannot be told; the call itself notices.
+        let _ = target.peer.notify_progress(relayed).await;
+    }
+
+    async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        self.events.tools_changed.notify_one();
+    }
+}

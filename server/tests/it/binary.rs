@@ -1,0 +1,151 @@
+//! The `mcp-gateway` binary itself: `check-config`, refusing a bad config or environment at
+//! start with every problem named, and serving with a good one.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use crate::common::*;
+
+fn gateway_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_mcp-gateway")
+}
+
+const BAD_CONFIG: &str = "\
+servers:
+  good:
+    type: http
+    url: http://127.0.0.1:1/mcp
+  prod-elk-1:
+    type: http
+    url: not-a-url
+    timeout: -3
+    colour: blue
+  bad__name:
+    type: stdio
+    command: echo
+";
+
+#[test]
+fn check_config_lists_every_problem_with_server_and_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("mcp_servers.yaml");
+    std::fs::write(&path, BAD_CONFIG).expect("write");
+    let output = Command::new(gateway_bin())
+        .arg("check-config")
+        .arg(&path)
+        .output()
+        .expect("run check-config");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for expected in ["prod-elk-1", "url", "timeout", "colour", "bad__name"] {
+        assert!(stderr.contains(expected), "{expected:?} not named in:\n{stderr}");
+    }
+    assert!(stderr.lines().count() >= 4, "one line per problem:\n{stderr}");
+}
+
+#[test]
+fn check_config_accepts_the_examples() {
+    for example in ["examples/mcp_servers.yaml", "examples/mcp_servers_complete.yaml"] {
+        let output = Command::new(gateway_bin())
+            .arg("check-config")
+            .arg(workspace_root().join(example))
+            .output()
+            .expect("run check-config");
+        assert!(
+            output.status.success(),
+            "{example}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(String::from_utf8_lossy(&output.stdout).contains("OK"));
+    }
+}
+
+#[test]
+fn a_bad_config_stops_the_start_with_exit_1() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("bad.yaml");
+    std::fs::write(&path, BAD_CONFIG).expect("write");
+    let output = Command::new(gateway_bin())
+        .args(["--listen", "127.0.0.1:0", "--config"])
+        .arg(&path)
+        .env("AUTH_ENABLED", "false")
+        .output()
+        .expect("run gateway");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("prod-elk-1"), "{stderr}");
+}
+
+#[test]
+fn a_forbidden_jwt_algorithm_stops_the_start() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("ok.yaml");
+    std::fs::write(&path, "servers: {}\n").expect("write");
+    let output = Command::new(gateway_bin())
+        .args(["--listen", "127.0.0.1:0", "--config"])
+        .arg(&path)
+        .env("JWT_ALGORITHM", "RS256,HS256")
+        .output()
+        .expect("run gateway");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("JWT_ALGORITHM"), "{stderr}");
+}
+
+#[test]
+fn a_missing_config_file_is_named() {
+    let output = Command::new(gateway_bin())
+        .args(["--listen", "127.0.0.1:0", "--config", "/nonexistent/servers.yaml"])
+        .env("AUTH_ENABLED", "false")
+        .output()
+        .expect("run gateway");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("/nonexistent/servers.yaml"), "{stderr}");
+}
+
+#[tokio::test]
+async fn the_binary_serves_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("mcp_servers.yaml");
+    std::fs::write(&path, format!("servers:\n{}", stdio_mock_entry("beta", &[]))).expect("write");
+    let port = free_port();
+    let mut child = Command::new(gateway_bin())
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--config"])
+        .arg(&path)
+        .env("AUTH_ENABLED", "false")
+        .env("AUDIT_TO_STDOUT", "false")
+        .env("LOG_FORMAT", "json")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start gateway");
+    let stderr = child.stderr.take().expect("stderr");
+    let log_lines = std::thread::spawn(move || {
+        BufReader::new(stderr).lines().map_while(Result::ok).collect::<Vec<_>>()
+    });
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        if let Ok(response) = reqwest::get(format!("{base}/health")).await {
+            let health: serde_json::Value = response.json().await.expect("json");
+            if health["servers"]["healthy"] == 1 {
+                break;
+            }
+        }
+        assert!(std::time::Instant::now() < deadline, "gateway never became healthy");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let exit = child.wait().expect("wait");
+    assert!(exit.success(), "clean exit on SIGTERM, got {exit:?}");
+    let lines = log_lines.join().expect("log lines");
+    assert!(
+        lines.iter().all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()),
+        "LOG_FORMAT=json writes JSON lines: {lines:?}"
+    );
+}

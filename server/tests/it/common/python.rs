@@ -1,0 +1,64 @@
+//! The official MCP Python SDK as a test peer: clients that drive the gateway, and servers
+//! (`MCPServer`, `mcp-server-time`) the gateway uses as backends. Installed by `make test-deps`
+//! into `.venv` at the workspace root.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use serde_json::Value;
+
+use super::workspace_root;
+
+/// The venv's interpreter; tests fail with a clear message when it is missing.
+pub fn python() -> PathBuf {
+    let path = workspace_root().join(".venv/bin/python");
+    assert!(
+        path.exists(),
+        "{} is missing: run `make test-deps` (make test does)",
+        path.display()
+    );
+    path
+}
+
+pub fn script(name: &str) -> PathBuf {
+    workspace_root().join("server/tests/python").join(name)
+}
+
+/// Run `client.py` with a plan and return its JSON report.
+pub async fn run_client(plan: Value) -> Value {
+    let plan = plan.to_string();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(python())
+            .arg(script("client.py"))
+            .arg(plan)
+            .output()
+            .expect("run python client")
+    })
+    .await
+    .expect("join python client");
+    assert!(
+        output.status.success(),
+        "python client failed: {}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "python client printed no JSON ({e}): {}",
+            String::from_utf8_lossy(&output.stdout)
+        )
+    })
+}
+
+/// The node binary and the path of `@modelcontextprotocol/server-everything`'s entry point,
+/// installed by `make test-deps` into testdeps/node_modules.
+pub fn server_everything() -> (String, PathBuf) {
+    let entry = workspace_root()
+        .join("testdeps/node_modules/@modelcontextprotocol/server-everything/dist/index.js");
+    assert!(
+        entry.exists(),
+        "{} is missing: run `make test-deps` (make test does)",
+        entry.display()
+    );
+    ("node".to_owned(), entry)
+}

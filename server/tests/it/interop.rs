@@ -1,0 +1,143 @@
+//! Real third-party peers: the official Python SDK as client (streamable HTTP in both protocol
+//! eras, legacy SSE) and as backend (SSE, streamable HTTP), `mcp-server-time` (PyPI, stdio) and
+//! `@modelcontextprotocol/server-everything` (npm, stdio) behind the gateway.
+
+use std::process::{Child, Command, Stdio};
+
+use serde_json::{Value, json};
+
+use crate::common::python::{python, run_client, script, server_everything};
+use crate::common::*;
+
+async fn mock_gateway() -> (MockServer, TestGateway) {
+    let http = MockServer::start("http", "alpha", &[]);
+    let sse = MockServer::start("sse", "gamma", &[]);
+    let yaml = format!(
+        "servers:\n{}{}{}",
+        url_entry("alpha", "http", http.url()),
+        url_entry("gamma", "sse", sse.url()),
+        stdio_mock_entry("beta", &[])
+    );
+    let gateway = TestGateway::start(&yaml).await;
+    gateway.wait_healthy(3).await;
+    std::mem::forget(sse); // killed with the test process; keeps the tuple small
+    (http, gateway)
+}
+
+fn assert_mock_tools_and_calls(report: &Value) {
+    let results = report["results"].as_array().expect("results");
+    let names: Vec<&str> = results[0]
+        .as_array()
+        .unwrap_or_else(|| panic!("tools/list failed: {report}"))
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    for expected in ["alpha__echo", "beta__echo", "gamma__echo"] {
+        assert!(names.contains(&expected), "{expected} missing: {names:?}");
+    }
+    assert_eq!(results[1]["is_error"], false, "{report}");
+    assert!(results[1]["text"].as_str().unwrap_or("").contains("[alpha]"), "{report}");
+    assert!(results[2]["text"].as_str().unwrap_or("").contains("[beta]"), "{report}");
+    assert!(results[3]["text"].as_str().unwrap_or("").contains("[gamma]"), "{report}");
+    assert_eq!(results[4]["is_error"], true, "{report}");
+}
+
+fn plan(url: &str, mode: &str) -> Value {
+    json!({
+        "url": url,
+        "mode": mode,
+        "steps": [
+            ["list_tools"],
+            ["call", "alpha__search_logs", {"query": "q"}],
+            ["call", "beta__search_logs", {"query": "q"}],
+            ["call", "gamma__search_logs", {"query": "q"}],
+            ["call", "alpha__fail", {"message": "expected"}],
+        ]
+    })
+}
+
+#[tokio::test]
+async fn python_sdk_client_in_legacy_mode() {
+    let (_http, gateway) = mock_gateway().await;
+    let report = run_client(plan(&gateway.mcp_url(), "legacy")).await;
+    assert_mock_tools_and_calls(&report);
+}
+
+#[tokio::test]
+async fn python_sdk_client_in_auto_mode() {
+    let (_http, gateway) = mock_gateway().await;
+    let report = run_client(plan(&gateway.mcp_url(), "auto")).await;
+    assert_mock_tools_and_calls(&report);
+    assert_eq!(report["protocol_version"], "2026-07-28", "auto mode negotiates the newest era");
+}
+
+#[tokio::test]
+async fn python_sdk_client_over_legacy_sse() {
+    let (_http, gateway) = mock_gateway().await;
+    let report = run_client(plan(&format!("{}/sse", gateway.base), "sse")).await;
+    assert_mock_tools_and_calls(&report);
+}
+
+/// A Python `MCPServer` backend on a free port; killed on drop.
+struct PythonBackend(Child);
+
+impl Drop for PythonBackend {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn python_backend(name: &str, transport: &str, port: u16) -> PythonBackend {
+    let child = Command::new(python())
+        .arg(script("backend.py"))
+        .args(["--name", name, "--transport", transport, "--port", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start python backend");
+    PythonBackend(child)
+}
+
+#[tokio::test]
+async fn python_sdk_backends_over_sse_and_streamable_http() {
+    let (sse_port, http_port) = (free_port(), free_port());
+    let _sse = python_backend("pysse", "sse", sse_port);
+    let _http = python_backend("pyhttp", "streamable-http", http_port);
+    let yaml = format!(
+        "servers:\n{}{}",
+        url_entry("pysse", "sse", &format!("http://127.0.0.1:{sse_port}/sse")),
+        url_entry("pyhttp", "http", &format!("http://127.0.0.1:{http_port}/mcp")),
+    );
+    let gateway = TestGateway::start(&yaml).await;
+    gateway.wait_healthy(2).await;
+    let client = rmcp_client(&gateway.mcp_url()).await;
+    let result = call(&client, "pysse__add", json!({"a": 2, "b": 3})).await.expect("add");
+    assert_eq!(text_of(&result), "5");
+    let result = call(&client, "pyhttp__search_logs", json!({"query": "x"}))
+        .await
+        .expect("search");
+    assert!(text_of(&result).contains("[pyhttp] python search_logs"), "{result:?}");
+}
+
+#[tokio::test]
+async fn mcp_server_time_and_server_everything_over_stdio() {
+    let (node, everything) = server_everything();
+    let yaml = format!(
+        "servers:\n  time:\n    type: stdio\n    command: {}\n    args: [\"-m\", \"mcp_server_time\", \"--local-timezone\", \"UTC\"]\n  everything:\n    type: stdio\n    command: {node}\n    args: [{:?}, \"stdio\"]\n",
+        python().display(),
+        everything.display().to_string(),
+    );
+    let gateway = TestGateway::start(&yaml).await;
+    gateway.wait_healthy(2).await;
+    let client = rmcp_client(&gateway.mcp_url()).await;
+    let result = call(&client, "time__get_current_time", json!({"timezone": "UTC"}))
+        .await
+        .expect("time");
+    assert_ne!(result.is_error, Some(true), "{result:?}");
+    assert!(text_of(&result).contains("UTC"), "{}", text_of(&result));
+    let result = call(&client, "everything__echo", json!({"message": "hello gateway"}))
+        .await
+        .expect("echo");
+    assert!(text_of(&result).contains("hello gateway"), "{}", text_of(&result));
+}

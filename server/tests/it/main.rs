@@ -1,0 +1,10 @@
+//! Integration tests of the gateway through real sockets, real backend processes and real
+//! MCP clients.
+
+mod common;
+
+mod binary;
+mod interop;
+mod mcp;
+mod plain;
+mod reload;

@@ -1,0 +1,54 @@
+"""Drive the gateway with the official MCP Python SDK and print what happened as JSON.
+
+Usage: client.py '<plan JSON>'
+  plan = {"url": "...", "mode": "auto" | "legacy" | "sse", "steps": [step, ...]}
+  step = ["list_tools"] | ["call", "<tool>", {arguments}] | ["ping"]
+Prints one JSON document: {"protocol_version": ..., "results": [...]} where a list_tools result
+is the sorted tool names, a call result {"is_error", "text", "structured"}, and a step that raised
+{"error": "<type>: <message>"}.
+"""
+
+import asyncio
+import json
+import sys
+
+import mcp
+from mcp.client.sse import sse_client
+
+
+async def run(plan):
+    mode = plan.get("mode", "auto")
+    if mode == "sse":
+        client = mcp.Client(sse_client(plan["url"]), mode="legacy")
+    else:
+        client = mcp.Client(plan["url"], mode=mode)
+    results = []
+    async with client:
+        for step in plan["steps"]:
+            try:
+                if step[0] == "list_tools":
+                    listed = await client.list_tools()
+                    results.append(sorted(t.name for t in listed.tools))
+                elif step[0] == "call":
+                    result = await client.call_tool(step[1], step[2] if len(step) > 2 else {})
+                    text = "\n".join(c.text for c in result.content if getattr(c, "type", "") == "text")
+                    results.append(
+                        {
+                            "is_error": bool(result.is_error),
+                            "text": text,
+                            "structured": result.structured_content,
+                        }
+                    )
+                elif step[0] == "ping":
+                    await client.send_ping()
+                    results.append("pong")
+                else:
+                    results.append({"error": f"unknown step {step[0]}"})
+            except Exception as exc:  # report, do not crash: the test asserts on it
+                results.append({"error": f"{type(exc).__name__}: {exc}"})
+        version = getattr(client, "protocol_version", None)
+    print(json.dumps({"protocol_version": version, "results": results}))
+
+
+if __name__ == "__main__":
+    asyncio.run(run(json.loads(sys.argv[1])))
