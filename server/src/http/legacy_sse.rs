@@ -221,7 +221,7 @@ where
     }
     let mut message = match parse_message(&body) {
         Ok(message) => message,
-        Err(response) => return response,
+        Err(bad) => return bad_message_response(bad),
     };
     attach_parts(&mut message, parts);
     match entry.deliver(message).await {
@@ -246,22 +246,37 @@ fn owner_matches(config: &LegacySseConfig, entry: &SessionEntry, parts: &Parts) 
     }
 }
 
-/// Parses a POST body; a bad one is answered 400 with a JSON-RPC error body.
-#[allow(clippy::result_large_err)]
-fn parse_message(body: &[u8]) -> Result<ClientJsonRpcMessage, Response> {
+/// Why a POST body is not a JSON-RPC message, as the JSON-RPC error code to answer with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BadMessage {
+    /// Not JSON at all (-32700).
+    NotJson,
+    /// JSON, but not a message this server understands (-32600).
+    NotAMessage,
+}
+
+fn parse_message(body: &[u8]) -> Result<ClientJsonRpcMessage, BadMessage> {
     serde_json::from_slice::<ClientJsonRpcMessage>(body).map_err(|error| {
-        let (code, message) = if error.is_syntax() || error.is_eof() {
-            (-32700, "Parse error")
+        if error.is_syntax() || error.is_eof() {
+            BadMessage::NotJson
         } else {
-            (-32600, "Invalid Request")
-        };
-        let body = serde_json::json!({
-            "jsonrpc": "2.0",
-            "id": null,
-            "error": {"code": code, "message": message},
-        });
-        (StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
+            BadMessage::NotAMessage
+        }
     })
+}
+
+/// 400 with a JSON-RPC error body; the id is unknown, so it is null.
+fn bad_message_response(bad: BadMessage) -> Response {
+    let (code, message) = match bad {
+        BadMessage::NotJson => (-32700, "Parse error"),
+        BadMessage::NotAMessage => (-32600, "Invalid Request"),
+    };
+    let body = serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": null,
+        "error": {"code": code, "message": message},
+    });
+    (StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
 }
 
 /// Puts the POST's request parts into the message, where rmcp hands them to the handler as
@@ -275,5 +290,33 @@ fn attach_parts(message: &mut ClientJsonRpcMessage, parts: Parts) {
             notification.notification.extensions_mut().insert(parts);
         }
         ClientJsonRpcMessage::Response(_) | ClientJsonRpcMessage::Error(_) => {}
+    }
+}
+
+#[cfg(test)]
+mod parse_tests {
+    use super::*;
+
+    #[test]
+    fn bodies_are_classified() {
+        assert!(parse_message(br#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#).is_ok());
+        assert!(
+            parse_message(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#).is_ok()
+        );
+        assert_eq!(parse_message(b"{").err(), Some(BadMessage::NotJson));
+        assert_eq!(parse_message(b"").err(), Some(BadMessage::NotJson));
+        assert_eq!(parse_message(b"nope").err(), Some(BadMessage::NotJson));
+        assert_eq!(
+            parse_message(br#"{"a":1}"#).err(),
+            Some(BadMessage::NotAMessage)
+        );
+        assert_eq!(parse_message(b"[]").err(), Some(BadMessage::NotAMessage));
+    }
+
+    #[test]
+    fn normalized_paths_start_with_a_slash() {
+        assert_eq!(normalize_path("/messages"), "/messages");
+        assert_eq!(normalize_path("messages"), "/messages");
+        assert_eq!(normalize_path(" /m "), "/m");
     }
 }
