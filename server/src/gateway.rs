@@ -7,15 +7,17 @@
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
+use rmcp::RoleServer;
 use rmcp::model::{CallToolResult, JsonObject, Tool};
 use rmcp::service::Peer;
-use rmcp::RoleServer;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::catalog::{self, Catalog, ServerView, Target};
 use crate::config::{Config, Settings};
-use crate::upstream::{CallError, CallOptions, Pool};
+use crate::fanout::{self, BroadcastReport, FanoutLimits, FanoutPlan};
+use crate::result_shape::truncate;
+use crate::upstream::{BackendInfo, CallError, CallOptions, Pool};
 
 /// Why a `tools/call` could not be routed or produced no backend result.
 #[derive(Debug, thiserror::Error)]
@@ -23,12 +25,41 @@ pub enum ToolCallError {
     /// Never seen (or, later, not visible to this caller): a protocol error over MCP.
     #[error("Unknown tool: {0}")]
     UnknownTool(String),
+    /// The arguments cannot be routed (a tag broadcast's `tool_name`): a protocol error.
+    #[error("{0}")]
+    InvalidParams(String),
+    /// A server or tool named in a REST broadcast that is not there (404).
+    #[error("{0}")]
+    NotFound(String),
     /// Known, routed, and the backend did not give a result.
     #[error(transparent)]
     Backend(#[from] CallError),
-    /// A tool the gateway lists but cannot call through this path.
-    #[error("{0}")]
-    Unsupported(&'static str),
+}
+
+/// A broadcast asked for by name and filters (REST `/mcp/invoke-broadcast`).
+#[derive(Debug, Clone, Default)]
+pub struct BroadcastRequest {
+    /// The backend tool name.
+    pub tool: String,
+    pub arguments: Option<JsonObject>,
+    /// Only servers carrying any of these tags.
+    pub tags: Option<Vec<String>>,
+    /// Only these servers (an unknown name is an error).
+    pub servers: Option<Vec<String>>,
+}
+
+/// One configured server as the REST API shows it (SPEC §7 `/mcp/servers`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ServerSummary {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub description: Option<String>,
+    pub tags: Vec<String>,
+    pub enabled: bool,
+    pub healthy: bool,
+    pub tool_count: usize,
+    pub last_error: Option<String>,
 }
 
 /// The gateway: config, backends, catalog and connected downstream sessions.
@@ -49,6 +80,8 @@ impl Gateway {
     /// this returns at once, so the listener can bind while slow backends connect).
     pub fn start(settings: Settings, config: Config) -> Arc<Self> {
         let http = reqwest::Client::builder()
+            // A backend must not redirect our credentials to another origin.
+            .redirect(crate::upstream::sse::same_origin_redirects())
             .user_agent(concat!("secure-mcp-gateway/", env!("CARGO_PKG_VERSION")))
             .pool_max_idle_per_host(64)
             .build()
@@ -146,11 +179,144 @@ impl Gateway {
                     .pool
                     .get(server)
                     .ok_or(ToolCallError::Backend(CallError::Unavailable))?;
-                Ok(upstream.call_tool(tool, arguments, options).await?)
+                let mut result = upstream.call_tool(tool, arguments, options).await?;
+                truncate(&mut result, self.config.load().limits.max_response_bytes);
+                Ok(result)
             }
-            Target::Broadcast { .. } | Target::TagBroadcast { .. } => Err(
-                ToolCallError::Unsupported("broadcast tools are not served by this gateway build"),
-            ),
+            Target::Broadcast { tool, servers } => {
+                let plan = FanoutPlan {
+                    tool_name: tool.clone(),
+                    targets: servers.clone(),
+                    arguments,
+                    preset_errors: Default::default(),
+                };
+                let report = self.run_fanout(plan, options).await;
+                Ok(report.to_call_tool_result())
+            }
+            Target::TagBroadcast {
+                tag,
+                servers,
+                tools,
+            } => {
+                let (tool, arguments) = tag_broadcast_arguments(tag, tools, arguments)?;
+                let targets = servers
+                    .iter()
+                    .filter(|server| catalog.offers(server, &tool))
+                    .cloned()
+                    .collect();
+                let plan = FanoutPlan {
+                    tool_name: tool,
+                    targets,
+                    arguments,
+                    preset_errors: Default::default(),
+                };
+                let report = self.run_fanout(plan, options).await;
+                Ok(report.to_call_tool_result())
+            }
+        }
+    }
+
+    /// A broadcast by backend tool name with optional filters (REST). `tags` and `servers`
+    /// narrow together (SPEC §12); an unknown server or a tool no server in scope offers is
+    /// `NotFound`.
+    pub async fn broadcast(
+        &self,
+        request: BroadcastRequest,
+        options: CallOptions,
+    ) -> Result<BroadcastReport, ToolCallError> {
+        let config = self.config.load_full();
+        if let Some(named) = &request.servers
+            && let Some(unknown) = named.iter().find(|n| config.server(n).is_none())
+        {
+            return Err(ToolCallError::NotFound(format!(
+                "unknown server: {unknown}"
+            )));
+        }
+        let catalog = self.catalog.load_full();
+        let targets: Vec<String> = catalog
+            .servers_offering(&request.tool)
+            .iter()
+            .filter(|server| {
+                request
+                    .servers
+                    .as_ref()
+                    .is_none_or(|named| named.iter().any(|n| n == *server))
+            })
+            .filter(|server| {
+                request.tags.as_ref().is_none_or(|tags| {
+                    config
+                        .server(server)
+                        .is_some_and(|s| s.tags.iter().any(|t| tags.contains(t)))
+                })
+            })
+            .cloned()
+            .collect();
+        if targets.is_empty() {
+            return Err(ToolCallError::NotFound(format!(
+                "no server in scope offers tool {}",
+                request.tool
+            )));
+        }
+        let plan = FanoutPlan {
+            tool_name: request.tool,
+            targets,
+            arguments: request.arguments,
+            preset_errors: Default::default(),
+        };
+        Ok(self.run_fanout(plan, options).await)
+    }
+
+    async fn run_fanout(&self, plan: FanoutPlan, options: CallOptions) -> BroadcastReport {
+        let limits = {
+            let config = self.config.load();
+            FanoutLimits {
+                concurrency: config.limits.broadcast_concurrency,
+                overall_timeout: config.limits.broadcast_timeout,
+                max_response_bytes: config.limits.max_response_bytes,
+            }
+        };
+        fanout::run(&self.pool, plan, limits, options.progress, &options.cancel).await
+    }
+
+    /// Every configured server, disabled ones too (SPEC §12), sorted by name.
+    pub fn servers(&self) -> Vec<ServerSummary> {
+        let config = self.config.load();
+        config
+            .servers
+            .iter()
+            .map(|server| {
+                let state = self.pool.get(&server.name).map(|u| u.state());
+                ServerSummary {
+                    name: server.name.clone(),
+                    kind: server.transport_type(),
+                    description: server.description.clone(),
+                    tags: server.tags.clone(),
+                    enabled: server.enabled,
+                    healthy: state.as_ref().is_some_and(|s| s.healthy()),
+                    tool_count: state
+                        .as_ref()
+                        .and_then(|s| s.tools.as_ref())
+                        .map_or(0, |t| t.len()),
+                    last_error: state.and_then(|s| s.last_error.clone()),
+                }
+            })
+            .collect()
+    }
+
+    /// A backend's own tool list (backend names) and handshake info, if it is configured.
+    pub fn backend_tools(&self, server: &str) -> Option<(Vec<Tool>, Option<BackendInfo>)> {
+        self.config.load().server(server)?;
+        match self.pool.get(server) {
+            Some(upstream) => {
+                let state = upstream.state();
+                let tools = state
+                    .tools
+                    .as_deref()
+                    .map(<[Tool]>::to_vec)
+                    .unwrap_or_default();
+                Some((tools, state.info.clone()))
+            }
+            None => Some((Vec::new(), None)),
         }
     }
 
@@ -190,8 +356,43 @@ impl Gateway {
             Err(_) => return,
         };
         for peer in peers {
-            // A peer that is gone is pruned on the next pass.
-            let _ = peer.notify_tool_list_changed().await;
+            // One slow client must not hold up the others; a peer that is gone is pruned on
+            // the next pass.
+            tokio::spawn(async move {
+                let _ = peer.notify_tool_list_changed().await;
+            });
         }
     }
+}
+
+/// The `{tool_name, arguments}` of a tag broadcast, checked against the tag's tools.
+fn tag_broadcast_arguments(
+    tag: &str,
+    tools: &[String],
+    arguments: Option<JsonObject>,
+) -> Result<(String, Option<JsonObject>), ToolCallError> {
+    let mut arguments = arguments.unwrap_or_default();
+    let tool = match arguments.remove("tool_name") {
+        Some(serde_json::Value::String(tool)) if tools.contains(&tool) => tool,
+        Some(serde_json::Value::String(tool)) => {
+            return Err(ToolCallError::InvalidParams(format!(
+                "tool_name {tool:?} is not offered by servers tagged {tag}"
+            )));
+        }
+        _ => {
+            return Err(ToolCallError::InvalidParams(
+                "tool_name (string) is required".to_owned(),
+            ));
+        }
+    };
+    let inner = match arguments.remove("arguments") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::Object(map)) => Some(map),
+        Some(_) => {
+            return Err(ToolCallError::InvalidParams(
+                "arguments must be an object".to_owned(),
+            ));
+        }
+    };
+    Ok((tool, inner))
 }

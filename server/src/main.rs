@@ -49,7 +49,10 @@ fn main() -> ExitCode {
         }
     };
     mcp_gateway::telemetry::init(&settings.log_level, settings.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("mcp-gateway: cannot start the runtime: {e}");

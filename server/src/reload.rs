@@ -104,7 +104,11 @@ fn watch_file(path: &Path, tx: mpsc::Sender<()>) -> Option<notify::RecommendedWa
         if event.kind.is_access() {
             return;
         }
-        if event.paths.iter().any(|p| p.file_name() == Some(&file_name)) {
+        if event
+            .paths
+            .iter()
+            .any(|p| p.file_name() == Some(&file_name))
+        {
             let _ = tx.try_send(());
         }
     })

@@ -32,7 +32,10 @@ impl RequestGuard {
     pub fn new(hosts: &[String], origins: &[String]) -> Self {
         Self {
             hosts: hosts.iter().map(|h| h.to_ascii_lowercase()).collect(),
-            origins: origins.iter().filter_map(|o| parse_origin(o, true)).collect(),
+            origins: origins
+                .iter()
+                .filter_map(|o| parse_origin(o, true))
+                .collect(),
         }
     }
 
@@ -98,7 +101,11 @@ fn parse_origin(text: &str, pattern: bool) -> Option<OriginPattern> {
 }
 
 /// Axum middleware applying the guard.
-pub async fn check(State(guard): State<Arc<RequestGuard>>, request: Request, next: Next) -> Response {
+pub async fn check(
+    State(guard): State<Arc<RequestGuard>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let headers = request.headers();
     if request.uri().path() != "/health" {
         let host = headers

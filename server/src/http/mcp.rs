@@ -6,8 +6,9 @@
 use std::sync::Arc;
 
 use rmcp::model::{
-    CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
-    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, SubscriptionFilter,
+    CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock,
+    Implementation, ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig,
+    SubscriptionFilter,
 };
 use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler};
@@ -60,8 +61,13 @@ pub fn call_outcome_to_mcp(
             format!("Unknown tool: {name}"),
             None,
         )),
-        Err(error @ (ToolCallError::Backend(_) | ToolCallError::Unsupported(_))) => {
-            Ok(CallToolResult::error(vec![ContentBlock::text(error.to_string())]))
+        Err(error @ (ToolCallError::InvalidParams(_) | ToolCallError::NotFound(_))) => {
+            Err(ErrorData::invalid_params(error.to_string(), None))
+        }
+        Err(error @ ToolCallError::Backend(_)) => {
+            Ok(CallToolResult::error(vec![ContentBlock::text(
+                error.to_string(),
+            )]))
         }
     }
 }

@@ -64,7 +64,11 @@ pub async fn serve(gateway: Arc<Gateway>, body: &[u8]) -> Response {
         Err(_) => {
             return (
                 StatusCode::BAD_REQUEST,
-                Json(error_body(Value::Null, PARSE_ERROR, "Parse error: the body is not JSON")),
+                Json(error_body(
+                    Value::Null,
+                    PARSE_ERROR,
+                    "Parse error: the body is not JSON",
+                )),
             )
                 .into_response();
         }
@@ -135,8 +139,12 @@ fn invalid_request(id: Value) -> Response {
 
 async fn call_tool(gateway: Arc<Gateway>, id: Value, params: Value) -> Response {
     let Some(name) = params.get("name").and_then(Value::as_str) else {
-        return Json(error_body(id, INVALID_PARAMS, "Invalid params: missing tool name"))
-            .into_response();
+        return Json(error_body(
+            id,
+            INVALID_PARAMS,
+            "Invalid params: missing tool name",
+        ))
+        .into_response();
     };
     let arguments = match params.get("arguments") {
         None | Some(Value::Null) => None,

@@ -103,12 +103,10 @@ impl Upstream {
             Err(error) => {
                 if matches!(error, CallError::Timeout(_) | CallError::Cancelled) {
                     let reason = error.to_string();
-                    let notification = ClientNotification::CancelledNotification(
-                        CancelledNotification::new(CancelledNotificationParam::new(
-                            Some(request_id),
-                            Some(reason),
-                        )),
-                    );
+                    let notification =
+                        ClientNotification::CancelledNotification(CancelledNotification::new(
+                            CancelledNotificationParam::new(Some(request_id), Some(reason)),
+                        ));
                     // Best effort: the backend may already be gone.
                     let _ = peer.send_notification(notification).await;
                 }

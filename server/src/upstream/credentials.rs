@@ -33,8 +33,14 @@ impl std::fmt::Debug for ResolvedAuth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ResolvedAuth")
             .field("headers", &self.headers.keys().collect::<Vec<_>>())
-            .field("query", &self.query.iter().map(|(k, _)| k).collect::<Vec<_>>())
-            .field("body_argument", &self.body_argument.as_ref().map(|(k, _)| k))
+            .field(
+                "query",
+                &self.query.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+            )
+            .field(
+                "body_argument",
+                &self.body_argument.as_ref().map(|(k, _)| k),
+            )
             .finish()
     }
 }
@@ -180,7 +186,10 @@ async fn fetch_client_credentials_token(
         .map_err(|e| CredentialError::OAuth2(crate::upstream::error_category(&e)))?;
     let status = response.status();
     if !status.is_success() {
-        return Err(CredentialError::OAuth2(format!("http status {}", status.as_u16())));
+        return Err(CredentialError::OAuth2(format!(
+            "http status {}",
+            status.as_u16()
+        )));
     }
     let body: TokenResponse = response
         .json()

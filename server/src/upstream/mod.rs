@@ -15,9 +15,9 @@ mod supervisor;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
+use rmcp::RoleClient;
 use rmcp::model::Tool;
 use rmcp::service::Peer;
-use rmcp::RoleClient;
 use tokio_util::sync::CancellationToken;
 
 pub use call::{CallError, CallOptions};

@@ -219,8 +219,14 @@ async fn discover(
 ) -> Result<Vec<Tool>, String> {
     match tokio::time::timeout(timeout, peer.list_all_tools()).await {
         Ok(Ok(tools)) => Ok(tools),
-        Ok(Err(e)) => Err(format!("tools/list failed: {}", super::call::service_error_category(&e))),
-        Err(_) => Err(format!("tools/list timed out after {} s", timeout.as_secs_f64())),
+        Ok(Err(e)) => Err(format!(
+            "tools/list failed: {}",
+            super::call::service_error_category(&e)
+        )),
+        Err(_) => Err(format!(
+            "tools/list timed out after {} s",
+            timeout.as_secs_f64()
+        )),
     }
 }
 

@@ -1,0 +1,161 @@
+//! Concurrent broadcast: one tool on many backends at once (SPEC §6).
+//!
+//! Every target starts at once, bounded by `limits.broadcast_concurrency`, each with its own
+//! server's `timeout`; the whole fan-out ends at `limits.broadcast_timeout`, when unfinished
+//! targets are cancelled (the backends are told) and reported as timed out. Failures never
+//! stop the others: they become entries of the report.
+
+pub mod report;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt as _;
+use futures::stream::FuturesUnordered;
+use rmcp::model::{JsonObject, ProgressNotificationParam};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+pub use report::{BroadcastReport, TargetOutcome};
+
+use crate::result_shape::truncate;
+use crate::upstream::{CallError, CallOptions, Pool, ProgressTarget};
+
+/// Who to call with what.
+#[derive(Debug, Clone, Default)]
+pub struct FanoutPlan {
+    /// The backend tool name.
+    pub tool_name: String,
+    /// The servers to call (each offers the tool).
+    pub targets: Vec<String>,
+    pub arguments: Option<JsonObject>,
+    /// Targets whose outcome is known without calling them (e.g. `access denied`).
+    pub preset_errors: BTreeMap<String, String>,
+}
+
+/// The limits a fan-out runs under.
+#[derive(Debug, Clone, Copy)]
+pub struct FanoutLimits {
+    pub concurrency: usize,
+    pub overall_timeout: Duration,
+    pub max_response_bytes: usize,
+}
+
+/// Run a fan-out to completion (or to its overall deadline). `cancel` is the caller's.
+pub async fn run(
+    pool: &Pool,
+    plan: FanoutPlan,
+    limits: FanoutLimits,
+    progress: Option<ProgressTarget>,
+    cancel: &CancellationToken,
+) -> BroadcastReport {
+    let started = Instant::now();
+    let deadline = started + limits.overall_timeout;
+    let semaphore = Arc::new(Semaphore::new(limits.concurrency.max(1)));
+    // Cancelled at the deadline, or when the caller cancels.
+    let fanout_cancel = cancel.child_token();
+    let total = plan.targets.len() + plan.preset_errors.len();
+    let arguments = Arc::new(plan.arguments);
+    let tool_name = plan.tool_name;
+    let tool = tool_name.as_str();
+
+    let mut outcomes: BTreeMap<String, TargetOutcome> = plan
+        .preset_errors
+        .into_iter()
+        .map(|(server, message)| (server, TargetOutcome::Failed(message)))
+        .collect();
+    let mut pending: FuturesUnordered<_> = plan
+        .targets
+        .iter()
+        .map(|server| {
+            let semaphore = Arc::clone(&semaphore);
+            let arguments = Arc::clone(&arguments);
+            let cancel = fanout_cancel.clone();
+            async move {
+                let outcome =
+                    call_target(pool, server, tool, arguments, &semaphore, cancel, limits).await;
+                (server.clone(), outcome)
+            }
+        })
+        .collect();
+
+    let overall = sleep_until(deadline);
+    tokio::pin!(overall);
+    let mut deadline_passed = false;
+    let mut finished = outcomes.len();
+    loop {
+        tokio::select! {
+            next = pending.next() => {
+                let Some((server, outcome)) = next else { break };
+                let outcome = match outcome {
+                    // Cancelled by the deadline, not by the caller.
+                    Err(CallError::Cancelled) if deadline_passed => TargetOutcome::Failed(
+                        CallError::Timeout(limits.overall_timeout).to_string(),
+                    ),
+                    Err(error) => TargetOutcome::Failed(error.to_string()),
+                    Ok(result) => TargetOutcome::Ran(result),
+                };
+                finished += 1;
+                notify_progress(progress.as_ref(), finished, total, &server).await;
+                outcomes.insert(server, outcome);
+            }
+            _ = &mut overall, if !deadline_passed => {
+                // Unfinished targets are cancelled (the backends hear of it) and drained.
+                deadline_passed = true;
+                fanout_cancel.cancel();
+            }
+        }
+    }
+    drop(pending);
+    BroadcastReport {
+        tool_name,
+        outcomes,
+        execution_time: started.elapsed(),
+    }
+}
+
+async fn call_target(
+    pool: &Pool,
+    server: &str,
+    tool: &str,
+    arguments: Arc<Option<JsonObject>>,
+    semaphore: &Semaphore,
+    cancel: CancellationToken,
+    limits: FanoutLimits,
+) -> Result<rmcp::model::CallToolResult, CallError> {
+    let _permit = tokio::select! {
+        permit = semaphore.acquire() => permit.map_err(|_| CallError::Cancelled)?,
+        _ = cancel.cancelled() => return Err(CallError::Cancelled),
+    };
+    let upstream = pool.get(server).ok_or(CallError::Unavailable)?;
+    let options = CallOptions {
+        progress: None,
+        cancel,
+        timeout: None,
+    };
+    let mut result = upstream
+        .call_tool(tool, (*arguments).clone(), options)
+        .await?;
+    truncate(&mut result, limits.max_response_bytes);
+    Ok(result)
+}
+
+async fn sleep_until(deadline: Instant) {
+    tokio::time::sleep_until(deadline.into()).await;
+}
+
+/// One progress notification per finished target, when the caller asked for progress.
+async fn notify_progress(
+    progress: Option<&ProgressTarget>,
+    done: usize,
+    total: usize,
+    server: &str,
+) {
+    let Some(target) = progress else { return };
+    let params = ProgressNotificationParam::new(target.token.clone(), done as f64)
+        .with_total(total as f64)
+        .with_message(format!("{server} finished"));
+    // A caller that went away cannot be told.
+    let _ = target.peer.notify_progress(params).await;
+}
