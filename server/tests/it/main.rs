@@ -4,6 +4,7 @@
 mod common;
 
 mod binary;
+mod broadcast;
 mod credentials;
 mod interop;
 mod mcp;

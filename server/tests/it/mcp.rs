@@ -4,7 +4,9 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use rmcp::model::{CallToolRequest, CallToolRequestParams, ClientRequest, ProgressNotificationParam};
+use rmcp::model::{
+    CallToolRequest, CallToolRequestParams, ClientRequest, ProgressNotificationParam,
+};
 use rmcp::service::{NotificationContext, PeerRequestOptions};
 use rmcp::{ClientHandler, RoleClient, ServiceExt as _};
 use serde_json::json;
@@ -29,16 +31,33 @@ async fn lists_prefixed_tools_of_every_backend() {
     let client = rmcp_client(&gateway.mcp_url()).await;
     let tools = client.peer().list_all_tools().await.expect("tools/list");
     let names: Vec<_> = tools.iter().map(|t| t.name.to_string()).collect();
-    for expected in ["alpha__echo", "alpha__search_logs", "beta__echo", "beta__sleep"] {
-        assert!(names.contains(&expected.to_owned()), "{expected} missing from {names:?}");
+    for expected in [
+        "alpha__echo",
+        "alpha__search_logs",
+        "beta__echo",
+        "beta__sleep",
+    ] {
+        assert!(
+            names.contains(&expected.to_owned()),
+            "{expected} missing from {names:?}"
+        );
     }
-    let echo = tools.iter().find(|t| t.name == "alpha__echo").expect("alpha__echo");
+    let echo = tools
+        .iter()
+        .find(|t| t.name == "alpha__echo")
+        .expect("alpha__echo");
     assert!(
-        echo.description.as_deref().unwrap_or("").starts_with("[alpha]"),
+        echo.description
+            .as_deref()
+            .unwrap_or("")
+            .starts_with("[alpha]"),
         "description not prefixed: {:?}",
         echo.description
     );
-    let search = tools.iter().find(|t| t.name == "beta__search_logs").expect("search");
+    let search = tools
+        .iter()
+        .find(|t| t.name == "beta__search_logs")
+        .expect("search");
     assert_eq!(
         search.annotations.as_ref().and_then(|a| a.read_only_hint),
         Some(true),
@@ -70,7 +89,9 @@ async fn routes_calls_to_the_right_backend() {
 async fn structured_content_is_passed_through() {
     let (_http, gateway) = two_backends().await;
     let client = rmcp_client(&gateway.mcp_url()).await;
-    let result = call(&client, "alpha__check_health", json!({})).await.expect("call");
+    let result = call(&client, "alpha__check_health", json!({}))
+        .await
+        .expect("call");
     let structured = result.structured_content.expect("structuredContent");
     assert_eq!(structured["server"], "alpha");
 }
@@ -108,18 +129,24 @@ async fn stdio_backends_do_not_inherit_the_gateway_environment() {
     let client = rmcp_client(&gateway.mcp_url()).await;
     // cargo sets CARGO_MANIFEST_DIR in this (the gateway's) process.
     assert!(std::env::var("CARGO_MANIFEST_DIR").is_ok());
-    let result = call(&client, "beta__get_env", json!({"name": "CARGO_MANIFEST_DIR"}))
+    let result = call(
+        &client,
+        "beta__get_env",
+        json!({"name": "CARGO_MANIFEST_DIR"}),
+    )
+    .await
+    .expect("call");
+    assert_eq!(text_of(&result), "<unset>");
+    let result = call(&client, "beta__get_env", json!({"name": "PATH"}))
         .await
         .expect("call");
-    assert_eq!(text_of(&result), "<unset>");
-    let result = call(&client, "beta__get_env", json!({"name": "PATH"})).await.expect("call");
     assert_ne!(text_of(&result), "<unset>", "PATH is passed on");
 }
 
 /// Counts what the gateway relays to this client.
 #[derive(Clone, Default)]
 pub struct Recorder {
-    progress: Arc<AtomicUsize>,
+    pub progress: Arc<AtomicUsize>,
     list_changed: Arc<AtomicUsize>,
 }
 
@@ -132,7 +159,12 @@ impl ClientHandler for Recorder {
     }
 }
 
-pub async fn recording_client(url: &str) -> (rmcp::service::RunningService<RoleClient, Recorder>, Recorder) {
+pub async fn recording_client(
+    url: &str,
+) -> (
+    rmcp::service::RunningService<RoleClient, Recorder>,
+    Recorder,
+) {
     let recorder = Recorder::default();
     let transport = rmcp::transport::StreamableHttpClientTransport::from_uri(url.to_owned());
     let client = recorder.clone().serve(transport).await.expect("handshake");
@@ -147,8 +179,12 @@ pub fn list_changed_count(recorder: &Recorder) -> usize {
 async fn progress_notifications_are_relayed_to_the_caller() {
     let (_http, gateway) = two_backends().await;
     let (client, recorder) = recording_client(&gateway.mcp_url()).await;
-    let params = CallToolRequestParams::new("beta__sleep")
-        .with_arguments(json!({"seconds": 0.5}).as_object().cloned().unwrap_or_default());
+    let params = CallToolRequestParams::new("beta__sleep").with_arguments(
+        json!({"seconds": 0.5})
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
+    );
     // rmcp's client attaches a progress token to every request it sends.
     let handle = client
         .peer()
@@ -159,7 +195,10 @@ async fn progress_notifications_are_relayed_to_the_caller() {
         .await
         .expect("send");
     let response = handle.await_response().await.expect("response");
-    assert!(matches!(response, rmcp::model::ServerResult::CallToolResult(_)));
+    assert!(matches!(
+        response,
+        rmcp::model::ServerResult::CallToolResult(_)
+    ));
     assert!(
         recorder.progress.load(Ordering::SeqCst) >= 2,
         "expected relayed progress notifications, got {}",
@@ -171,8 +210,12 @@ async fn progress_notifications_are_relayed_to_the_caller() {
 async fn cancelling_a_call_frees_the_caller_and_the_backend_keeps_serving() {
     let (_http, gateway) = two_backends().await;
     let client = rmcp_client(&gateway.mcp_url()).await;
-    let params = CallToolRequestParams::new("beta__sleep")
-        .with_arguments(json!({"seconds": 30}).as_object().cloned().unwrap_or_default());
+    let params = CallToolRequestParams::new("beta__sleep").with_arguments(
+        json!({"seconds": 30})
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
+    );
     let handle = client
         .peer()
         .send_request_with_option(
@@ -182,8 +225,13 @@ async fn cancelling_a_call_frees_the_caller_and_the_backend_keeps_serving() {
         .await
         .expect("send");
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    handle.cancel(Some("changed my mind".into())).await.expect("cancel");
-    let result = call(&client, "beta__echo", json!({"after": "cancel"})).await.expect("echo");
+    handle
+        .cancel(Some("changed my mind".into()))
+        .await
+        .expect("cancel");
+    let result = call(&client, "beta__echo", json!({"after": "cancel"}))
+        .await
+        .expect("echo");
     assert!(text_of(&result).contains("cancel"));
 }
 
@@ -192,14 +240,20 @@ async fn a_killed_stdio_backend_comes_back_and_others_keep_working() {
     let (_http, gateway) = two_backends().await;
     let client = rmcp_client(&gateway.mcp_url()).await;
     // `crash` makes the stdio process exit at once: the call fails with an error result.
-    let crashed = call(&client, "beta__crash", json!({})).await.expect("a result");
+    let crashed = call(&client, "beta__crash", json!({}))
+        .await
+        .expect("a result");
     assert_eq!(crashed.is_error, Some(true), "{crashed:?}");
     // The other backend is untouched.
-    let result = call(&client, "alpha__echo", json!({"still": "here"})).await.expect("echo");
+    let result = call(&client, "alpha__echo", json!({"still": "here"}))
+        .await
+        .expect("echo");
     assert!(text_of(&result).contains("still"));
     // The gateway restarts the process and the tool serves again.
     gateway.wait_healthy(2).await;
-    let result = call(&client, "beta__echo", json!({"back": true})).await.expect("echo");
+    let result = call(&client, "beta__echo", json!({"back": true}))
+        .await
+        .expect("echo");
     assert_ne!(result.is_error, Some(true), "{result:?}");
     assert!(text_of(&result).contains("back"));
 }
@@ -219,14 +273,18 @@ async fn a_backend_down_at_start_does_not_stop_the_gateway_and_joins_later() {
     assert_eq!(health["status"], "ok");
     assert_eq!(health["servers"]["total"], 2);
     let client = rmcp_client(&gateway.mcp_url()).await;
-    let result = call(&client, "beta__echo", json!({"x": 1})).await.expect("echo");
+    let result = call(&client, "beta__echo", json!({"x": 1}))
+        .await
+        .expect("echo");
     assert_ne!(result.is_error, Some(true));
 
     let listen = format!("127.0.0.1:{port}");
     let _late = MockServer::start("http", "late", &["--listen", &listen]);
     gateway.wait_healthy(2).await;
     gateway.wait_for_tool("late__echo", true).await;
-    let result = call(&client, "late__echo", json!({"y": 2})).await.expect("echo");
+    let result = call(&client, "late__echo", json!({"y": 2}))
+        .await
+        .expect("echo");
     assert!(text_of(&result).contains("\"y\""));
 }
 
@@ -239,7 +297,13 @@ async fn a_call_to_a_known_but_down_backend_says_so() {
     let client = rmcp_client(&gateway.mcp_url()).await;
     http.kill();
     gateway.wait_healthy(0).await;
-    let result = call(&client, "alpha__echo", json!({})).await.expect("a result");
+    let result = call(&client, "alpha__echo", json!({}))
+        .await
+        .expect("a result");
     assert_eq!(result.is_error, Some(true));
-    assert!(text_of(&result).contains("backend unavailable"), "{}", text_of(&result));
+    assert!(
+        text_of(&result).contains("backend unavailable"),
+        "{}",
+        text_of(&result)
+    );
 }
