@@ -1,0 +1,57 @@
+//! Who is calling: the identity every policy decision and audit record is about.
+
+use std::collections::BTreeSet;
+
+/// The caller, after authentication (or `anonymous` when auth is off).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// `preferred_username`, else `sub` (SPEC §8); `anonymous` when auth is off.
+    pub user: String,
+    /// The token's `sub`; `anonymous` when auth is off.
+    pub subject: String,
+    /// Realm roles and client roles of `JWT_AUDIENCE` (never scopes, SPEC §13).
+    pub roles: BTreeSet<String>,
+    /// The token's `scope` values; they count only for rules naming `scope:<value>`.
+    pub scopes: BTreeSet<String>,
+}
+
+impl Principal {
+    /// The caller when authentication is off: `anonymous` with `ANONYMOUS_ROLES`.
+    pub fn anonymous(roles: &[String]) -> Self {
+        Principal {
+            user: "anonymous".to_owned(),
+            subject: "anonymous".to_owned(),
+            roles: roles.iter().cloned().collect(),
+            scopes: BTreeSet::new(),
+        }
+    }
+
+    pub fn has_role(&self, role: &str) -> bool {
+        self.roles.contains(role)
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.has_role("admin")
+    }
+}
+
+/// How a request reached the gateway (the audit record's `transport`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    Mcp,
+    Rest,
+    Cli,
+}
+
+/// Everything about one request that policy and audit need besides the tool and arguments.
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    pub principal: Principal,
+    /// The caller's `X-Request-ID`, or a new UUID.
+    pub request_id: String,
+    /// The MCP session, when there is one.
+    pub session_id: Option<String>,
+    pub client_ip: Option<String>,
+    pub transport: Transport,
+}
