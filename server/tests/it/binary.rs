@@ -38,14 +38,23 @@ fn check_config_lists_every_problem_with_server_and_key() {
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     for expected in ["prod-elk-1", "url", "timeout", "colour", "bad__name"] {
-        assert!(stderr.contains(expected), "{expected:?} not named in:\n{stderr}");
+        assert!(
+            stderr.contains(expected),
+            "{expected:?} not named in:\n{stderr}"
+        );
     }
-    assert!(stderr.lines().count() >= 4, "one line per problem:\n{stderr}");
+    assert!(
+        stderr.lines().count() >= 4,
+        "one line per problem:\n{stderr}"
+    );
 }
 
 #[test]
 fn check_config_accepts_the_examples() {
-    for example in ["examples/mcp_servers.yaml", "examples/mcp_servers_complete.yaml"] {
+    for example in [
+        "examples/mcp_servers.yaml",
+        "examples/mcp_servers_complete.yaml",
+    ] {
         let output = Command::new(gateway_bin())
             .arg("check-config")
             .arg(workspace_root().join(example))
@@ -95,7 +104,12 @@ fn a_forbidden_jwt_algorithm_stops_the_start() {
 #[test]
 fn a_missing_config_file_is_named() {
     let output = Command::new(gateway_bin())
-        .args(["--listen", "127.0.0.1:0", "--config", "/nonexistent/servers.yaml"])
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--config",
+            "/nonexistent/servers.yaml",
+        ])
         .env("AUTH_ENABLED", "false")
         .output()
         .expect("run gateway");
@@ -108,7 +122,11 @@ fn a_missing_config_file_is_named() {
 async fn the_binary_serves_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("mcp_servers.yaml");
-    std::fs::write(&path, format!("servers:\n{}", stdio_mock_entry("beta", &[]))).expect("write");
+    std::fs::write(
+        &path,
+        format!("servers:\n{}", stdio_mock_entry("beta", &[])),
+    )
+    .expect("write");
     let port = free_port();
     let mut child = Command::new(gateway_bin())
         .args(["--listen", &format!("127.0.0.1:{port}"), "--config"])
@@ -122,7 +140,10 @@ async fn the_binary_serves_and_stops_on_sigterm() {
         .expect("start gateway");
     let stderr = child.stderr.take().expect("stderr");
     let log_lines = std::thread::spawn(move || {
-        BufReader::new(stderr).lines().map_while(Result::ok).collect::<Vec<_>>()
+        BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+            .collect::<Vec<_>>()
     });
     let base = format!("http://127.0.0.1:{port}");
     let deadline = std::time::Instant::now() + PATIENCE;
@@ -133,7 +154,10 @@ async fn the_binary_serves_and_stops_on_sigterm() {
                 break;
             }
         }
-        assert!(std::time::Instant::now() < deadline, "gateway never became healthy");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "gateway never became healthy"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     let status = Command::new("kill")
@@ -145,7 +169,25 @@ async fn the_binary_serves_and_stops_on_sigterm() {
     assert!(exit.success(), "clean exit on SIGTERM, got {exit:?}");
     let lines = log_lines.join().expect("log lines");
     assert!(
-        lines.iter().all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()),
+        lines
+            .iter()
+            .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()),
         "LOG_FORMAT=json writes JSON lines: {lines:?}"
+    );
+}
+
+/// `.env.example` lists every variable with its default, generated from the one table the
+/// code reads (`config::env_reference`). Regenerate with `UPDATE_ENV_EXAMPLE=1`.
+#[test]
+fn env_example_is_generated_from_the_settings_table() {
+    let path = workspace_root().join(".env.example");
+    let expected = mcp_gateway::config::env_example();
+    if std::env::var_os("UPDATE_ENV_EXAMPLE").is_some() {
+        std::fs::write(&path, &expected).expect("write .env.example");
+    }
+    let actual = std::fs::read_to_string(&path).unwrap_or_default();
+    assert_eq!(
+        actual, expected,
+        ".env.example is stale: run UPDATE_ENV_EXAMPLE=1 cargo nextest run -p mcp-gateway --test it env_example"
     );
 }
