@@ -9,6 +9,7 @@ pub mod info;
 pub mod legacy_sse;
 pub mod mcp;
 pub mod plain;
+pub mod sessions;
 
 use std::sync::Arc;
 
@@ -32,6 +33,7 @@ type McpService = StreamableHttpService<McpHandler, LocalSessionManager>;
 struct McpEndpoint {
     gateway: Arc<Gateway>,
     service: McpService,
+    owners: Arc<sessions::SessionOwners>,
 }
 
 /// Build the whole router. `shutdown` ends open MCP streams when the gateway stops.
@@ -39,9 +41,12 @@ pub fn router(gateway: Arc<Gateway>, shutdown: CancellationToken) -> Router {
     let settings = gateway.settings().clone();
     let max_request_bytes = gateway.config().limits.max_request_bytes;
     let factory_gateway = Arc::clone(&gateway);
+    let session_manager = Arc::new(LocalSessionManager::default());
+    let owners = Arc::new(sessions::SessionOwners::default());
+    owners.spawn_pruner(Arc::clone(&session_manager), shutdown.child_token());
     let service = StreamableHttpService::new(
         move || Ok(McpHandler::new(Arc::clone(&factory_gateway))),
-        Arc::new(LocalSessionManager::default()),
+        session_manager,
         StreamableHttpServerConfig::default()
             // Host and Origin are checked by our own guard, for every route alike.
             .disable_allowed_hosts()
@@ -52,6 +57,7 @@ pub fn router(gateway: Arc<Gateway>, shutdown: CancellationToken) -> Router {
     let endpoint = McpEndpoint {
         gateway: Arc::clone(&gateway),
         service,
+        owners,
     };
 
     let sse_gateway = Arc::clone(&gateway);
@@ -59,6 +65,10 @@ pub fn router(gateway: Arc<Gateway>, shutdown: CancellationToken) -> Router {
         move |_parts: &http::request::Parts| McpHandler::new(Arc::clone(&sse_gateway)),
         legacy_sse::LegacySseConfig {
             cancellation: shutdown.child_token(),
+            // An SSE session, like an MCP session, belongs to the subject that opened it.
+            owner_key: Some(Arc::new(|parts: &http::request::Parts| {
+                Some(sessions::subject_of(&parts.extensions).to_owned())
+            })),
             ..Default::default()
         },
     );
@@ -78,8 +88,40 @@ pub fn router(gateway: Arc<Gateway>, shutdown: CancellationToken) -> Router {
         .layer(TraceLayer::new_for_http())
 }
 
-/// `/mcp`: plain JSON-RPC callers are answered here; MCP clients go to rmcp.
+/// `/mcp`: plain JSON-RPC callers are answered here; MCP clients go to rmcp, within the
+/// sessions they own.
 async fn mcp_endpoint(State(endpoint): State<McpEndpoint>, request: Request) -> Response {
+    let subject = sessions::subject_of(request.extensions()).to_owned();
+    let session = request
+        .headers()
+        .get(sessions::SESSION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    if let Some(session) = &session
+        && endpoint.owners.check(session, &subject) == sessions::Ownership::Foreign
+    {
+        tracing::warn!(%subject, "request with another subject's MCP session refused");
+        return ApiError::NotFound("session not found".into()).into_response();
+    }
+    let is_delete = request.method() == http::Method::DELETE;
+    let response = route_mcp(&endpoint, request).await;
+    match &session {
+        Some(session) if is_delete => endpoint.owners.release(session),
+        Some(_) => {}
+        None => {
+            if let Some(created) = response
+                .headers()
+                .get(sessions::SESSION_HEADER)
+                .and_then(|v| v.to_str().ok())
+            {
+                endpoint.owners.claim(created, &subject);
+            }
+        }
+    }
+    response
+}
+
+async fn route_mcp(endpoint: &McpEndpoint, request: Request) -> Response {
     if request.method() != http::Method::POST {
         return endpoint.service.handle(request).await.into_response();
     }
@@ -95,7 +137,7 @@ async fn mcp_endpoint(State(endpoint): State<McpEndpoint>, request: Request) -> 
         }
     };
     if plain::is_plain_request(&parts.headers) {
-        return plain::serve(endpoint.gateway, &bytes).await;
+        return plain::serve(Arc::clone(&endpoint.gateway), &bytes).await;
     }
     if let Some(server) = list_server_filter(&bytes) {
         parts.extensions.insert(ListServerFilter(server));
