@@ -36,9 +36,24 @@ fn assert_mock_tools_and_calls(report: &Value) {
         assert!(names.contains(&expected), "{expected} missing: {names:?}");
     }
     assert_eq!(results[1]["is_error"], false, "{report}");
-    assert!(results[1]["text"].as_str().unwrap_or("").contains("[alpha]"), "{report}");
-    assert!(results[2]["text"].as_str().unwrap_or("").contains("[beta]"), "{report}");
-    assert!(results[3]["text"].as_str().unwrap_or("").contains("[gamma]"), "{report}");
+    assert!(
+        results[1]["text"]
+            .as_str()
+            .unwrap_or("")
+            .contains("[alpha]"),
+        "{report}"
+    );
+    assert!(
+        results[2]["text"].as_str().unwrap_or("").contains("[beta]"),
+        "{report}"
+    );
+    assert!(
+        results[3]["text"]
+            .as_str()
+            .unwrap_or("")
+            .contains("[gamma]"),
+        "{report}"
+    );
     assert_eq!(results[4]["is_error"], true, "{report}");
 }
 
@@ -68,7 +83,10 @@ async fn python_sdk_client_in_auto_mode() {
     let (_http, gateway) = mock_gateway().await;
     let report = run_client(plan(&gateway.mcp_url(), "auto")).await;
     assert_mock_tools_and_calls(&report);
-    assert_eq!(report["protocol_version"], "2026-07-28", "auto mode negotiates the newest era");
+    assert_eq!(
+        report["protocol_version"], "2026-07-28",
+        "auto mode negotiates the newest era"
+    );
 }
 
 #[tokio::test]
@@ -91,7 +109,14 @@ impl Drop for PythonBackend {
 fn python_backend(name: &str, transport: &str, port: u16) -> PythonBackend {
     let child = Command::new(python())
         .arg(script("backend.py"))
-        .args(["--name", name, "--transport", transport, "--port", &port.to_string()])
+        .args([
+            "--name",
+            name,
+            "--transport",
+            transport,
+            "--port",
+            &port.to_string(),
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -107,17 +132,26 @@ async fn python_sdk_backends_over_sse_and_streamable_http() {
     let yaml = format!(
         "servers:\n{}{}",
         url_entry("pysse", "sse", &format!("http://127.0.0.1:{sse_port}/sse")),
-        url_entry("pyhttp", "http", &format!("http://127.0.0.1:{http_port}/mcp")),
+        url_entry(
+            "pyhttp",
+            "http",
+            &format!("http://127.0.0.1:{http_port}/mcp")
+        ),
     );
     let gateway = TestGateway::start(&yaml).await;
     gateway.wait_healthy(2).await;
     let client = rmcp_client(&gateway.mcp_url()).await;
-    let result = call(&client, "pysse__add", json!({"a": 2, "b": 3})).await.expect("add");
+    let result = call(&client, "pysse__add", json!({"a": 2, "b": 3}))
+        .await
+        .expect("add");
     assert_eq!(text_of(&result), "5");
     let result = call(&client, "pyhttp__search_logs", json!({"query": "x"}))
         .await
         .expect("search");
-    assert!(text_of(&result).contains("[pyhttp] python search_logs"), "{result:?}");
+    assert!(
+        text_of(&result).contains("[pyhttp] python search_logs"),
+        "{result:?}"
+    );
 }
 
 #[tokio::test]
@@ -131,13 +165,25 @@ async fn mcp_server_time_and_server_everything_over_stdio() {
     let gateway = TestGateway::start(&yaml).await;
     gateway.wait_healthy(2).await;
     let client = rmcp_client(&gateway.mcp_url()).await;
-    let result = call(&client, "time__get_current_time", json!({"timezone": "UTC"}))
-        .await
-        .expect("time");
+    let result = call(
+        &client,
+        "time__get_current_time",
+        json!({"timezone": "UTC"}),
+    )
+    .await
+    .expect("time");
     assert_ne!(result.is_error, Some(true), "{result:?}");
     assert!(text_of(&result).contains("UTC"), "{}", text_of(&result));
-    let result = call(&client, "everything__echo", json!({"message": "hello gateway"}))
-        .await
-        .expect("echo");
-    assert!(text_of(&result).contains("hello gateway"), "{}", text_of(&result));
+    let result = call(
+        &client,
+        "everything__echo",
+        json!({"message": "hello gateway"}),
+    )
+    .await
+    .expect("echo");
+    assert!(
+        text_of(&result).contains("hello gateway"),
+        "{}",
+        text_of(&result)
+    );
 }

@@ -36,7 +36,11 @@ async fn curl_post(gateway: &TestGateway, body: &str) -> (u16, Value) {
 #[tokio::test]
 async fn tools_list_answers_with_json() {
     let (_http, gateway) = gateway_with_alpha().await;
-    let (status, body) = curl_post(&gateway, r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#).await;
+    let (status, body) = curl_post(
+        &gateway,
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#,
+    )
+    .await;
     assert_eq!(status, 200);
     assert_eq!(body["id"], 1);
     let names: Vec<_> = body["result"]["tools"]
@@ -59,7 +63,11 @@ async fn tools_list_can_be_narrowed_to_one_server() {
     .await;
     let tools = body["result"]["tools"].as_array().expect("tools");
     assert!(!tools.is_empty());
-    assert!(tools.iter().all(|t| t["name"].as_str().unwrap_or("").starts_with("beta__")));
+    assert!(
+        tools
+            .iter()
+            .all(|t| t["name"].as_str().unwrap_or("").starts_with("beta__"))
+    );
 }
 
 #[tokio::test]
@@ -117,11 +125,19 @@ async fn bad_requests_get_clean_json_rpc_errors() {
 #[tokio::test]
 async fn root_and_health_describe_the_gateway() {
     let (_http, gateway) = gateway_with_alpha().await;
-    let root: Value = reqwest::get(&gateway.base).await.expect("GET /").json().await.expect("json");
+    let root: Value = reqwest::get(&gateway.base)
+        .await
+        .expect("GET /")
+        .json()
+        .await
+        .expect("json");
     assert_eq!(root["name"], "secure-mcp-gateway");
     assert_eq!(root["endpoints"]["mcp"], "/mcp");
     let health = gateway.health().await;
-    assert_eq!(health, json!({"status": "ok", "servers": {"healthy": 2, "total": 2}}));
+    assert_eq!(
+        health,
+        json!({"status": "ok", "servers": {"healthy": 2, "total": 2}})
+    );
 }
 
 #[tokio::test]
@@ -157,7 +173,11 @@ async fn foreign_hosts_and_origins_are_refused() {
         .send()
         .await
         .expect("POST");
-    assert_eq!(response.status().as_u16(), 200, "a loopback origin is allowed");
+    assert_eq!(
+        response.status().as_u16(),
+        200,
+        "a loopback origin is allowed"
+    );
 }
 
 #[tokio::test]

@@ -35,18 +35,27 @@ async fn a_reload_adds_changes_and_removes_servers_under_a_live_session() {
     gateway.wait_for_tool("beta__sleep", false).await;
 
     // Same session, no reconnect: the list and calls reflect the new config.
-    let after = client.peer().list_all_tools().await.expect("list after reload");
+    let after = client
+        .peer()
+        .list_all_tools()
+        .await
+        .expect("list after reload");
     let names: Vec<_> = after.iter().map(|t| t.name.to_string()).collect();
     assert!(names.contains(&"gamma__echo".to_owned()), "{names:?}");
     assert!(names.contains(&"beta__echo".to_owned()), "{names:?}");
     assert!(!names.iter().any(|n| n.starts_with("alpha__")), "{names:?}");
     assert!(!names.contains(&"beta__sleep".to_owned()), "{names:?}");
-    let result = call(&client, "gamma__echo", json!({"new": 1})).await.expect("call");
+    let result = call(&client, "gamma__echo", json!({"new": 1}))
+        .await
+        .expect("call");
     assert!(text_of(&result).contains("new"));
 
     let deadline = Instant::now() + PATIENCE;
     while list_changed_count(&recorder) == notified_before {
-        assert!(Instant::now() < deadline, "no tools/list_changed reached the client");
+        assert!(
+            Instant::now() < deadline,
+            "no tools/list_changed reached the client"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -62,6 +71,8 @@ async fn an_invalid_config_is_refused_and_the_old_one_stays() {
     assert_eq!(gateway.gateway.config().servers.len(), 1);
     assert_eq!(gateway.gateway.config().servers[0].name, "beta");
     let client = rmcp_client(&gateway.mcp_url()).await;
-    let result = call(&client, "beta__echo", json!({"still": "served"})).await.expect("call");
+    let result = call(&client, "beta__echo", json!({"still": "served"}))
+        .await
+        .expect("call");
     assert!(text_of(&result).contains("served"));
 }

@@ -14,11 +14,11 @@ use std::time::{Duration, Instant};
 
 use mcp_gateway::config::{Settings, SettingsOverrides};
 use mcp_gateway::gateway::Gateway;
+use rmcp::RoleClient;
 use rmcp::ServiceExt as _;
 use rmcp::model::{CallToolRequestParams, CallToolResult, JsonObject};
 use rmcp::service::RunningService;
 use rmcp::transport::StreamableHttpClientTransport;
-use rmcp::RoleClient;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
@@ -156,7 +156,9 @@ impl TestGateway {
         };
         let settings =
             Settings::from_lookup(|k| vars.get(k).cloned(), overrides).expect("valid settings");
-        let bound = mcp_gateway::app::bind(settings).await.expect("gateway binds");
+        let bound = mcp_gateway::app::bind(settings)
+            .await
+            .expect("gateway binds");
         let addr = bound.listener.local_addr().expect("local addr");
         let gateway = Arc::clone(&bound.gateway);
         let shutdown = bound.shutdown.clone();
@@ -240,7 +242,9 @@ pub type McpClient = RunningService<RoleClient, ()>;
 /// An rmcp streamable HTTP client session to `url`.
 pub async fn rmcp_client(url: &str) -> McpClient {
     let transport = StreamableHttpClientTransport::from_uri(url.to_owned());
-    ().serve(transport).await.expect("MCP handshake with the gateway")
+    ().serve(transport)
+        .await
+        .expect("MCP handshake with the gateway")
 }
 
 /// Call a tool with JSON arguments.
