@@ -70,6 +70,7 @@ pub struct Gateway {
     catalog: ArcSwap<Catalog>,
     /// Bumped whenever the listed catalog changes; 2026-07-28 `listen` streams watch it.
     catalog_generation: watch::Sender<u64>,
+    metrics: crate::metrics::Metrics,
     /// Session-era downstream peers, told about catalog changes.
     peers: Mutex<Vec<Peer<RoleServer>>>,
     shutdown: CancellationToken,
@@ -92,6 +93,7 @@ impl Gateway {
             pool: Pool::new(http),
             catalog: ArcSwap::from_pointee(Catalog::default()),
             catalog_generation: watch::channel(0).0,
+            metrics: crate::metrics::Metrics::new(),
             peers: Mutex::new(Vec::new()),
             shutdown: CancellationToken::new(),
         });
@@ -123,6 +125,10 @@ impl Gateway {
 
     pub fn pool(&self) -> &Pool {
         &self.pool
+    }
+
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.metrics
     }
 
     pub fn catalog_generation(&self) -> watch::Receiver<u64> {
@@ -179,7 +185,14 @@ impl Gateway {
                     .pool
                     .get(server)
                     .ok_or(ToolCallError::Backend(CallError::Unavailable))?;
-                let mut result = upstream.call_tool(tool, arguments, options).await?;
+                let started = std::time::Instant::now();
+                let outcome = upstream.call_tool(tool, arguments, options).await;
+                self.metrics.record_call(
+                    server,
+                    crate::metrics::outcome_of(&outcome),
+                    started.elapsed(),
+                );
+                let mut result = outcome?;
                 truncate(&mut result, self.config.load().limits.max_response_bytes);
                 Ok(result)
             }
@@ -275,7 +288,16 @@ impl Gateway {
                 max_response_bytes: config.limits.max_response_bytes,
             }
         };
-        fanout::run(&self.pool, plan, limits, options.progress, &options.cancel).await
+        self.metrics.record_broadcast();
+        fanout::run(
+            &self.pool,
+            &self.metrics,
+            plan,
+            limits,
+            options.progress,
+            &options.cancel,
+        )
+        .await
     }
 
     /// Every configured server, disabled ones too (SPEC §12), sorted by name.
@@ -338,6 +360,10 @@ impl Gateway {
             })
             .collect();
         let next = catalog::build(&views, config.limits.max_tool_name_length);
+        self.metrics.set_backends(
+            views.iter().map(|v| (v.name, v.healthy)),
+            next.listed().count(),
+        );
         let previous = self.catalog.load_full();
         let listing_changed = !previous.same_listing(&next);
         self.catalog.store(Arc::new(next));

@@ -10,6 +10,7 @@ pub mod error;
 pub mod fanout;
 pub mod gateway;
 pub mod http;
+pub mod metrics;
 pub mod principal;
 pub mod reload;
 pub mod result_shape;

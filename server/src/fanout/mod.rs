@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use report::{BroadcastReport, TargetOutcome};
 
+use crate::metrics::{Metrics, outcome_of};
 use crate::result_shape::truncate;
 use crate::upstream::{CallError, CallOptions, Pool, ProgressTarget};
 
@@ -45,6 +46,7 @@ pub struct FanoutLimits {
 /// Run a fan-out to completion (or to its overall deadline). `cancel` is the caller's.
 pub async fn run(
     pool: &Pool,
+    metrics: &Metrics,
     plan: FanoutPlan,
     limits: FanoutLimits,
     progress: Option<ProgressTarget>,
@@ -73,8 +75,10 @@ pub async fn run(
             let arguments = Arc::clone(&arguments);
             let cancel = fanout_cancel.clone();
             async move {
+                let started = Instant::now();
                 let outcome =
                     call_target(pool, server, tool, arguments, &semaphore, cancel, limits).await;
+                metrics.record_call(server, outcome_of(&outcome), started.elapsed());
                 (server.clone(), outcome)
             }
         })

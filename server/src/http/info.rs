@@ -30,3 +30,14 @@ pub async fn health(State(gateway): State<Arc<Gateway>>) -> Json<Value> {
         "servers": {"healthy": healthy, "total": upstreams.len()},
     }))
 }
+
+/// Prometheus text exposition (no per-user labels).
+pub async fn metrics(State(gateway): State<Arc<Gateway>>) -> impl axum::response::IntoResponse {
+    (
+        [(
+            http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        gateway.metrics().render(),
+    )
+}

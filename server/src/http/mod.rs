@@ -81,6 +81,7 @@ pub fn router(gateway: Arc<Gateway>, shutdown: CancellationToken) -> Router {
     Router::new()
         .route("/", get(info::root))
         .route("/health", get(info::health))
+        .route("/metrics", get(info::metrics))
         .with_state(Arc::clone(&gateway))
         .route("/mcp", any(mcp_endpoint).with_state(endpoint))
         .merge(legacy)

@@ -1,0 +1,192 @@
+//! Prometheus metrics, served at `GET /metrics` (open, like `/health`).
+//!
+//! Labels are servers and outcomes only — never users (SPEC §13): a per-user label would leak
+//! who uses the gateway to anyone who can scrape it, and grow without bound.
+
+use std::time::Duration;
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+/// How a backend call ended.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)] // label values are snake_case on the wire
+pub enum Outcome {
+    success,
+    tool_error,
+    unavailable,
+    timeout,
+    backend_error,
+    cancelled,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CallLabels {
+    server: String,
+    outcome: Outcome,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ServerLabels {
+    server: String,
+}
+
+/// The outcome label of a finished backend call.
+pub fn outcome_of(
+    outcome: &Result<rmcp::model::CallToolResult, crate::upstream::CallError>,
+) -> Outcome {
+    use crate::upstream::CallError;
+    match outcome {
+        Ok(result) if result.is_error == Some(true) => Outcome::tool_error,
+        Ok(_) => Outcome::success,
+        Err(CallError::Unavailable) => Outcome::unavailable,
+        Err(CallError::Timeout(_)) => Outcome::timeout,
+        Err(CallError::Cancelled) => Outcome::cancelled,
+        Err(CallError::Rejected(_) | CallError::Transport(_)) => Outcome::backend_error,
+    }
+}
+
+/// Every metric of the gateway.
+pub struct Metrics {
+    registry: Registry,
+    calls: Family<CallLabels, Counter>,
+    call_seconds: Family<ServerLabels, Histogram>,
+    backend_up: Family<ServerLabels, Gauge>,
+    broadcasts: Counter,
+    listed_tools: Gauge,
+    /// Audit records waiting for the database (set by the audit layer).
+    pub audit_pending: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("mcp_gateway");
+        let calls = Family::<CallLabels, Counter>::default();
+        let call_seconds = Family::<ServerLabels, Histogram>::new_with_constructor(|| {
+            // 1 ms … ~65 s
+            Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
+                0.001, 2.0, 17,
+            ))
+        });
+        let backend_up = Family::<ServerLabels, Gauge>::default();
+        let broadcasts = Counter::default();
+        let listed_tools = Gauge::default();
+        let audit_pending = Gauge::default();
+        registry.register(
+            "backend_calls",
+            "Tool calls sent to backends, by server and outcome",
+            calls.clone(),
+        );
+        registry.register(
+            "backend_call_duration_seconds",
+            "Duration of tool calls to backends",
+            call_seconds.clone(),
+        );
+        registry.register(
+            "backend_up",
+            "1 while the backend is connected and its tools are known",
+            backend_up.clone(),
+        );
+        registry.register("broadcasts", "Broadcast fan-outs run", broadcasts.clone());
+        registry.register(
+            "catalog_listed_tools",
+            "Tools the catalog lists (before per-caller filtering)",
+            listed_tools.clone(),
+        );
+        registry.register(
+            "audit_pending_records",
+            "Audit records queued for the database",
+            audit_pending.clone(),
+        );
+        Metrics {
+            registry,
+            calls,
+            call_seconds,
+            backend_up,
+            broadcasts,
+            listed_tools,
+            audit_pending,
+        }
+    }
+
+    pub fn record_call(&self, server: &str, outcome: Outcome, duration: Duration) {
+        self.calls
+            .get_or_create(&CallLabels {
+                server: server.to_owned(),
+                outcome,
+            })
+            .inc();
+        self.call_seconds
+            .get_or_create(&ServerLabels {
+                server: server.to_owned(),
+            })
+            .observe(duration.as_secs_f64());
+    }
+
+    pub fn record_broadcast(&self) {
+        self.broadcasts.inc();
+    }
+
+    /// Set the backend and catalog gauges (after every catalog rebuild).
+    pub fn set_backends<'a>(&self, states: impl Iterator<Item = (&'a str, bool)>, listed: usize) {
+        self.backend_up.clear();
+        for (server, up) in states {
+            self.backend_up
+                .get_or_create(&ServerLabels {
+                    server: server.to_owned(),
+                })
+                .set(i64::from(up));
+        }
+        self.listed_tools.set(listed as i64);
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut text = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_calls_backends_and_no_user_labels() {
+        let m = Metrics::new();
+        m.record_call("alpha", Outcome::success, Duration::from_millis(3));
+        m.record_call("alpha", Outcome::timeout, Duration::from_secs(1));
+        m.set_backends([("alpha", true), ("beta", false)].into_iter(), 7);
+        m.audit_pending.set(12);
+        let text = m.render();
+        assert!(
+            text.contains(r#"mcp_gateway_backend_calls_total{server="alpha",outcome="success"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"mcp_gateway_backend_up{server="beta"} 0"#),
+            "{text}"
+        );
+        assert!(
+            text.contains("mcp_gateway_catalog_listed_tools 7"),
+            "{text}"
+        );
+        assert!(
+            text.contains("mcp_gateway_audit_pending_records 12"),
+            "{text}"
+        );
+        assert!(!text.contains("user"), "{text}");
+    }
+}
