@@ -1,14 +1,16 @@
 //! The HTTP surface of the gateway: every route and the layer stack, in one place.
 //!
-//! Layers, outermost first: request tracing -> `Host`/`Origin` guard -> routes. The MCP
-//! endpoint reads its body itself (bounded by `limits.max_request_bytes`) so it can send plain
-//! JSON-RPC callers to [`plain`] and hand the rest to rmcp's streamable HTTP service.
+//! Layers, outermost first: `X-Request-ID` -> request tracing -> `Host`/`Origin` guard ->
+//! routes. The MCP endpoint reads its body itself (bounded by `limits.max_request_bytes`) so it
+//! can send plain JSON-RPC callers to [`plain`] and hand the rest to rmcp's streamable HTTP
+//! service. The REST API is [`rest`].
 
 pub mod guard;
 pub mod info;
 pub mod legacy_sse;
 pub mod mcp;
 pub mod plain;
+pub mod rest;
 pub mod sessions;
 
 use std::sync::Arc;
@@ -21,6 +23,7 @@ use axum::routing::{any, get};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio_util::sync::CancellationToken;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
 use crate::error::ApiError;
@@ -85,8 +88,19 @@ pub fn router(gateway: Arc<Gateway>, shutdown: CancellationToken) -> Router {
         .with_state(Arc::clone(&gateway))
         .route("/mcp", any(mcp_endpoint).with_state(endpoint))
         .merge(legacy)
+        .merge(rest::router(Arc::clone(&gateway)))
         .layer(axum::middleware::from_fn_with_state(guard, guard::check))
         .layer(TraceLayer::new_for_http())
+        // X-Request-ID sits outermost (the last three layers; the last one runs first) so
+        // that every answer carries it, guard refusals included, and so that tracing and every
+        // handler already see it in the request (header and `RequestId` extension): an unusable
+        // caller id is dropped, the set layer keeps a usable one or generates a UUID v4, and
+        // the propagate layer copies it onto the response.
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(axum::middleware::map_request(
+            rest::request_id::drop_unusable_request_id,
+        ))
 }
 
 /// `/mcp`: plain JSON-RPC callers are answered here; MCP clients go to rmcp, within the

@@ -10,3 +10,4 @@ mod interop;
 mod mcp;
 mod plain;
 mod reload;
+mod rest;
