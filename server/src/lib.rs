@@ -4,6 +4,7 @@
 //! CLI and the tests reuse the same code.
 
 pub mod app;
+pub mod authz;
 pub mod catalog;
 pub mod config;
 pub mod error;
@@ -12,6 +13,7 @@ pub mod gateway;
 pub mod http;
 pub mod metrics;
 pub mod principal;
+pub mod ratelimit;
 pub mod reload;
 pub mod result_shape;
 pub mod telemetry;
