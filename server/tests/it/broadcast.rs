@@ -46,12 +46,9 @@ async fn failures_and_timeouts_are_reported_while_the_rest_return() {
     let slow = MockServer::start("http", "slow", &["--latency-ms", "3000"]);
     let mut dead = MockServer::start("http", "dead", &[]);
     let yaml = format!(
-        "servers:\n{}{}{}",
+        "servers:\n{}{}    timeout: 0.5\n{}",
         url_entry("ok", "http", ok.url()),
-        format!(
-            "{}    timeout: 0.5\n",
-            url_entry("slow", "http", slow.url())
-        ),
+        url_entry("slow", "http", slow.url()),
         url_entry("dead", "http", dead.url()),
     );
     let gateway = TestGateway::start(&yaml).await;
