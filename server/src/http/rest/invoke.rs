@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use super::bodies::{InvokeBody, broadcast_request};
 use super::extract::{ApiQuery, RawJsonBody};
-use super::outcome::{api_error, rest_call_options};
+use super::outcome::{api_error, run_call};
 use super::servers::{RawServerQuery, unknown_server};
 use crate::catalog::Catalog;
 use crate::config::Config;
@@ -53,10 +53,11 @@ pub async fn invoke(
         &body.tool_name,
     )?;
     let started = Instant::now();
-    let result = gateway
-        .call_tool(&exposed, body.arguments, rest_call_options())
-        .await
-        .map_err(api_error)?;
+    let arguments = body.arguments;
+    let result =
+        run_call(|options| async move { gateway.call_tool(&exposed, arguments, options).await })
+            .await
+            .map_err(api_error)?;
     let execution_time_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let answer = InvokeAnswer {
         success: result.is_error != Some(true),
@@ -103,8 +104,7 @@ pub async fn broadcast(
     RawJsonBody(raw): RawJsonBody,
 ) -> Result<Json<Value>, ApiError> {
     let request = broadcast_request(raw)?;
-    let report = gateway
-        .broadcast(request, rest_call_options())
+    let report = run_call(|options| async move { gateway.broadcast(request, options).await })
         .await
         .map_err(api_error)?;
     Ok(Json(report.to_json()))

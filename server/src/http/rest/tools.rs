@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::bodies::tool_arguments;
 use super::extract::{ApiPath, RawJsonBody};
-use super::outcome::{api_error, rest_call_options};
+use super::outcome::{api_error, run_call};
 use crate::error::ApiError;
 use crate::gateway::{BroadcastRequest, Gateway};
 
@@ -67,16 +67,18 @@ pub async fn invoke(
             tags: None,
             servers: None,
         };
-        let report = gateway
-            .broadcast(request, rest_call_options())
+        let report = run_call(|options| async move { gateway.broadcast(request, options).await })
             .await
             .map_err(api_error)?;
         return Ok(Json(report.to_call_tool_result()));
     }
-    let result = gateway
-        .call_tool(&tool_name, Some(arguments), rest_call_options())
-        .await
-        .map_err(api_error)?;
+    let result = run_call(|options| async move {
+        gateway
+            .call_tool(&tool_name, Some(arguments), options)
+            .await
+    })
+    .await
+    .map_err(api_error)?;
     Ok(Json(result))
 }
 
