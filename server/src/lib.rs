@@ -4,6 +4,7 @@
 //! CLI and the tests reuse the same code.
 
 pub mod app;
+pub mod audit;
 pub mod authz;
 pub mod catalog;
 pub mod config;

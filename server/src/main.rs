@@ -30,12 +30,45 @@ enum Command {
         /// The mcp_servers.yaml to check.
         file: PathBuf,
     },
+    /// Audit log tools.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the hash chain of an audit file or database and name the first broken record:
+    /// exit 0 intact, 1 broken, 2 could not be checked.
+    Verify(VerifyArgs),
+}
+
+#[derive(clap::Args)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["file", "database"])))]
+struct VerifyArgs {
+    /// An audit file; for the active file, its rotated days (FILE.YYYY-MM-DD) come first.
+    #[arg(long, value_name = "FILE")]
+    file: Option<PathBuf>,
+    /// An audit database (postgres://…, postgresql://…, sqlite://…).
+    #[arg(long, value_name = "URL")]
+    database: Option<String>,
+    /// Accept a chain whose first record follows records no longer present (old rotated
+    /// files removed).
+    #[arg(long)]
+    partial: bool,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
     if let Some(Command::CheckConfig { file }) = &args.command {
         return check_config(file);
+    }
+    if let Some(Command::Audit {
+        command: AuditCommand::Verify(verify),
+    }) = &args.command
+    {
+        return audit_verify(verify);
     }
     let overrides = SettingsOverrides {
         config_path: args.config,
@@ -86,4 +119,31 @@ fn check_config(file: &std::path::Path) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+fn audit_verify(args: &VerifyArgs) -> ExitCode {
+    use mcp_gateway::audit::chain::ChainStart;
+    use mcp_gateway::audit::verify::{VerifySource, run_command};
+    let source = match (&args.file, &args.database) {
+        (Some(file), _) => VerifySource::File(file.clone()),
+        (None, Some(url)) => VerifySource::Database(config::Secret::new(url.clone())),
+        // clap requires one of the two.
+        (None, None) => return ExitCode::from(2),
+    };
+    let start = if args.partial {
+        ChainStart::Any
+    } else {
+        ChainStart::Genesis
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("mcp-gateway: cannot start the runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    ExitCode::from(runtime.block_on(run_command(&source, start)))
 }

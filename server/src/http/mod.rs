@@ -5,6 +5,7 @@
 //! can send plain JSON-RPC callers to [`plain`] and hand the rest to rmcp's streamable HTTP
 //! service. The REST API is [`rest`].
 
+pub mod audit_api;
 pub mod guard;
 pub mod info;
 pub mod legacy_sse;
@@ -88,6 +89,7 @@ pub fn router(gateway: Arc<Gateway>, shutdown: CancellationToken) -> Router {
         .with_state(Arc::clone(&gateway))
         .route("/mcp", any(mcp_endpoint).with_state(endpoint))
         .merge(legacy)
+        .merge(audit_api::routes_from_settings(&settings))
         .merge(rest::router(Arc::clone(&gateway)))
         .layer(axum::middleware::from_fn_with_state(guard, guard::check))
         .layer(TraceLayer::new_for_http())

@@ -1,0 +1,331 @@
+//! The `audit_log` table: PostgreSQL when `DATABASE_URL` is `postgres://`/`postgresql://`,
+//! else SQLite at the path of `sqlite://…` (relative to the working directory, created with
+//! its parent folders).
+//!
+//! Runtime queries only (no compile-time checked macros): the gateway builds without a
+//! database. The database keeps its own hash chain, ordered by the `seq` column: each batch is
+//! linked inside one transaction that first takes the chain lock (an advisory lock on
+//! PostgreSQL, `BEGIN IMMEDIATE` on SQLite) and reads the chain head, so several gateways
+//! sharing a database still build one unbroken chain. Records already present (a retry after
+//! an ambiguous failure, a spool replayed after a crash) are left out before linking, so a
+//! retry can neither duplicate a row nor break the chain.
+
+mod postgres;
+mod sqlite;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use sqlx::migrate::MigrateError;
+use uuid::Uuid;
+
+use super::chain::{self, GENESIS};
+use super::query::{AuditFilter, Cursor};
+use super::record::{AuditRecord, format_timestamp};
+
+/// How long a pool waits for a connection before the attempt counts as failed.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+const MAX_CONNECTIONS: u32 = 4;
+
+/// The columns of a record, in the order the backends bind them (after `seq`).
+const COLUMNS: &str = r#"id, "timestamp", event, request_id, session_id, "user", subject, roles, client_ip, transport, tool, mcp_server, backend_tool, parameters, status, duration_ms, error, broadcast_id, truncated, details, prev_hash, hash"#;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] MigrateError),
+    /// A message safe to show (never the URL: it may hold a password).
+    #[error("{0}")]
+    Config(String),
+}
+
+/// A pool on the audit database. Cheap to clone.
+#[derive(Clone)]
+pub enum Store {
+    Postgres(sqlx::PgPool),
+    Sqlite(sqlx::SqlitePool),
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Store::Postgres(_) => "Store::Postgres",
+            Store::Sqlite(_) => "Store::Sqlite",
+        })
+    }
+}
+
+impl Store {
+    /// A pool that connects on first use: an unreachable database never fails this.
+    /// Must run inside a Tokio runtime.
+    pub fn connect_lazy(url: &str) -> Result<Store, StoreError> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            postgres::connect_lazy(url).map(Store::Postgres)
+        } else if url.starts_with("sqlite:") {
+            sqlite::connect_lazy(url).map(Store::Sqlite)
+        } else {
+            Err(StoreError::Config(
+                "DATABASE_URL must start with sqlite:, postgres:// or postgresql://".into(),
+            ))
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Store::Postgres(_) => "postgres",
+            Store::Sqlite(_) => "sqlite",
+        }
+    }
+
+    /// Apply the migrations of this backend (idempotent).
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        match self {
+            Store::Postgres(pool) => postgres::migrate(pool).await,
+            Store::Sqlite(pool) => sqlite::migrate(pool).await,
+        }
+    }
+
+    /// Link and insert `records` in one transaction. Returns how many rows were new.
+    pub async fn insert(&self, records: &[AuditRecord]) -> Result<u64, StoreError> {
+        if records.is_empty() {
+            return Ok(0);
+        }
+        match self {
+            Store::Postgres(pool) => postgres::insert(pool, records).await,
+            Store::Sqlite(pool) => sqlite::insert(pool, records).await,
+        }
+    }
+
+    /// One page of `/audit`: up to `filter.limit` records, newest first, and the cursor of
+    /// the next page when there is one.
+    pub async fn query(&self, filter: &AuditFilter) -> Result<Page, StoreError> {
+        let fetch = i64::from(filter.limit) + 1;
+        let mut rows = match self {
+            Store::Postgres(pool) => postgres::query(pool, filter, fetch).await?,
+            Store::Sqlite(pool) => sqlite::query(pool, filter, fetch).await?,
+        };
+        let more = rows.len() > filter.limit as usize;
+        rows.truncate(filter.limit as usize);
+        let next_cursor = if more {
+            rows.last().map(|row| Cursor {
+                timestamp: row.timestamp,
+                id: row.id,
+            })
+        } else {
+            None
+        };
+        Ok(Page {
+            records: rows.iter().map(StoredRow::to_json).collect(),
+            next_cursor,
+        })
+    }
+
+    /// Rows in chain order after `after_seq`, for verification. A row that cannot be read
+    /// back is an `Err` with the reason, at its place.
+    pub async fn chain_page(
+        &self,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, Result<StoredRow, String>)>, StoreError> {
+        match self {
+            Store::Postgres(pool) => postgres::chain_page(pool, after_seq, limit).await,
+            Store::Sqlite(pool) => sqlite::chain_page(pool, after_seq, limit).await,
+        }
+    }
+
+    pub async fn close(&self) {
+        match self {
+            Store::Postgres(pool) => pool.close().await,
+            Store::Sqlite(pool) => pool.close().await,
+        }
+    }
+}
+
+/// One page of `/audit`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    pub records: Vec<Value>,
+    pub next_cursor: Option<Cursor>,
+}
+
+/// A row as stored: strings where the record has enums, so that a tampered row is still
+/// read (and then fails verification) instead of failing to load.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredRow {
+    pub seq: i64,
+    pub id: Uuid,
+    pub timestamp: DateTime<Utc>,
+    pub event: String,
+    pub request_id: Option<String>,
+    pub session_id: Option<String>,
+    pub user: Option<String>,
+    pub subject: Option<String>,
+    pub roles: Vec<String>,
+    pub client_ip: Option<String>,
+    pub transport: Option<String>,
+    pub tool: Option<String>,
+    pub mcp_server: Option<String>,
+    pub backend_tool: Option<String>,
+    pub parameters: Value,
+    pub status: String,
+    pub duration_ms: Option<i64>,
+    pub error: Option<String>,
+    pub broadcast_id: Option<Uuid>,
+    pub truncated: bool,
+    pub details: Value,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+impl StoredRow {
+    /// The record as JSON, exactly as [`AuditRecord`] serializes (so it hashes the same).
+    pub fn to_json(&self) -> Value {
+        json!({
+            "id": self.id,
+            "timestamp": format_timestamp(&self.timestamp),
+            "event": self.event,
+            "request_id": self.request_id,
+            "session_id": self.session_id,
+            "user": self.user,
+            "subject": self.subject,
+            "roles": self.roles,
+            "client_ip": self.client_ip,
+            "transport": self.transport,
+            "tool": self.tool,
+            "mcp_server": self.mcp_server,
+            "backend_tool": self.backend_tool,
+            "parameters": self.parameters,
+            "status": self.status,
+            "duration_ms": self.duration_ms,
+            "error": self.error,
+            "broadcast_id": self.broadcast_id,
+            "truncated": self.truncated,
+            "details": self.details,
+            "prev_hash": self.prev_hash,
+            "hash": self.hash,
+        })
+    }
+}
+
+/// The records of a batch that are not in the table yet (`existing`), each linked after the
+/// chain head `head` (`(seq, hash)` of the last row) with its `seq`.
+pub(crate) fn link_new(
+    records: &[AuditRecord],
+    existing: &[Uuid],
+    head: Option<(i64, String)>,
+) -> Vec<(i64, AuditRecord)> {
+    let mut seen: HashSet<Uuid> = existing.iter().copied().collect();
+    let (mut seq, mut prev) = head.unwrap_or((0, GENESIS.to_owned()));
+    let mut linked = Vec::with_capacity(records.len());
+    for record in records {
+        if !seen.insert(record.id) {
+            continue;
+        }
+        let mut record = record.clone();
+        prev = chain::link(&mut record, &prev);
+        seq += 1;
+        linked.push((seq, record));
+    }
+    linked
+}
+
+/// `duration_ms` as the database keeps it.
+fn duration_column(record: &AuditRecord) -> Option<i64> {
+    record
+        .duration_ms
+        .map(|ms| i64::try_from(ms).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::audit::chain::{ChainStart, ChainVerifier};
+    use crate::audit::record::{AuditEvent, AuditStatus, transport_str};
+    use crate::principal::Transport;
+
+    fn row_of(seq: i64, record: &AuditRecord) -> StoredRow {
+        StoredRow {
+            seq,
+            id: record.id,
+            timestamp: record.timestamp,
+            event: record.event.as_str().to_owned(),
+            request_id: record.request_id.clone(),
+            session_id: record.session_id.clone(),
+            user: record.user.clone(),
+            subject: record.subject.clone(),
+            roles: record.roles.clone(),
+            client_ip: record.client_ip.clone(),
+            transport: record.transport.map(|t| transport_str(t).to_owned()),
+            tool: record.tool.clone(),
+            mcp_server: record.mcp_server.clone(),
+            backend_tool: record.backend_tool.clone(),
+            parameters: record.parameters.clone(),
+            status: record.status.as_str().to_owned(),
+            duration_ms: duration_column(record),
+            error: record.error.clone(),
+            broadcast_id: record.broadcast_id,
+            truncated: record.truncated,
+            details: record.details.clone(),
+            prev_hash: record.prev_hash.clone().unwrap_or_default(),
+            hash: record.hash.clone().unwrap_or_default(),
+        }
+    }
+
+    fn sample() -> AuditRecord {
+        let mut record = AuditRecord::new(AuditEvent::ToolCall, AuditStatus::Timeout)
+            .with_timestamp(Utc.with_ymd_and_hms(2026, 11, 21, 1, 2, 3).unwrap())
+            .with_duration(Duration::from_millis(45))
+            .with_error("timeout after 30 s")
+            .with_truncated(true)
+            .with_details(json!({"x": [1, 2.5]}));
+        record.request_id = Some("r".into());
+        record.user = Some("u".into());
+        record.roles = vec!["admin".into(), "user".into()];
+        record.transport = Some(Transport::Rest);
+        record.tool = Some("a__b".into());
+        record.broadcast_id = Some(Uuid::now_v7());
+        record.parameters = json!({"q": "x", "n": 18446744073709551615u64});
+        record
+    }
+
+    #[test]
+    fn a_row_reads_back_as_the_json_the_record_was_hashed_from() {
+        let linked = link_new(&[sample()], &[], None);
+        let (seq, record) = &linked[0];
+        assert_eq!(*seq, 1);
+        let row = row_of(*seq, record);
+        assert_eq!(row.to_json(), serde_json::to_value(record).unwrap());
+        let mut verifier = ChainVerifier::new(ChainStart::Genesis);
+        verifier.check(&row.to_json()).unwrap();
+    }
+
+    #[test]
+    fn link_new_continues_the_head_and_skips_present_and_repeated_ids() {
+        let records: Vec<AuditRecord> = (0..4).map(|_| sample()).collect();
+        let mut batch = records.clone();
+        batch.push(records[3].clone());
+        let linked = link_new(&batch, &[records[1].id], Some((41, "h".repeat(64))));
+        let seqs: Vec<i64> = linked.iter().map(|(s, _)| *s).collect();
+        assert_eq!(seqs, [42, 43, 44]);
+        let ids: Vec<Uuid> = linked.iter().map(|(_, r)| r.id).collect();
+        assert_eq!(ids, [records[0].id, records[2].id, records[3].id]);
+        assert_eq!(
+            linked[0].1.prev_hash.as_deref(),
+            Some("h".repeat(64).as_str())
+        );
+        assert_eq!(linked[1].1.prev_hash, linked[0].1.hash);
+        assert_eq!(linked[2].1.prev_hash, linked[1].1.hash);
+    }
+
+    #[test]
+    fn an_unknown_url_scheme_is_refused_without_quoting_it() {
+        let error = Store::connect_lazy("mysql://root:hunter2@db/x").unwrap_err();
+        assert!(!error.to_string().contains("hunter2"));
+    }
+}

@@ -1,0 +1,225 @@
+//! SQLite: times as fixed-width RFC 3339 text (so they compare as text), ids as hyphenated
+//! text, roles, parameters and details as JSON text. WAL mode, so `/audit` reads do not wait
+//! for the writer.
+
+use std::borrow::Cow;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow};
+use sqlx::types::Json;
+use sqlx::{Connection as _, QueryBuilder, Row, SqlSafeStr, Sqlite, SqlitePool};
+use uuid::Uuid;
+
+use super::{
+    ACQUIRE_TIMEOUT, COLUMNS, MAX_CONNECTIONS, StoreError, StoredRow, duration_column, link_new,
+};
+use crate::audit::query::AuditFilter;
+use crate::audit::record::{AuditRecord, format_timestamp, transport_str};
+
+const MIGRATION_0001: &str = include_str!("../../../../migrations/sqlite/0001_audit_log.sql");
+
+/// Rows per INSERT statement: 23 parameters each, SQLite allows 32766.
+const ROWS_PER_STATEMENT: usize = 1000;
+
+pub(super) fn connect_lazy(url: &str) -> Result<SqlitePool, StoreError> {
+    let options = SqliteConnectOptions::from_str(url)
+        .map_err(|_| StoreError::Config("DATABASE_URL is not a valid sqlite: URL".into()))?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .busy_timeout(ACQUIRE_TIMEOUT);
+    if let Some(parent) = options.get_filename().parent()
+        && !parent.as_os_str().is_empty()
+        && let Err(e) = std::fs::create_dir_all(parent)
+    {
+        // Connecting will fail and be retried like any outage; say why once here.
+        tracing::warn!(folder = %parent.display(), "cannot create the audit database folder: {e}");
+    }
+    Ok(SqlitePoolOptions::new()
+        .max_connections(MAX_CONNECTIONS)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .connect_lazy_with(options))
+}
+
+pub(super) async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
+    let migrator = Migrator::with_migrations(vec![Migration::new(
+        1,
+        Cow::Borrowed("audit_log"),
+        MigrationType::Simple,
+        MIGRATION_0001.into_sql_str(),
+        false,
+    )]);
+    migrator.run(pool).await?;
+    Ok(())
+}
+
+pub(super) async fn insert(pool: &SqlitePool, records: &[AuditRecord]) -> Result<u64, StoreError> {
+    let mut conn = pool.acquire().await?;
+    // IMMEDIATE takes the write lock now: the head read below cannot go stale.
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+    let head: Option<(i64, String)> =
+        sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(&mut *tx)
+            .await?;
+    let ids: Vec<String> = records.iter().map(|r| r.id.to_string()).collect();
+    let ids_json = serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into());
+    let existing: Vec<String> =
+        sqlx::query_scalar("SELECT id FROM audit_log WHERE id IN (SELECT value FROM json_each(?))")
+            .bind(ids_json)
+            .fetch_all(&mut *tx)
+            .await?;
+    let existing: Vec<Uuid> = existing
+        .iter()
+        .filter_map(|id| Uuid::parse_str(id).ok())
+        .collect();
+    let linked = link_new(records, &existing, head);
+    let mut inserted = 0;
+    for chunk in linked.chunks(ROWS_PER_STATEMENT) {
+        let mut builder =
+            QueryBuilder::<Sqlite>::new(format!("INSERT INTO audit_log (seq, {COLUMNS}) "));
+        builder.push_values(chunk, |mut row, (seq, r)| {
+            row.push_bind(*seq)
+                .push_bind(r.id.to_string())
+                .push_bind(format_timestamp(&r.timestamp))
+                .push_bind(r.event.as_str())
+                .push_bind(r.request_id.clone())
+                .push_bind(r.session_id.clone())
+                .push_bind(r.user.clone())
+                .push_bind(r.subject.clone())
+                .push_bind(Json(&r.roles))
+                .push_bind(r.client_ip.clone())
+                .push_bind(r.transport.map(transport_str))
+                .push_bind(r.tool.clone())
+                .push_bind(r.mcp_server.clone())
+                .push_bind(r.backend_tool.clone())
+                .push_bind(Json(&r.parameters))
+                .push_bind(r.status.as_str())
+                .push_bind(duration_column(r))
+                .push_bind(r.error.clone())
+                .push_bind(r.broadcast_id.map(|id| id.to_string()))
+                .push_bind(r.truncated)
+                .push_bind(Json(&r.details))
+                .push_bind(r.prev_hash.clone())
+                .push_bind(r.hash.clone());
+        });
+        builder.push(" ON CONFLICT (id) DO NOTHING");
+        let result = builder.build().persistent(false).execute(&mut *tx).await?;
+        inserted += result.rows_affected();
+    }
+    tx.commit().await?;
+    Ok(inserted)
+}
+
+pub(super) async fn query(
+    pool: &SqlitePool,
+    filter: &AuditFilter,
+    fetch: i64,
+) -> Result<Vec<StoredRow>, StoreError> {
+    let mut builder =
+        QueryBuilder::<Sqlite>::new(format!("SELECT seq, {COLUMNS} FROM audit_log WHERE 1"));
+    if let Some(user) = &filter.user {
+        builder.push(r#" AND "user" = "#).push_bind(user.clone());
+    }
+    if let Some(tool) = &filter.tool {
+        builder.push(" AND tool = ").push_bind(tool.clone());
+    }
+    if let Some(server) = &filter.server {
+        builder.push(" AND mcp_server = ").push_bind(server.clone());
+    }
+    if let Some(status) = filter.status {
+        builder.push(" AND status = ").push_bind(status.as_str());
+    }
+    if let Some(since) = filter.since {
+        builder
+            .push(r#" AND "timestamp" >= "#)
+            .push_bind(format_timestamp(&since));
+    }
+    if let Some(until) = filter.until {
+        builder
+            .push(r#" AND "timestamp" < "#)
+            .push_bind(format_timestamp(&until));
+    }
+    if let Some(cursor) = filter.cursor {
+        builder
+            .push(r#" AND ("timestamp", id) < ("#)
+            .push_bind(format_timestamp(&cursor.timestamp))
+            .push(", ")
+            .push_bind(cursor.id.to_string())
+            .push(")");
+    }
+    builder
+        .push(r#" ORDER BY "timestamp" DESC, id DESC LIMIT "#)
+        .push_bind(fetch);
+    let rows = builder.build().persistent(false).fetch_all(pool).await?;
+    rows.iter()
+        .map(|row| read_row(row).map_err(StoreError::Config))
+        .collect()
+}
+
+pub(super) async fn chain_page(
+    pool: &SqlitePool,
+    after_seq: i64,
+    limit: i64,
+) -> Result<Vec<(i64, Result<StoredRow, String>)>, StoreError> {
+    let sql = format!("SELECT seq, {COLUMNS} FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?");
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(after_seq)
+        .bind(limit)
+        .fetch_all(pool)
+        .await?;
+    let mut page = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let seq: i64 = row.try_get("seq")?;
+        page.push((seq, read_row(row)));
+    }
+    Ok(page)
+}
+
+fn get<'r, T>(row: &'r SqliteRow, column: &str) -> Result<T, String>
+where
+    T: sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>,
+{
+    row.try_get(column)
+        .map_err(|e| format!("column {column}: {e}"))
+}
+
+fn uuid_column(text: &str, column: &str) -> Result<Uuid, String> {
+    Uuid::parse_str(text).map_err(|_| format!("column {column}: not a UUID"))
+}
+
+fn read_row(row: &SqliteRow) -> Result<StoredRow, String> {
+    let id: String = get(row, "id")?;
+    let timestamp: String = get(row, "timestamp")?;
+    let broadcast_id: Option<String> = get(row, "broadcast_id")?;
+    Ok(StoredRow {
+        seq: get(row, "seq")?,
+        id: uuid_column(&id, "id")?,
+        timestamp: DateTime::parse_from_rfc3339(&timestamp)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|_| "column timestamp: not an RFC 3339 time".to_owned())?,
+        event: get(row, "event")?,
+        request_id: get(row, "request_id")?,
+        session_id: get(row, "session_id")?,
+        user: get(row, "user")?,
+        subject: get(row, "subject")?,
+        roles: get::<Json<Vec<String>>>(row, "roles")?.0,
+        client_ip: get(row, "client_ip")?,
+        transport: get(row, "transport")?,
+        tool: get(row, "tool")?,
+        mcp_server: get(row, "mcp_server")?,
+        backend_tool: get(row, "backend_tool")?,
+        parameters: get::<Json<serde_json::Value>>(row, "parameters")?.0,
+        status: get(row, "status")?,
+        duration_ms: get(row, "duration_ms")?,
+        error: get(row, "error")?,
+        broadcast_id: broadcast_id
+            .as_deref()
+            .map(|id| uuid_column(id, "broadcast_id"))
+            .transpose()?,
+        truncated: get(row, "truncated")?,
+        details: get::<Json<serde_json::Value>>(row, "details")?.0,
+        prev_hash: get(row, "prev_hash")?,
+        hash: get(row, "hash")?,
+    })
+}
