@@ -1,0 +1,536 @@
+//! Command-line flags as typed (`Raw*`) and their validated forms (the `*Plan`s the runs take).
+//! Every problem with a set of flags is reported at once.
+
+use std::{path::PathBuf, time::Duration};
+
+use clap::{Args, Parser, Subcommand};
+use reqwest::Url;
+use rmcp::model::JsonObject;
+use serde_json::Value;
+
+use crate::{
+    calls::CallsPlan,
+    fanout::FanoutPlan,
+    procfs::WatchedProcess,
+    results::{ClientKind, Connections},
+    session::PreparedCall,
+    sessions::SessionsPlan,
+};
+
+/// Most sessions one `calls` run opens.
+const MAX_CONCURRENCY: usize = 4096;
+
+/// Load generator for the MCP gateway: the same calls through the gateway and directly
+/// against a backend. Measuring subcommands print one JSON line on stdout.
+#[derive(Debug, Parser)]
+#[command(name = "mcp-bench", version)]
+pub struct RawCli {
+    /// Worker threads of the load generator (1: a single-threaded runtime).
+    #[arg(long, global = true, default_value_t = 2)]
+    pub threads: usize,
+    #[command(subcommand)]
+    pub command: RawCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RawCommand {
+    /// Many `tools/call` at a fixed concurrency, one MCP session per concurrent worker.
+    Calls(RawCallsArgs),
+    /// Time from `initialize` to the first `tools/list` answer, over many new sessions.
+    Sessions(RawSessionsArgs),
+    /// Wall time of single calls (a broadcast over many backends) on one session.
+    Fanout(RawFanoutArgs),
+    /// Resident memory (VmRSS) of a process now.
+    Rss {
+        #[arg(long)]
+        pid: u32,
+        /// Name of the figure in the report (`gateway_idle`).
+        #[arg(long)]
+        label: String,
+    },
+    /// Wait until a gateway's `/health` reports every backend healthy.
+    WaitHealth {
+        /// The `/health` URL.
+        #[arg(long)]
+        url: String,
+        /// Also wait until at least this many backends are configured.
+        #[arg(long)]
+        expect: Option<u64>,
+        #[arg(long, default_value_t = 60.0)]
+        timeout_secs: f64,
+    },
+    /// Print a free TCP port on 127.0.0.1.
+    FreePort,
+    /// Print the comparison table, with targets, from a file of result lines.
+    Report {
+        /// The JSON lines the measuring subcommands printed.
+        file: PathBuf,
+    },
+}
+
+/// Flags shared by the subcommands that talk MCP.
+#[derive(Debug, Args)]
+pub struct RawTarget {
+    /// Streamable HTTP endpoint (`http://127.0.0.1:PORT/mcp`).
+    #[arg(long)]
+    pub url: String,
+    /// Name of this measurement in the report (`direct`, `gateway`).
+    #[arg(long, default_value = "run")]
+    pub label: String,
+    /// Use the minimal hand-written JSON-RPC client instead of the rmcp client.
+    #[arg(long)]
+    pub raw: bool,
+    /// A new TCP connection per request instead of keep-alive (what rmcp's default client does).
+    #[arg(long)]
+    pub fresh_connections: bool,
+    /// Give up on one call (or one session open) after this long.
+    #[arg(long, default_value_t = 30.0)]
+    pub timeout_secs: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct RawCallsArgs {
+    #[command(flatten)]
+    pub target: RawTarget,
+    /// Tool to call (`echo` directly, `bench__echo` through the gateway).
+    #[arg(long, default_value = "echo")]
+    pub tool: String,
+    /// Arguments of every call, a JSON object.
+    #[arg(long, default_value = r#"{"message":"hello"}"#)]
+    pub args: String,
+    /// Concurrent workers, each with its own MCP session.
+    #[arg(long, default_value_t = 1)]
+    pub concurrency: usize,
+    /// Calls in the measured phase [default: 5000 at concurrency 1, else 20000].
+    #[arg(long)]
+    pub calls: Option<usize>,
+    /// Unmeasured calls per session before the measured phase.
+    #[arg(long, default_value_t = 200)]
+    pub warmup: usize,
+    /// Stop the measured phase after this many seconds even if fewer calls were made.
+    #[arg(long)]
+    pub max_secs: Option<f64>,
+    /// Process whose CPU time and memory are read around the measured phase (as `gateway`).
+    #[arg(long)]
+    pub pid: Option<u32>,
+    /// More processes to read, as NAME=PID (repeatable).
+    #[arg(long = "watch")]
+    pub watch: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RawSessionsArgs {
+    #[command(flatten)]
+    pub target: RawTarget,
+    /// Sessions to open, one after the other.
+    #[arg(long, default_value_t = 50)]
+    pub count: usize,
+    /// Unmeasured sessions first.
+    #[arg(long, default_value_t = 3)]
+    pub warmup: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct RawFanoutArgs {
+    #[command(flatten)]
+    pub target: RawTarget,
+    /// Tool to call (`broadcast__echo`).
+    #[arg(long)]
+    pub tool: String,
+    /// Arguments of the call, a JSON object.
+    #[arg(long, default_value = "{}")]
+    pub args: String,
+    /// Calls to time, one after the other.
+    #[arg(long, default_value_t = 1)]
+    pub calls: usize,
+    /// Unmeasured calls first.
+    #[arg(long, default_value_t = 0)]
+    pub warmup: usize,
+}
+
+/// The validated target of an MCP run.
+struct Target {
+    url: Url,
+    label: String,
+    client: ClientKind,
+    connections: Connections,
+    timeout: Duration,
+}
+
+fn check_target(raw: &RawTarget, problems: &mut Vec<String>) -> Option<Target> {
+    let url = match Url::parse(&raw.url) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Some(url),
+        Ok(_) => {
+            problems.push("--url: must be an http:// or https:// URL with a host".to_owned());
+            None
+        }
+        Err(error) => {
+            problems.push(format!("--url: {error}"));
+            None
+        }
+    };
+    check_label(&raw.label, problems);
+    let timeout = check_seconds("--timeout-secs", raw.timeout_secs, problems);
+    Some(Target {
+        url: url?,
+        label: raw.label.clone(),
+        client: if raw.raw {
+            ClientKind::Raw
+        } else {
+            ClientKind::Rmcp
+        },
+        connections: if raw.fresh_connections {
+            Connections::Fresh
+        } else {
+            Connections::KeepAlive
+        },
+        timeout: timeout?,
+    })
+}
+
+pub fn check_label(label: &str, problems: &mut Vec<String>) {
+    let valid = !label.is_empty()
+        && label
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if !valid {
+        problems.push(format!("--label: must be [A-Za-z0-9_.-]+, got {label:?}"));
+    }
+}
+
+/// A positive, finite number of seconds.
+pub fn check_seconds(flag: &str, seconds: f64, problems: &mut Vec<String>) -> Option<Duration> {
+    match Duration::try_from_secs_f64(seconds) {
+        Ok(duration) if !duration.is_zero() => Some(duration),
+        _ => {
+            problems.push(format!("{flag}: must be a positive number of seconds"));
+            None
+        }
+    }
+}
+
+fn check_tool_call(tool: &str, args: &str, problems: &mut Vec<String>) -> Option<PreparedCall> {
+    if tool.trim().is_empty() {
+        problems.push("--tool: must not be empty".to_owned());
+    }
+    let arguments = match serde_json::from_str::<Value>(args) {
+        Ok(Value::Object(arguments)) => Some(arguments),
+        Ok(_) => {
+            problems.push("--args: must be a JSON object".to_owned());
+            None
+        }
+        Err(error) => {
+            problems.push(format!("--args: not JSON: {error}"));
+            None
+        }
+    };
+    let arguments: JsonObject = arguments?;
+    if tool.trim().is_empty() {
+        return None;
+    }
+    Some(PreparedCall::new(tool.trim(), arguments))
+}
+
+impl TryFrom<RawCallsArgs> for CallsPlan {
+    type Error = Vec<String>;
+
+    fn try_from(raw: RawCallsArgs) -> Result<Self, Vec<String>> {
+        let mut problems = Vec::new();
+        let target = check_target(&raw.target, &mut problems);
+        let call = check_tool_call(&raw.tool, &raw.args, &mut problems);
+        if raw.concurrency == 0 || raw.concurrency > MAX_CONCURRENCY {
+            problems.push(format!(
+                "--concurrency: must be between 1 and {MAX_CONCURRENCY}"
+            ));
+        }
+        let calls = raw
+            .calls
+            .unwrap_or(if raw.concurrency <= 1 { 5000 } else { 20000 });
+        if calls == 0 {
+            problems.push("--calls: must be at least 1".to_owned());
+        }
+        let time_cap = raw
+            .max_secs
+            .and_then(|seconds| check_seconds("--max-secs", seconds, &mut problems));
+        let mut watched: Vec<WatchedProcess> = raw
+            .pid
+            .map(|pid| WatchedProcess {
+                name: "gateway".to_owned(),
+                pid,
+            })
+            .into_iter()
+            .collect();
+        if raw.pid == Some(0) {
+            problems.push("--pid: must be a positive number".to_owned());
+        }
+        for text in &raw.watch {
+            match text.parse::<WatchedProcess>() {
+                Ok(process) if watched.iter().any(|known| known.name == process.name) => {
+                    problems.push(format!("--watch: {} is watched twice", process.name));
+                }
+                Ok(process) => watched.push(process),
+                Err(problem) => problems.push(format!("--watch: {problem}")),
+            }
+        }
+        match (target, call) {
+            (Some(target), Some(call)) if problems.is_empty() => Ok(CallsPlan {
+                url: target.url,
+                label: target.label,
+                call,
+                client: target.client,
+                connections: target.connections,
+                concurrency: raw.concurrency,
+                calls,
+                warmup_per_session: raw.warmup,
+                call_timeout: target.timeout,
+                time_cap,
+                watched,
+            }),
+            _ => Err(problems),
+        }
+    }
+}
+
+impl TryFrom<RawSessionsArgs> for SessionsPlan {
+    type Error = Vec<String>;
+
+    fn try_from(raw: RawSessionsArgs) -> Result<Self, Vec<String>> {
+        let mut problems = Vec::new();
+        let target = check_target(&raw.target, &mut problems);
+        if raw.count == 0 {
+            problems.push("--count: must be at least 1".to_owned());
+        }
+        match target {
+            Some(target) if problems.is_empty() => Ok(SessionsPlan {
+                url: target.url,
+                label: target.label,
+                client: target.client,
+                connections: target.connections,
+                sessions: raw.count,
+                warmup: raw.warmup,
+                timeout: target.timeout,
+            }),
+            _ => Err(problems),
+        }
+    }
+}
+
+impl TryFrom<RawFanoutArgs> for FanoutPlan {
+    type Error = Vec<String>;
+
+    fn try_from(raw: RawFanoutArgs) -> Result<Self, Vec<String>> {
+        let mut problems = Vec::new();
+        let target = check_target(&raw.target, &mut problems);
+        let call = check_tool_call(&raw.tool, &raw.args, &mut problems);
+        if raw.calls == 0 {
+            problems.push("--calls: must be at least 1".to_owned());
+        }
+        match (target, call) {
+            (Some(target), Some(call)) if problems.is_empty() => Ok(FanoutPlan {
+                url: target.url,
+                label: target.label,
+                call,
+                client: target.client,
+                connections: target.connections,
+                calls: raw.calls,
+                warmup: raw.warmup,
+                call_timeout: target.timeout,
+            }),
+            _ => Err(problems),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> RawCommand {
+        RawCli::try_parse_from(std::iter::once("mcp-bench").chain(args.iter().copied()))
+            .expect("flags parse")
+            .command
+    }
+
+    fn calls(args: &[&str]) -> Result<CallsPlan, Vec<String>> {
+        let mut full = vec!["calls"];
+        full.extend_from_slice(args);
+        match parse(&full) {
+            RawCommand::Calls(raw) => CallsPlan::try_from(raw),
+            other => panic!("not calls: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn calls_defaults() {
+        let plan = calls(&["--url", "http://127.0.0.1:9/mcp"]).expect("valid");
+        assert_eq!(plan.concurrency, 1);
+        assert_eq!(plan.calls, 5000);
+        assert_eq!(plan.warmup_per_session, 200);
+        assert_eq!(plan.client, ClientKind::Rmcp);
+        assert_eq!(plan.connections, Connections::KeepAlive);
+        assert_eq!(plan.call.tool, "echo");
+        assert_eq!(
+            plan.call.arguments.get("message"),
+            Some(&Value::from("hello"))
+        );
+        assert_eq!(plan.call_timeout, Duration::from_secs(30));
+        assert!(plan.watched.is_empty());
+        assert_eq!(plan.time_cap, None);
+        assert_eq!(plan.label, "run");
+    }
+
+    #[test]
+    fn calls_default_count_grows_with_concurrency() {
+        let plan =
+            calls(&["--url", "http://127.0.0.1:9/mcp", "--concurrency", "16"]).expect("valid");
+        assert_eq!(plan.calls, 20000);
+        let plan = calls(&[
+            "--url",
+            "http://h/mcp",
+            "--concurrency",
+            "16",
+            "--calls",
+            "7",
+        ])
+        .expect("valid");
+        assert_eq!(plan.calls, 7);
+    }
+
+    #[test]
+    fn calls_every_flag() {
+        let plan = calls(&[
+            "--url",
+            "http://127.0.0.1:9/mcp",
+            "--label",
+            "gateway",
+            "--raw",
+            "--fresh-connections",
+            "--tool",
+            "bench__echo",
+            "--args",
+            r#"{"n":1}"#,
+            "--warmup",
+            "5",
+            "--timeout-secs",
+            "0.5",
+            "--max-secs",
+            "20",
+            "--pid",
+            "12",
+            "--watch",
+            "backend=13",
+        ])
+        .expect("valid");
+        assert_eq!(plan.client, ClientKind::Raw);
+        assert_eq!(plan.connections, Connections::Fresh);
+        assert_eq!(plan.call.tool, "bench__echo");
+        assert_eq!(plan.warmup_per_session, 5);
+        assert_eq!(plan.call_timeout, Duration::from_millis(500));
+        assert_eq!(plan.time_cap, Some(Duration::from_secs(20)));
+        let names: Vec<_> = plan
+            .watched
+            .iter()
+            .map(|p| (p.name.as_str(), p.pid))
+            .collect();
+        assert_eq!(names, [("gateway", 12), ("backend", 13)]);
+    }
+
+    #[test]
+    fn calls_report_every_problem() {
+        let problems = calls(&[
+            "--url",
+            "ftp://x/",
+            "--label",
+            "a b",
+            "--tool",
+            " ",
+            "--args",
+            "[1]",
+            "--concurrency",
+            "0",
+            "--calls",
+            "0",
+            "--timeout-secs=-1",
+            "--max-secs=0",
+            "--pid",
+            "0",
+            "--watch",
+            "gateway=5",
+            "--watch",
+            "nope",
+        ])
+        .expect_err("invalid");
+        assert_eq!(problems.len(), 11, "{problems:#?}");
+    }
+
+    #[test]
+    fn calls_refuse_bad_json_and_urls() {
+        let problems = calls(&["--url", "not a url", "--args", "{"]).expect_err("invalid");
+        assert_eq!(problems.len(), 2, "{problems:#?}");
+        assert!(problems[0].starts_with("--url"));
+        assert!(problems[1].starts_with("--args: not JSON"));
+    }
+
+    #[test]
+    fn sessions_defaults_and_problems() {
+        let RawCommand::Sessions(raw) = parse(&["sessions", "--url", "http://127.0.0.1:1/mcp"])
+        else {
+            panic!("not sessions");
+        };
+        let plan = SessionsPlan::try_from(raw).expect("valid");
+        assert_eq!((plan.sessions, plan.warmup), (50, 3));
+        let RawCommand::Sessions(raw) = parse(&[
+            "sessions",
+            "--url",
+            "http://127.0.0.1:1/mcp",
+            "--count",
+            "0",
+            "--timeout-secs",
+            "inf",
+        ]) else {
+            panic!("not sessions");
+        };
+        assert_eq!(SessionsPlan::try_from(raw).expect_err("invalid").len(), 2);
+    }
+
+    #[test]
+    fn fanout_needs_a_tool_and_calls() {
+        let RawCommand::Fanout(raw) = parse(&[
+            "fanout",
+            "--url",
+            "http://127.0.0.1:1/mcp",
+            "--tool",
+            "broadcast__echo",
+        ]) else {
+            panic!("not fanout");
+        };
+        let plan = FanoutPlan::try_from(raw).expect("valid");
+        assert_eq!((plan.calls, plan.warmup), (1, 0));
+        assert!(plan.call.arguments.is_empty());
+        let RawCommand::Fanout(raw) = parse(&[
+            "fanout",
+            "--url",
+            "http://127.0.0.1:1/mcp",
+            "--tool",
+            "x",
+            "--calls",
+            "0",
+        ]) else {
+            panic!("not fanout");
+        };
+        assert!(FanoutPlan::try_from(raw).is_err());
+    }
+
+    #[test]
+    fn seconds_must_be_positive_and_finite() {
+        let mut problems = Vec::new();
+        assert_eq!(
+            check_seconds("--t", 1.5, &mut problems),
+            Some(Duration::from_millis(1500))
+        );
+        assert_eq!(check_seconds("--t", 0.0, &mut problems), None);
+        assert_eq!(check_seconds("--t", f64::NAN, &mut problems), None);
+        assert_eq!(check_seconds("--t", f64::INFINITY, &mut problems), None);
+        assert_eq!(problems.len(), 3);
+    }
+}

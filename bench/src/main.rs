@@ -1,0 +1,132 @@
+//! `mcp-bench`: the load generator of `make bench`. It sends the same MCP calls through the
+//! gateway and directly to a backend, reads the CPU and memory the gateway spends doing so,
+//! times session opening, and prints the comparison table with the project's targets.
+//! `scripts/bench.sh` starts the processes and calls the subcommands in order.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use mimalloc::MiMalloc;
+use reqwest::Url;
+
+mod calls;
+mod cli;
+mod fanout;
+mod health;
+mod procfs;
+mod raw;
+mod report;
+mod results;
+mod session;
+mod sessions;
+mod stats;
+
+use cli::{RawCli, RawCommand};
+use results::{Record, RssResult};
+
+// The gateway and the mock use mimalloc too: the client's allocator should not be what differs.
+#[global_allocator]
+static GLOBAL: MiMalloc = MiMalloc;
+
+fn main() -> ExitCode {
+    let cli = RawCli::parse();
+    let runtime = match build_runtime(cli.threads) {
+        Ok(runtime) => runtime,
+        Err(error) => return fail(&error),
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => fail(&error),
+    }
+}
+
+fn fail(error: &anyhow::Error) -> ExitCode {
+    eprintln!("mcp-bench: {error:#}");
+    ExitCode::FAILURE
+}
+
+/// One thread keeps the client cheapest at low concurrency; more let it keep up at high
+/// concurrency. Both paths of a comparison use the same setting.
+fn build_runtime(threads: usize) -> Result<tokio::runtime::Runtime> {
+    let mut builder = if threads <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        builder.worker_threads(threads);
+        builder
+    };
+    builder
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// Problems found while validating flags, as one error.
+fn invalid(problems: Vec<String>) -> anyhow::Error {
+    anyhow::anyhow!("invalid flags:\n  {}", problems.join("\n  "))
+}
+
+async fn run(command: RawCommand) -> Result<()> {
+    match command {
+        RawCommand::Calls(raw) => {
+            let plan = calls::CallsPlan::try_from(raw).map_err(invalid)?;
+            let result = calls::run(plan).await?;
+            println!("{}", Record::Calls(result).to_json_line());
+        }
+        RawCommand::Sessions(raw) => {
+            let plan = sessions::SessionsPlan::try_from(raw).map_err(invalid)?;
+            let result = sessions::run(plan).await?;
+            println!("{}", Record::Sessions(result).to_json_line());
+        }
+        RawCommand::Fanout(raw) => {
+            let plan = fanout::FanoutPlan::try_from(raw).map_err(invalid)?;
+            let result = fanout::run(plan).await?;
+            println!("{}", Record::Fanout(result).to_json_line());
+        }
+        RawCommand::Rss { pid, label } => {
+            let mut problems = Vec::new();
+            cli::check_label(&label, &mut problems);
+            if !problems.is_empty() {
+                return Err(invalid(problems));
+            }
+            let rss_kib = procfs::read_rss_kib(procfs::ProcId::Pid(pid))?;
+            println!(
+                "{}",
+                Record::Rss(RssResult {
+                    label,
+                    pid,
+                    rss_kib
+                })
+                .to_json_line()
+            );
+        }
+        RawCommand::WaitHealth {
+            url,
+            expect,
+            timeout_secs,
+        } => {
+            let mut problems = Vec::new();
+            let timeout = cli::check_seconds("--timeout-secs", timeout_secs, &mut problems);
+            let url = Url::parse(&url)
+                .map_err(|error| problems.push(format!("--url: {error}")))
+                .ok();
+            let (Some(url), Some(timeout)) = (url, timeout) else {
+                return Err(invalid(problems));
+            };
+            let counts = health::wait_until_healthy(&url, expect, timeout).await?;
+            eprintln!("healthy: {} of {} backends", counts.healthy, counts.total);
+        }
+        RawCommand::FreePort => println!("{}", health::free_port()?),
+        RawCommand::Report { file } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let (records, unreadable) = report::parse_records(&text);
+            print!(
+                "{}",
+                report::render(&report::Figures::from_records(records), unreadable)
+            );
+        }
+    }
+    Ok(())
+}

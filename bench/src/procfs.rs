@@ -1,0 +1,207 @@
+//! What the kernel says about a process: CPU time (`/proc/<pid>/stat` utime + stime, all
+//! threads) and resident memory (`VmRSS` in `/proc/<pid>/status`). Parsing is pure and tested;
+//! reading is a thin wrapper. Linux only, which is where the benchmark runs.
+
+use std::{fmt, process::Command, str::FromStr, time::Duration};
+
+use anyhow::{Context, Result};
+
+/// Which process to read: a pid, or the load generator itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProcId {
+    Pid(u32),
+    SelfProcess,
+}
+
+impl ProcId {
+    fn dir(self) -> String {
+        match self {
+            ProcId::Pid(pid) => format!("/proc/{pid}"),
+            ProcId::SelfProcess => "/proc/self".to_owned(),
+        }
+    }
+}
+
+impl fmt::Display for ProcId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProcId::Pid(pid) => write!(f, "{pid}"),
+            ProcId::SelfProcess => f.write_str("self"),
+        }
+    }
+}
+
+/// A process to watch during a run, named for the report (`gateway=1234`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchedProcess {
+    pub name: String,
+    pub pid: u32,
+}
+
+impl FromStr for WatchedProcess {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let (name, pid) = text
+            .split_once('=')
+            .ok_or_else(|| format!("expected NAME=PID, got {text:?}"))?;
+        let name = name.trim();
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(format!("process name must be [A-Za-z0-9_-]+, got {name:?}"));
+        }
+        let pid = pid
+            .trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|pid| *pid > 0)
+            .ok_or_else(|| format!("pid must be a positive number, got {pid:?}"))?;
+        Ok(Self {
+            name: name.to_owned(),
+            pid,
+        })
+    }
+}
+
+/// User + system CPU time of every thread of the process, in clock ticks, from the text of
+/// `/proc/<pid>/stat`. The command name (field 2) may hold spaces and parentheses, so the
+/// fields are counted from its last `)`.
+pub fn parse_cpu_ticks(stat: &str) -> Option<u64> {
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    let mut fields = after_name.split_whitespace();
+    // After the name: state (3), ppid … cmajflt (4–13), utime (14), stime (15).
+    let utime: u64 = fields.nth(11)?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    utime.checked_add(stime)
+}
+
+/// Resident set size in KiB from the text of `/proc/<pid>/status`.
+pub fn parse_vm_rss_kib(status: &str) -> Option<u64> {
+    let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
+    let mut words = line["VmRSS:".len()..].split_whitespace();
+    let value: u64 = words.next()?.parse().ok()?;
+    match words.next() {
+        Some("kB") | None => Some(value),
+        Some(_) => None,
+    }
+}
+
+/// CPU time of a process so far.
+pub fn read_cpu_time(process: ProcId, ticks_per_second: u64) -> Result<Duration> {
+    let path = format!("{}/stat", process.dir());
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    let ticks = parse_cpu_ticks(&text).with_context(|| format!("no CPU times in {path}"))?;
+    Ok(ticks_to_duration(ticks, ticks_per_second))
+}
+
+/// Resident memory of a process now, in KiB.
+pub fn read_rss_kib(process: ProcId) -> Result<u64> {
+    let path = format!("{}/status", process.dir());
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    parse_vm_rss_kib(&text).with_context(|| format!("no VmRSS in {path}"))
+}
+
+/// Converts clock ticks to time; a zero tick rate is taken as the usual 100 Hz.
+pub fn ticks_to_duration(ticks: u64, ticks_per_second: u64) -> Duration {
+    let rate = if ticks_per_second == 0 {
+        USUAL_TICKS_PER_SECOND
+    } else {
+        ticks_per_second
+    };
+    let whole = ticks / rate;
+    let rest = ticks % rate;
+    Duration::from_secs(whole) + Duration::from_nanos(rest * 1_000_000_000 / rate)
+}
+
+/// `USER_HZ` on every mainstream Linux build.
+const USUAL_TICKS_PER_SECOND: u64 = 100;
+
+/// The kernel's clock tick rate (`getconf CLK_TCK`); the usual 100 Hz when it cannot be asked
+/// (the crate forbids the `unsafe` a direct `sysconf` call would need).
+pub fn clock_ticks_per_second() -> u64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .filter(|output| output.status.success())
+        .and_then(|output| String::from_utf8(output.stdout).ok())
+        .and_then(|text| text.trim().parse::<u64>().ok())
+        .filter(|rate| *rate > 0)
+        .unwrap_or(USUAL_TICKS_PER_SECOND)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STAT: &str = "4242 (mcp-gateway) S 1 4242 4242 0 -1 4194560 1234 0 0 0 \
+                        150 25 0 0 20 0 4 0 123456 12345678 2048 18446744073709551615";
+
+    #[test]
+    fn cpu_ticks_are_utime_plus_stime() {
+        assert_eq!(parse_cpu_ticks(STAT), Some(175));
+    }
+
+    #[test]
+    fn cpu_ticks_survive_odd_command_names() {
+        let stat = STAT.replace("(mcp-gateway)", "(tokio ) (worker) 7)");
+        assert_eq!(parse_cpu_ticks(&stat), Some(175));
+    }
+
+    #[test]
+    fn cpu_ticks_reject_truncated_or_garbled_text() {
+        assert_eq!(parse_cpu_ticks("4242 (x) S 1 2 3"), None);
+        assert_eq!(parse_cpu_ticks("no parenthesis at all"), None);
+        let garbled = STAT.replace(" 150 ", " x150 ");
+        assert_eq!(parse_cpu_ticks(&garbled), None);
+    }
+
+    #[test]
+    fn own_stat_parses() {
+        let text = std::fs::read_to_string("/proc/self/stat").expect("procfs");
+        assert!(parse_cpu_ticks(&text).is_some());
+        assert!(read_rss_kib(ProcId::SelfProcess).expect("status") > 0);
+    }
+
+    #[test]
+    fn vm_rss_is_read_in_kib() {
+        let status = "Name:\tmcp-gateway\nVmPeak:\t  99999 kB\nVmRSS:\t   12345 kB\nThreads:\t4\n";
+        assert_eq!(parse_vm_rss_kib(status), Some(12345));
+    }
+
+    #[test]
+    fn vm_rss_missing_or_in_another_unit_is_none() {
+        assert_eq!(parse_vm_rss_kib("Name:\tx\nThreads:\t1\n"), None);
+        assert_eq!(parse_vm_rss_kib("VmRSS:\t12 MB\n"), None);
+        assert_eq!(parse_vm_rss_kib("VmRSS:\tmany kB\n"), None);
+    }
+
+    #[test]
+    fn ticks_convert_at_the_given_rate() {
+        assert_eq!(ticks_to_duration(175, 100), Duration::from_millis(1750));
+        assert_eq!(ticks_to_duration(3, 1000), Duration::from_millis(3));
+        assert_eq!(ticks_to_duration(1, 3), Duration::from_nanos(333_333_333));
+        assert_eq!(ticks_to_duration(50, 0), Duration::from_millis(500));
+    }
+
+    #[test]
+    fn clock_rate_is_positive() {
+        assert!(clock_ticks_per_second() > 0);
+    }
+
+    #[test]
+    fn watched_process_parses_name_and_pid() {
+        let watched: WatchedProcess = "gateway=1234".parse().expect("valid");
+        assert_eq!(watched.name, "gateway");
+        assert_eq!(watched.pid, 1234);
+        assert!("gateway".parse::<WatchedProcess>().is_err());
+        assert!("=12".parse::<WatchedProcess>().is_err());
+        assert!("gate way=12".parse::<WatchedProcess>().is_err());
+        assert!("gateway=0".parse::<WatchedProcess>().is_err());
+        assert!("gateway=-3".parse::<WatchedProcess>().is_err());
+        assert!("gateway=abc".parse::<WatchedProcess>().is_err());
+    }
+}

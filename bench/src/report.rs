@@ -1,0 +1,714 @@
+//! The table `make bench` prints: direct and gateway side by side at each concurrency, the
+//! ratio gateway/direct, the gateway's CPU per call and memory, session opening, and each
+//! target figure next to its bound with ✓ or ✗. Pure: records in, text out. Figures are
+//! information, never a failure: a missed target changes a mark, not an exit code.
+
+use std::{collections::BTreeMap, fmt::Write as _};
+
+use crate::results::{CallsResult, ClientKind, Connections, FanoutResult, Record, SessionsResult};
+
+/// Labels the benchmark script gives its runs.
+pub const DIRECT: &str = "direct";
+pub const GATEWAY: &str = "gateway";
+pub const GATEWAY_IDLE_RSS: &str = "gateway_idle";
+/// The watched-process names the script uses.
+const GATEWAY_PROCESS: &str = "gateway";
+const BACKEND_PROCESS: &str = "backend";
+
+/// Parses a results file: one JSON record per line; blank lines are skipped. Returns the
+/// records and how many lines were not records.
+pub fn parse_records(text: &str) -> (Vec<Record>, usize) {
+    let mut records = Vec::new();
+    let mut unreadable = 0;
+    for line in text.lines().map(str::trim).filter(|line| !line.is_empty()) {
+        match serde_json::from_str::<Record>(line) {
+            Ok(record) => records.push(record),
+            Err(_) => unreadable += 1,
+        }
+    }
+    (records, unreadable)
+}
+
+/// Which side of a bound a figure must stay on.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Bound {
+    AtMost(f64),
+    AtLeast(f64),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Met,
+    Missed,
+    /// The figure was not measured.
+    Unknown,
+}
+
+impl Verdict {
+    pub fn mark(self) -> &'static str {
+        match self {
+            Verdict::Met => "✓",
+            Verdict::Missed => "✗",
+            Verdict::Unknown => "?",
+        }
+    }
+}
+
+/// One target of the issue and the figure measured for it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Target {
+    pub name: String,
+    pub measured: Option<f64>,
+    pub bound: Bound,
+    pub unit: &'static str,
+    pub decimals: usize,
+}
+
+impl Target {
+    pub fn verdict(&self) -> Verdict {
+        match (self.measured, self.bound) {
+            (Some(value), _) if !value.is_finite() => Verdict::Unknown,
+            (Some(value), Bound::AtMost(limit)) if value <= limit => Verdict::Met,
+            (Some(value), Bound::AtLeast(limit)) if value >= limit => Verdict::Met,
+            (Some(_), _) => Verdict::Missed,
+            (None, _) => Verdict::Unknown,
+        }
+    }
+}
+
+/// The runs of one results file, sorted by what they measured.
+#[derive(Debug, Default)]
+pub struct Figures {
+    pub direct: BTreeMap<usize, CallsResult>,
+    pub gateway: BTreeMap<usize, CallsResult>,
+    pub sessions: Option<SessionsResult>,
+    pub idle_rss_kib: Option<u64>,
+    pub fanouts: Vec<FanoutResult>,
+}
+
+impl Figures {
+    /// Later records replace earlier ones of the same kind, label and concurrency.
+    pub fn from_records(records: Vec<Record>) -> Self {
+        let mut figures = Self::default();
+        for record in records {
+            match record {
+                Record::Calls(calls) if calls.label == DIRECT => {
+                    figures.direct.insert(calls.concurrency, calls);
+                }
+                Record::Calls(calls) if calls.label == GATEWAY => {
+                    figures.gateway.insert(calls.concurrency, calls);
+                }
+                Record::Calls(_) => {}
+                Record::Sessions(sessions) => figures.sessions = Some(sessions),
+                Record::Rss(rss) if rss.label == GATEWAY_IDLE_RSS => {
+                    figures.idle_rss_kib = Some(rss.rss_kib);
+                }
+                Record::Rss(_) => {}
+                Record::Fanout(fanout) => figures.fanouts.push(fanout),
+            }
+        }
+        figures
+    }
+
+    /// Every concurrency measured on either path, ascending.
+    fn concurrencies(&self) -> Vec<usize> {
+        let mut all: Vec<usize> = self
+            .direct
+            .keys()
+            .chain(self.gateway.keys())
+            .copied()
+            .collect();
+        all.sort_unstable();
+        all.dedup();
+        all
+    }
+
+    /// The issue's targets: at the lowest concurrency (1) and the highest (16) measured.
+    pub fn targets(&self) -> Vec<Target> {
+        let concurrencies = self.concurrencies();
+        let low = concurrencies.first().copied().unwrap_or(1);
+        let high = concurrencies.last().copied().unwrap_or(16);
+        let p50 = |runs: &BTreeMap<usize, CallsResult>, c: usize| {
+            runs.get(&c)
+                .and_then(|run| run.latency.as_ref())
+                .map(|l| l.p50_us)
+        };
+        let added_p50 = match (p50(&self.gateway, low), p50(&self.direct, low)) {
+            (Some(gateway), Some(direct)) => Some(gateway - direct),
+            _ => None,
+        };
+        let gateway_cpu = |c: usize| {
+            self.gateway
+                .get(&c)
+                .and_then(|run| run.process(GATEWAY_PROCESS))
+                .map(|usage| usage.cpu_ms_per_call)
+        };
+        let throughput_share = match (self.gateway.get(&high), self.direct.get(&high)) {
+            (Some(gateway), Some(direct)) => {
+                ratio(gateway.throughput_per_s, direct.throughput_per_s).map(|share| share * 100.0)
+            }
+            _ => None,
+        };
+        let session_p50_ms = self
+            .sessions
+            .as_ref()
+            .and_then(|sessions| sessions.open.as_ref())
+            .map(|open| open.p50_us / 1000.0);
+        vec![
+            Target {
+                name: format!("added p50 latency, concurrency {low}"),
+                measured: added_p50,
+                bound: Bound::AtMost(100.0),
+                unit: "µs",
+                decimals: 0,
+            },
+            Target {
+                name: format!("gateway CPU per call, concurrency {low}"),
+                measured: gateway_cpu(low),
+                bound: Bound::AtMost(0.1),
+                unit: "ms",
+                decimals: 3,
+            },
+            Target {
+                name: format!("gateway CPU per call, concurrency {high}"),
+                measured: gateway_cpu(high),
+                bound: Bound::AtMost(0.05),
+                unit: "ms",
+                decimals: 3,
+            },
+            Target {
+                name: format!("throughput, % of direct, concurrency {high}"),
+                measured: throughput_share,
+                bound: Bound::AtLeast(40.0),
+                unit: "%",
+                decimals: 0,
+            },
+            Target {
+                name: "gateway RSS, idle".to_owned(),
+                measured: self.idle_rss_kib.map(mib),
+                bound: Bound::AtMost(20.0),
+                unit: "MiB",
+                decimals: 1,
+            },
+            Target {
+                name: "session open p50 (initialize → tools/list, stdio backend configured)"
+                    .to_owned(),
+                measured: session_p50_ms,
+                bound: Bound::AtMost(5.0),
+                unit: "ms",
+                decimals: 2,
+            },
+        ]
+    }
+}
+
+/// `numerator / denominator`, when that means something.
+pub fn ratio(numerator: f64, denominator: f64) -> Option<f64> {
+    (denominator > 0.0 && numerator.is_finite()).then(|| numerator / denominator)
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+fn number(value: Option<f64>, decimals: usize) -> String {
+    match value {
+        Some(value) if value.is_finite() => format!("{value:.decimals$}"),
+        _ => "n/a".to_owned(),
+    }
+}
+
+/// The whole report. `unreadable` lines of the results file are mentioned, not fatal.
+pub fn render(figures: &Figures, unreadable: usize) -> String {
+    let mut out = String::new();
+    let client = figures
+        .direct
+        .values()
+        .chain(figures.gateway.values())
+        .map(|run| (run.client, run.connections))
+        .chain(figures.sessions.iter().map(|s| (s.client, s.connections)))
+        .next()
+        .map_or_else(
+            || "no".to_owned(),
+            |(client, connections)| {
+                let client = match client {
+                    ClientKind::Rmcp => "rmcp",
+                    ClientKind::Raw => "raw JSON-RPC",
+                };
+                let connections = match connections {
+                    Connections::KeepAlive => "keep-alive connections",
+                    Connections::Fresh => "a new connection per request",
+                };
+                format!("{client} client, {connections}")
+            },
+        );
+    let _ = writeln!(
+        out,
+        "MCP gateway benchmark: tools/call over streamable HTTP on 127.0.0.1, {client}"
+    );
+    let _ = writeln!(
+        out,
+        "(load generator, gateway and backend share this machine's cores; compare runs on one machine)"
+    );
+    for concurrency in figures.concurrencies() {
+        render_concurrency(&mut out, figures, concurrency);
+    }
+    if let Some(sessions) = &figures.sessions {
+        let open = sessions.open.as_ref();
+        let _ = writeln!(
+            out,
+            "\nsession open, {} sessions through the gateway ({} tools listed, {} errors): \
+             p50 {} ms, p99 {} ms, max {} ms",
+            sessions.sessions,
+            sessions.tools_listed,
+            sessions.errors,
+            number(open.map(|o| o.p50_us / 1000.0), 2),
+            number(open.map(|o| o.p99_us / 1000.0), 2),
+            number(open.map(|o| o.max_us / 1000.0), 2),
+        );
+    }
+    for fanout in &figures.fanouts {
+        let wall = fanout.wall.as_ref();
+        let _ = writeln!(
+            out,
+            "fanout {} ({}): {} calls, {} errors, wall p50 {} ms, max {} ms, {} result bytes",
+            fanout.label,
+            fanout.tool,
+            fanout.calls,
+            fanout.errors,
+            number(wall.map(|w| w.p50_us / 1000.0), 1),
+            number(wall.map(|w| w.max_us / 1000.0), 1),
+            fanout.result_bytes,
+        );
+    }
+    render_targets(&mut out, &figures.targets());
+    render_problems(&mut out, figures, unreadable);
+    out
+}
+
+fn render_concurrency(out: &mut String, figures: &Figures, concurrency: usize) {
+    let direct = figures.direct.get(&concurrency);
+    let gateway = figures.gateway.get(&concurrency);
+    let latency = |run: Option<&CallsResult>, pick: fn(&crate::stats::LatencySummary) -> f64| {
+        run.and_then(|run| run.latency.as_ref()).map(pick)
+    };
+    let usage =
+        |run: Option<&CallsResult>, name: &str, pick: fn(&crate::results::ProcessUsage) -> f64| {
+            run.and_then(|run| run.process(name)).map(pick)
+        };
+    let both = |d: Option<f64>, g: Option<f64>| match (g, d) {
+        (Some(g), Some(d)) => ratio(g, d),
+        _ => None,
+    };
+    let _ = writeln!(
+        out,
+        "\nconcurrency {concurrency}{:>w$}{:>12}{:>12}{:>12}",
+        "",
+        "direct",
+        "gateway",
+        "gw/direct",
+        w = 36usize.saturating_sub(format!("concurrency {concurrency}").len())
+    );
+    let mut row =
+        |name: &str, d: Option<f64>, g: Option<f64>, decimals: usize, show_ratio: bool| {
+            let ratio_text = if show_ratio {
+                number(both(d, g), 2)
+            } else {
+                String::new()
+            };
+            let _ = writeln!(
+                out,
+                "  {name:<34}{:>12}{:>12}{:>12}",
+                number(d, decimals),
+                number(g, decimals),
+                ratio_text
+            );
+        };
+    let calls = |run: Option<&CallsResult>| run.map(|run| run.calls as f64);
+    let errors = |run: Option<&CallsResult>| run.map(|run| run.errors as f64);
+    row("calls", calls(direct), calls(gateway), 0, false);
+    row("errors", errors(direct), errors(gateway), 0, false);
+    let tput = |run: Option<&CallsResult>| run.map(|run| run.throughput_per_s);
+    row("throughput, calls/s", tput(direct), tput(gateway), 0, true);
+    row(
+        "p50 latency, µs",
+        latency(direct, |l| l.p50_us),
+        latency(gateway, |l| l.p50_us),
+        0,
+        true,
+    );
+    row(
+        "p99 latency, µs",
+        latency(direct, |l| l.p99_us),
+        latency(gateway, |l| l.p99_us),
+        0,
+        true,
+    );
+    row(
+        "max latency, µs",
+        latency(direct, |l| l.max_us),
+        latency(gateway, |l| l.max_us),
+        0,
+        false,
+    );
+    let added = latency(gateway, |l| l.p50_us)
+        .zip(latency(direct, |l| l.p50_us))
+        .map(|(g, d)| g - d);
+    row("added p50, µs", None, added, 0, false);
+    row(
+        "gateway CPU per call, ms",
+        None,
+        usage(gateway, GATEWAY_PROCESS, |u| u.cpu_ms_per_call),
+        3,
+        false,
+    );
+    row(
+        "backend CPU per call, ms",
+        usage(direct, BACKEND_PROCESS, |u| u.cpu_ms_per_call),
+        usage(gateway, BACKEND_PROCESS, |u| u.cpu_ms_per_call),
+        3,
+        true,
+    );
+    let client_cpu = |run: Option<&CallsResult>| run.and_then(|run| run.client_cpu_ms_per_call);
+    row(
+        "load generator CPU per call, ms",
+        client_cpu(direct),
+        client_cpu(gateway),
+        3,
+        false,
+    );
+    row(
+        "gateway RSS under load (peak), MiB",
+        None,
+        usage(gateway, GATEWAY_PROCESS, |u| mib(u.rss_peak_kib)),
+        1,
+        false,
+    );
+}
+
+fn render_targets(out: &mut String, targets: &[Target]) {
+    let _ = writeln!(out, "\ntargets");
+    for target in targets {
+        let bound = match target.bound {
+            Bound::AtMost(limit) => format!("≤ {limit} {}", target.unit),
+            Bound::AtLeast(limit) => format!("≥ {limit} {}", target.unit),
+        };
+        let measured = match target.measured {
+            Some(_) => format!(
+                "{} {}",
+                number(target.measured, target.decimals),
+                target.unit
+            ),
+            None => "not measured".to_owned(),
+        };
+        let _ = writeln!(
+            out,
+            "  {} {:<68}{:>14}   target {bound}",
+            target.verdict().mark(),
+            target.name,
+            measured
+        );
+    }
+}
+
+/// Linux delays an ACK up to 40 ms; a p50 pinned just above that on a loopback echo is the
+/// signature of Nagle's algorithm meeting delayed ACK, not of real work.
+pub fn looks_like_delayed_ack_stall(run: &CallsResult) -> bool {
+    run.latency
+        .as_ref()
+        .is_some_and(|latency| (39_000.0..=50_000.0).contains(&latency.p50_us))
+}
+
+fn render_problems(out: &mut String, figures: &Figures, unreadable: usize) {
+    let mut notes = Vec::new();
+    for run in figures.direct.values().chain(figures.gateway.values()) {
+        if run.capped {
+            notes.push(format!(
+                "{} at concurrency {}: stopped at its time cap after {} calls",
+                run.label, run.concurrency, run.calls
+            ));
+        }
+        if looks_like_delayed_ack_stall(run) {
+            notes.push(format!(
+                "{} at concurrency {}: p50 near 40 ms looks like a delayed-ACK stall: a server \
+                 answering a keep-alive connection in several writes without TCP_NODELAY waits \
+                 for the peer's delayed ACK (set TCP_NODELAY on accepted sockets)",
+                run.label, run.concurrency
+            ));
+        }
+        if let Some(error) = &run.first_error {
+            notes.push(format!(
+                "{} at concurrency {}: {} errors, first: {error}",
+                run.label, run.concurrency, run.errors
+            ));
+        }
+    }
+    if let Some(error) = figures
+        .sessions
+        .as_ref()
+        .and_then(|s| s.first_error.as_ref())
+    {
+        notes.push(format!("session open: first error: {error}"));
+    }
+    for fanout in &figures.fanouts {
+        if let Some(error) = &fanout.first_error {
+            notes.push(format!("fanout {}: first error: {error}", fanout.label));
+        }
+    }
+    if unreadable > 0 {
+        notes.push(format!(
+            "{unreadable} line(s) of the results file were not results"
+        ));
+    }
+    if !notes.is_empty() {
+        let _ = writeln!(out, "\nnotes");
+        for note in notes {
+            let _ = writeln!(out, "  {note}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        results::{ProcessUsage, RssResult},
+        stats::LatencySummary,
+    };
+
+    fn latency(p50_us: f64) -> LatencySummary {
+        LatencySummary {
+            samples: 100,
+            min_us: p50_us / 2.0,
+            p50_us,
+            p90_us: p50_us * 1.5,
+            p99_us: p50_us * 2.0,
+            p999_us: p50_us * 3.0,
+            max_us: p50_us * 4.0,
+            mean_us: p50_us,
+        }
+    }
+
+    fn usage(name: &str, cpu_ms_per_call: f64, rss_peak_kib: u64) -> ProcessUsage {
+        ProcessUsage {
+            name: name.to_owned(),
+            pid: 1,
+            cpu_s: 0.0,
+            cpu_ms_per_call,
+            rss_peak_kib,
+            rss_end_kib: rss_peak_kib,
+        }
+    }
+
+    fn calls(
+        label: &str,
+        concurrency: usize,
+        throughput: f64,
+        p50_us: f64,
+        gateway_cpu: Option<f64>,
+    ) -> Record {
+        let mut processes = vec![usage("backend", 0.05, 8000)];
+        if let Some(cpu) = gateway_cpu {
+            processes.push(usage("gateway", cpu, 15 * 1024));
+        }
+        Record::Calls(CallsResult {
+            label: label.to_owned(),
+            tool: "echo".to_owned(),
+            client: ClientKind::Rmcp,
+            connections: Connections::KeepAlive,
+            concurrency,
+            calls: 1000,
+            capped: false,
+            ok: 1000,
+            errors: 0,
+            elapsed_s: 1.0,
+            throughput_per_s: throughput,
+            latency: Some(latency(p50_us)),
+            processes,
+            client_cpu_ms_per_call: Some(0.02),
+            first_error: None,
+        })
+    }
+
+    fn full_run() -> Vec<Record> {
+        vec![
+            calls(DIRECT, 1, 6000.0, 160.0, None),
+            calls(GATEWAY, 1, 4500.0, 230.0, Some(0.08)),
+            calls(DIRECT, 16, 26000.0, 600.0, None),
+            calls(GATEWAY, 16, 9000.0, 1700.0, Some(0.07)),
+            Record::Rss(RssResult {
+                label: GATEWAY_IDLE_RSS.to_owned(),
+                pid: 1,
+                rss_kib: 12 * 1024,
+            }),
+            Record::Sessions(SessionsResult {
+                label: GATEWAY.to_owned(),
+                client: ClientKind::Rmcp,
+                connections: Connections::KeepAlive,
+                sessions: 50,
+                errors: 0,
+                tools_listed: 7,
+                open: Some(latency(2100.0)),
+                first_error: None,
+            }),
+        ]
+    }
+
+    fn verdicts(figures: &Figures) -> Vec<(Option<f64>, Verdict)> {
+        figures
+            .targets()
+            .iter()
+            .map(|target| {
+                (
+                    target.measured.map(|m| (m * 1000.0).round() / 1000.0),
+                    target.verdict(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn targets_are_computed_from_the_runs() {
+        let figures = Figures::from_records(full_run());
+        assert_eq!(
+            verdicts(&figures),
+            [
+                (Some(70.0), Verdict::Met),
+                (Some(0.08), Verdict::Met),
+                (Some(0.07), Verdict::Missed),
+                (Some(34.615), Verdict::Missed),
+                (Some(12.0), Verdict::Met),
+                (Some(2.1), Verdict::Met),
+            ]
+        );
+        let names: Vec<String> = figures.targets().into_iter().map(|t| t.name).collect();
+        assert!(names[0].ends_with("concurrency 1"));
+        assert!(names[2].ends_with("concurrency 16"));
+    }
+
+    #[test]
+    fn missing_runs_leave_targets_unknown() {
+        let figures = Figures::from_records(vec![calls(DIRECT, 1, 6000.0, 160.0, None)]);
+        let all = verdicts(&figures);
+        assert!(
+            all.iter()
+                .all(|(measured, verdict)| measured.is_none() && *verdict == Verdict::Unknown)
+        );
+        let text = render(&figures, 0);
+        assert!(text.contains("not measured"));
+        assert!(text.contains("n/a"));
+    }
+
+    #[test]
+    fn bounds_include_their_limit() {
+        let target = |measured, bound| Target {
+            name: String::new(),
+            measured: Some(measured),
+            bound,
+            unit: "",
+            decimals: 0,
+        };
+        assert_eq!(target(100.0, Bound::AtMost(100.0)).verdict(), Verdict::Met);
+        assert_eq!(
+            target(100.1, Bound::AtMost(100.0)).verdict(),
+            Verdict::Missed
+        );
+        assert_eq!(target(40.0, Bound::AtLeast(40.0)).verdict(), Verdict::Met);
+        assert_eq!(
+            target(39.9, Bound::AtLeast(40.0)).verdict(),
+            Verdict::Missed
+        );
+        assert_eq!(
+            target(f64::NAN, Bound::AtLeast(40.0)).verdict(),
+            Verdict::Unknown
+        );
+    }
+
+    #[test]
+    fn later_records_replace_earlier_ones() {
+        let mut records = full_run();
+        records.push(calls(GATEWAY, 1, 5000.0, 200.0, Some(0.05)));
+        let figures = Figures::from_records(records);
+        assert_eq!(figures.targets()[0].measured, Some(40.0));
+    }
+
+    #[test]
+    fn other_labels_are_ignored() {
+        let figures = Figures::from_records(vec![calls("warmup", 1, 1.0, 1.0, None)]);
+        assert!(figures.direct.is_empty() && figures.gateway.is_empty());
+    }
+
+    #[test]
+    fn report_shows_figures_marks_and_ratios() {
+        let text = render(&Figures::from_records(full_run()), 0);
+        assert!(text.contains("concurrency 1 "), "{text}");
+        assert!(text.contains("concurrency 16"), "{text}");
+        // Throughput ratio at concurrency 1: 4500 / 6000.
+        assert!(text.contains("0.75"), "{text}");
+        assert_eq!(text.matches('✓').count(), 4, "{text}");
+        assert_eq!(text.matches('✗').count(), 2, "{text}");
+        assert!(text.contains("p50 2.10 ms"), "{text}");
+        assert!(!text.contains("notes"), "{text}");
+        assert!(
+            text.contains("rmcp client, keep-alive connections"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn report_notes_errors_and_unreadable_lines() {
+        let mut records = full_run();
+        if let Some(Record::Calls(run)) = records.get_mut(1) {
+            run.errors = 3;
+            run.first_error = Some("tools/call failed: boom".to_owned());
+        }
+        let text = render(&Figures::from_records(records), 2);
+        assert!(
+            text.contains("gateway at concurrency 1: 3 errors, first: tools/call failed: boom"),
+            "{text}"
+        );
+        assert!(text.contains("2 line(s)"), "{text}");
+    }
+
+    #[test]
+    fn report_notes_capped_runs_and_stalls() {
+        let mut records = full_run();
+        if let Some(Record::Calls(run)) = records.get_mut(0) {
+            run.capped = true;
+            run.latency = Some(latency(44_000.0));
+        }
+        let text = render(&Figures::from_records(records), 0);
+        assert!(
+            text.contains("direct at concurrency 1: stopped at its time cap after 1000 calls"),
+            "{text}"
+        );
+        assert!(
+            text.contains("direct at concurrency 1: p50 near 40 ms"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("gateway at concurrency 1: p50 near"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn results_file_lines_parse() {
+        let mut text = String::new();
+        for record in full_run() {
+            text.push_str(&record.to_json_line());
+            text.push('\n');
+        }
+        text.push_str("\nnot json\n{\"kind\":\"calls\"}\n");
+        let (records, unreadable) = parse_records(&text);
+        assert_eq!(records.len(), 6);
+        assert_eq!(unreadable, 2);
+    }
+
+    #[test]
+    fn ratio_needs_a_positive_denominator() {
+        assert_eq!(ratio(1.0, 2.0), Some(0.5));
+        assert_eq!(ratio(1.0, 0.0), None);
+        assert_eq!(ratio(f64::NAN, 1.0), None);
+    }
+}

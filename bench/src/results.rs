@@ -1,0 +1,198 @@
+//! The records the measuring subcommands print, one JSON object per line, and the report
+//! reads back. `kind` tells them apart; `label` says which path was measured (`direct`,
+//! `gateway`, or what the caller chose).
+
+use serde::{Deserialize, Serialize};
+
+use crate::stats::LatencySummary;
+
+/// One line of a results file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Record {
+    Calls(CallsResult),
+    Sessions(SessionsResult),
+    Rss(RssResult),
+    Fanout(FanoutResult),
+}
+
+impl Record {
+    /// The record as one JSON line (no trailing newline).
+    pub fn to_json_line(&self) -> String {
+        // Serializing plain structs of numbers and strings cannot fail; the fallback keeps the
+        // output a valid JSON line all the same.
+        serde_json::to_string(self).unwrap_or_else(|error| {
+            format!("{{\"kind\":\"error\",\"error\":{:?}}}", error.to_string())
+        })
+    }
+}
+
+/// Which MCP client sent the calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientKind {
+    /// The rmcp SDK client (what a Rust MCP client does).
+    Rmcp,
+    /// Hand-written JSON-RPC over a pooled HTTP client: the least client-side cost.
+    Raw,
+}
+
+/// How the load generator's HTTP client uses TCP connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Connections {
+    /// Keep-alive pooling, as browsers, httpx and most MCP clients do.
+    KeepAlive,
+    /// A new TCP connection per request, as rmcp's default HTTP client does.
+    Fresh,
+}
+
+/// `tools/call` under load at one concurrency.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallsResult {
+    pub label: String,
+    pub tool: String,
+    pub client: ClientKind,
+    pub connections: Connections,
+    pub concurrency: usize,
+    /// Calls in the measured phase (warm-up excluded).
+    pub calls: usize,
+    /// The phase hit its time cap before making every requested call.
+    #[serde(default)]
+    pub capped: bool,
+    pub ok: usize,
+    /// Transport failures, JSON-RPC errors and results with `isError`.
+    pub errors: usize,
+    pub elapsed_s: f64,
+    /// Successful calls per second of the measured phase.
+    pub throughput_per_s: f64,
+    /// Latency of the successful calls; `None` when none succeeded.
+    pub latency: Option<LatencySummary>,
+    /// CPU and memory of the watched processes over the measured phase.
+    pub processes: Vec<ProcessUsage>,
+    /// CPU the load generator itself spent per call.
+    pub client_cpu_ms_per_call: Option<f64>,
+    /// Why the first failed call failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_error: Option<String>,
+}
+
+impl CallsResult {
+    /// The usage of the watched process called `name`, if it was watched and readable.
+    pub fn process(&self, name: &str) -> Option<&ProcessUsage> {
+        self.processes.iter().find(|process| process.name == name)
+    }
+}
+
+/// What one watched process spent during a measured phase.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProcessUsage {
+    pub name: String,
+    pub pid: u32,
+    /// User + system CPU seconds over the measured phase, all threads.
+    pub cpu_s: f64,
+    pub cpu_ms_per_call: f64,
+    /// Highest VmRSS sampled during the phase.
+    pub rss_peak_kib: u64,
+    /// VmRSS at the end of the phase.
+    pub rss_end_kib: u64,
+}
+
+/// Opening MCP sessions: from `initialize` to the first `tools/list` answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionsResult {
+    pub label: String,
+    pub client: ClientKind,
+    pub connections: Connections,
+    pub sessions: usize,
+    pub errors: usize,
+    /// Tools the last session listed.
+    pub tools_listed: usize,
+    pub open: Option<LatencySummary>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_error: Option<String>,
+}
+
+/// Resident memory of one process at one moment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RssResult {
+    pub label: String,
+    pub pid: u32,
+    pub rss_kib: u64,
+}
+
+/// Wall time of single calls, typically of a broadcast tool fanning out to many backends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FanoutResult {
+    pub label: String,
+    pub tool: String,
+    pub client: ClientKind,
+    pub connections: Connections,
+    pub calls: usize,
+    pub errors: usize,
+    /// Bytes of the result payload of the last call (text content and structured content).
+    pub result_bytes: usize,
+    pub wall: Option<LatencySummary>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_error: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip_through_json_lines() {
+        let record = Record::Rss(RssResult {
+            label: "gateway_idle".to_owned(),
+            pid: 42,
+            rss_kib: 9000,
+        });
+        let line = record.to_json_line();
+        assert!(line.starts_with("{\"kind\":\"rss\""), "{line}");
+        assert!(!line.contains('\n'));
+        let back: Record = serde_json::from_str(&line).expect("parses");
+        assert_eq!(back, record);
+    }
+
+    #[test]
+    fn calls_record_finds_its_processes() {
+        let result = CallsResult {
+            label: "gateway".to_owned(),
+            tool: "bench__echo".to_owned(),
+            client: ClientKind::Rmcp,
+            connections: Connections::KeepAlive,
+            concurrency: 1,
+            calls: 10,
+            capped: false,
+            ok: 10,
+            errors: 0,
+            elapsed_s: 0.01,
+            throughput_per_s: 1000.0,
+            latency: None,
+            processes: vec![ProcessUsage {
+                name: "gateway".to_owned(),
+                pid: 7,
+                cpu_s: 0.001,
+                cpu_ms_per_call: 0.1,
+                rss_peak_kib: 10,
+                rss_end_kib: 9,
+            }],
+            client_cpu_ms_per_call: None,
+            first_error: None,
+        };
+        assert_eq!(result.process("gateway").map(|p| p.pid), Some(7));
+        assert!(result.process("backend").is_none());
+        let line = Record::Calls(result.clone()).to_json_line();
+        assert!(line.contains("\"client\":\"rmcp\""));
+        assert_eq!(
+            serde_json::from_str::<Record>(&line).expect("parses"),
+            Record::Calls(result)
+        );
+    }
+
+    #[test]
+    fn unknown_kinds_are_refused() {
+        assert!(serde_json::from_str::<Record>("{\"kind\":\"nope\"}").is_err());
+    }
+}
