@@ -6,8 +6,9 @@ use anyhow::Context as _;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::audit::{AuditSettings, Auditor};
 use crate::config::{self, Settings};
-use crate::gateway::Gateway;
+use crate::gateway::{Gateway, Snapshot};
 use crate::{http, reload};
 
 /// A gateway bound to a socket, not yet serving (tests use the bound address).
@@ -15,10 +16,13 @@ pub struct Bound {
     pub gateway: Arc<Gateway>,
     pub listener: TcpListener,
     pub shutdown: CancellationToken,
+    /// Who callers are: auth off, or the authenticator (its key refresh already running).
+    pub auth: http::auth::AuthState,
 }
 
-/// Load the config and bind. Fails on an invalid config (every problem listed) or a port
-/// that cannot be bound; never on an unreachable backend (those connect in the background).
+/// Load the config and bind. Fails on an invalid config (every problem listed), unusable
+/// authentication settings or a port that cannot be bound; never on an unreachable backend or
+/// token issuer (those are reached in the background).
 pub async fn bind(settings: Settings) -> anyhow::Result<Bound> {
     let config = config::load_file(&settings.config_path).map_err(|problems| {
         anyhow::anyhow!(
@@ -27,15 +31,24 @@ pub async fn bind(settings: Settings) -> anyhow::Result<Bound> {
             if problems.0.len() == 1 { "" } else { "s" }
         )
     })?;
+    let snapshot =
+        Snapshot::build(config).map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+    let shutdown = CancellationToken::new();
+    let auth = http::auth::AuthState::start(&settings, shutdown.child_token())
+        .context("invalid authentication settings")?;
+    // Before binding: an audit file that cannot be written stops the start (nothing may go
+    // unaudited); an unreachable database does not (records queue until it is back).
+    let audit = Auditor::start(&AuditSettings::from_settings(&settings)).await?;
     let address = format!("{}:{}", settings.host, settings.port);
     let listener = TcpListener::bind(&address)
         .await
         .with_context(|| format!("cannot listen on {address}"))?;
-    let gateway = Gateway::start(settings, config);
+    let gateway = Gateway::start(settings, snapshot, audit);
     Ok(Bound {
         gateway,
         listener,
-        shutdown: CancellationToken::new(),
+        shutdown,
+        auth,
     })
 }
 
@@ -45,6 +58,7 @@ pub async fn serve(bound: Bound) -> anyhow::Result<()> {
         gateway,
         listener,
         shutdown,
+        auth,
     } = bound;
     let local = listener.local_addr()?;
     reload::spawn(
@@ -52,19 +66,28 @@ pub async fn serve(bound: Bound) -> anyhow::Result<()> {
         gateway.settings().config_path.clone(),
         shutdown.clone(),
     );
-    let router = http::router(Arc::clone(&gateway), shutdown.clone());
+    let router = http::router(Arc::clone(&gateway), auth, shutdown.clone());
     tracing::info!(
         address = %local,
         public_url = %gateway.settings().public_url,
         "gateway listening; MCP endpoint at /mcp"
     );
     let drain = shutdown.clone();
-    let served = axum::serve(listener, router)
-        .with_graceful_shutdown(async move { drain.cancelled().await })
-        .await;
+    let served = axum::serve(
+        listener,
+        // The peer address is the audit record's `client_ip`.
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { drain.cancelled().await })
+    .await;
     gateway.shut_down();
+    gateway.audit().flush_and_close(AUDIT_DRAIN).await;
     served.context("server error")
 }
+
+/// How long shutdown waits for the audit database to take what is queued (the rest is
+/// spooled to disk and written at the next start).
+const AUDIT_DRAIN: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The binary's whole life: bind, serve, stop on Ctrl-C or SIGTERM.
 pub async fn run(settings: Settings) -> anyhow::Result<()> {

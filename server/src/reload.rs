@@ -11,8 +11,9 @@ use notify::{RecursiveMode, Watcher as _};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::audit::AuditRecord;
 use crate::config;
-use crate::gateway::Gateway;
+use crate::gateway::{Gateway, Snapshot};
 
 /// Editors and `kubectl` replace files in several steps; wait for them to settle.
 const SETTLE: Duration = Duration::from_millis(250);
@@ -26,9 +27,27 @@ pub enum ReloadOutcome {
 
 /// Re-read the config file and apply it if it is valid.
 pub fn reload_now(gateway: &Gateway, path: &Path) -> ReloadOutcome {
-    match config::load_file(path) {
-        Ok(new_config) => {
-            let changes = gateway.apply_config(new_config);
+    let loaded = config::load_file(path).and_then(|config| {
+        Snapshot::build(config).map_err(|message| {
+            config::ConfigErrors(vec![config::ConfigProblem {
+                file: path.display().to_string(),
+                line: None,
+                server: None,
+                key: String::new(),
+                message,
+            }])
+        })
+    });
+    match loaded {
+        Ok(snapshot) => {
+            let changes = gateway.apply_config(snapshot);
+            gateway
+                .audit()
+                .emit(AuditRecord::config_reload(Ok(serde_json::json!({
+                    "added": changes.added,
+                    "removed": changes.removed,
+                    "restarted": changes.restarted,
+                }))));
             tracing::info!(
                 added = ?changes.added,
                 removed = ?changes.removed,
@@ -45,6 +64,18 @@ pub fn reload_now(gateway: &Gateway, path: &Path) -> ReloadOutcome {
                 problems = problems.0.len(),
                 "config reload refused; the previous config stays in force"
             );
+            let summary = format!(
+                "config reload refused: {} problem(s), first: {}",
+                problems.0.len(),
+                problems
+                    .0
+                    .first()
+                    .map(ToString::to_string)
+                    .unwrap_or_default()
+            );
+            gateway
+                .audit()
+                .emit(AuditRecord::config_reload(Err(&summary)));
             ReloadOutcome::Refused(problems)
         }
     }

@@ -59,6 +59,9 @@ pub fn wire_size(result: &CallToolResult) -> usize {
     serde_json::to_vec(result).map(|v| v.len()).unwrap_or(0)
 }
 
+/// How the last item of a cut result begins.
+pub const TRUNCATION_MARK: &str = "[truncated: ";
+
 /// Cut a result to at most `limit` bytes of content (SPEC §12): items are kept while they fit,
 /// the first one that does not is cut (text) or dropped (anything else), the rest dropped, and
 /// a last text item says how many bytes were dropped. Returns whether anything was cut.
@@ -93,7 +96,7 @@ pub fn truncate(result: &mut CallToolResult, limit: usize) -> bool {
     }
     result.content = kept;
     result.content.push(ContentBlock::text(format!(
-        "[truncated: {dropped} bytes dropped; the result was larger than limits.max_response_bytes = {limit}]"
+        "{TRUNCATION_MARK}{dropped} bytes dropped; the result was larger than limits.max_response_bytes = {limit}]"
     )));
     true
 }

@@ -14,6 +14,7 @@ use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler};
 
 use crate::gateway::{Gateway, ToolCallError};
+use crate::principal::{RequestContext as CallContext, Transport};
 use crate::upstream::{CallOptions, ProgressTarget};
 
 /// Narrows `tools/list` to one backend (SPEC §12 `params.server`); put in the request's
@@ -29,6 +30,24 @@ pub struct McpHandler {
 impl McpHandler {
     pub fn new(gateway: Arc<Gateway>) -> Self {
         Self { gateway }
+    }
+
+    /// The caller of an MCP request, from the HTTP request rmcp hands over.
+    fn caller(&self, context: &RequestContext<RoleServer>) -> CallContext {
+        let parts = context.extensions.get::<http::request::Parts>();
+        match parts {
+            Some(parts) => {
+                super::caller::request_context(self.gateway.settings(), parts, Transport::Mcp)
+            }
+            None => {
+                // Not over HTTP (never the case in this gateway): no identity, no roles.
+                let (parts, ()) = http::Request::new(()).into_parts();
+                let mut ctx =
+                    super::caller::request_context(self.gateway.settings(), &parts, Transport::Mcp);
+                ctx.principal = crate::principal::Principal::anonymous(&[]);
+                ctx
+            }
+        }
     }
 }
 
@@ -57,18 +76,16 @@ pub fn call_outcome_to_mcp(
 ) -> Result<CallToolResult, ErrorData> {
     match outcome {
         Ok(result) => Ok(result),
-        Err(ToolCallError::UnknownTool(name)) => Err(ErrorData::invalid_params(
-            format!("Unknown tool: {name}"),
-            None,
-        )),
+        // A denied tool is indistinguishable from an unknown one (SPEC §12).
+        Err(ToolCallError::UnknownTool(name) | ToolCallError::Denied(name)) => Err(
+            ErrorData::invalid_params(format!("Unknown tool: {name}"), None),
+        ),
         Err(error @ (ToolCallError::InvalidParams(_) | ToolCallError::NotFound(_))) => {
             Err(ErrorData::invalid_params(error.to_string(), None))
         }
-        Err(error @ ToolCallError::Backend(_)) => {
-            Ok(CallToolResult::error(vec![ContentBlock::text(
-                error.to_string(),
-            )]))
-        }
+        Err(error @ (ToolCallError::Backend(_) | ToolCallError::RateLimited(_))) => Ok(
+            CallToolResult::error(vec![ContentBlock::text(error.to_string())]),
+        ),
     }
 }
 
@@ -91,7 +108,8 @@ impl ServerHandler for McpHandler {
             .get::<http::request::Parts>()
             .and_then(|parts| parts.extensions.get::<ListServerFilter>())
             .map(|f| f.0.as_str());
-        let tools = self.gateway.list_tools(server);
+        let caller = self.caller(&context);
+        let tools = self.gateway.list_tools(&caller, server);
         // Lists depend on the caller (authorization): never shared between callers.
         Ok(ListToolsResult::with_all_items(tools).with_cache_scope(CacheScope::Private))
     }
@@ -113,9 +131,10 @@ impl ServerHandler for McpHandler {
             cancel: context.ct.clone(),
             timeout: None,
         };
+        let caller = self.caller(&context);
         let outcome = self
             .gateway
-            .call_tool(&request.name, request.arguments, options)
+            .call_tool(&caller, &request.name, request.arguments, options)
             .await;
         call_outcome_to_mcp(outcome).map(CallToolResponse::from)
     }

@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::mcp::{call_outcome_to_mcp, server_config};
 use crate::gateway::Gateway;
+use crate::principal::RequestContext;
 use crate::upstream::CallOptions;
 
 /// Should this POST be served here rather than by the MCP transport? Only when the client
@@ -58,7 +59,7 @@ fn result_body(id: Value, result: impl serde::Serialize) -> Response {
 }
 
 /// Serve one plain JSON-RPC message.
-pub async fn serve(gateway: Arc<Gateway>, body: &[u8]) -> Response {
+pub async fn serve(gateway: Arc<Gateway>, ctx: RequestContext, body: &[u8]) -> Response {
     let value: Value = match serde_json::from_slice(body) {
         Ok(v) => v,
         Err(_) => {
@@ -112,10 +113,10 @@ pub async fn serve(gateway: Arc<Gateway>, body: &[u8]) -> Response {
         }
         "tools/list" => {
             let server = params.get("server").and_then(Value::as_str);
-            let tools = gateway.list_tools(server);
+            let tools = gateway.list_tools(&ctx, server);
             result_body(id, json!({"tools": tools}))
         }
-        "tools/call" => call_tool(gateway, id, params).await,
+        "tools/call" => call_tool(gateway, ctx, id, params).await,
         _ => Json(error_body(
             id,
             METHOD_NOT_FOUND,
@@ -137,7 +138,12 @@ fn invalid_request(id: Value) -> Response {
         .into_response()
 }
 
-async fn call_tool(gateway: Arc<Gateway>, id: Value, params: Value) -> Response {
+async fn call_tool(
+    gateway: Arc<Gateway>,
+    ctx: RequestContext,
+    id: Value,
+    params: Value,
+) -> Response {
     let Some(name) = params.get("name").and_then(Value::as_str) else {
         return Json(error_body(
             id,
@@ -163,7 +169,7 @@ async fn call_tool(gateway: Arc<Gateway>, id: Value, params: Value) -> Response 
         cancel: CancellationToken::new(),
         timeout: None,
     };
-    let outcome = gateway.call_tool(name, arguments, options).await;
+    let outcome = gateway.call_tool(&ctx, name, arguments, options).await;
     match call_outcome_to_mcp(outcome) {
         Ok(result) => result_body(id, legacy_shape(result)),
         Err(error) => Json(json!({"jsonrpc": "2.0", "id": id, "error": error})).into_response(),

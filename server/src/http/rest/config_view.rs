@@ -17,14 +17,22 @@ use crate::config::{
     AuthorizationConfig, Config, CredentialFormat, Effect, EnvValue, Limits, OutboundAuth, Rate,
     RateLimitsConfig, ServerConfig, TransportConfig,
 };
+use crate::error::ApiError;
 use crate::gateway::Gateway;
+use crate::http::caller::Caller;
 
 /// What a removed value is replaced with.
 pub const REDACTED: &str = "[REDACTED]";
 
-/// `GET /config`. Admin only once authentication lands (SPEC §12).
-pub async fn show(State(gateway): State<Arc<Gateway>>) -> Json<Value> {
-    Json(config_view(&gateway.config()))
+/// `GET /config`: admin only (SPEC §12).
+pub async fn show(
+    State(gateway): State<Arc<Gateway>>,
+    Caller(caller): Caller,
+) -> Result<Json<Value>, ApiError> {
+    if !caller.principal.is_admin() {
+        return Err(ApiError::Forbidden("the admin role is required".to_owned()));
+    }
+    Ok(Json(config_view(&gateway.config())))
 }
 
 /// The whole config, redacted.

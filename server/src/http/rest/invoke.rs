@@ -23,6 +23,7 @@ use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::gateway::Gateway;
+use crate::http::caller::Caller;
 use crate::result_shape::payload;
 
 /// The answer of `/mcp/invoke`.
@@ -41,6 +42,7 @@ struct InvokeAnswer<'a> {
 /// `POST /mcp/invoke?mcp_server=S` with `{"tool_name": T, "parameters": {…}}`.
 pub async fn invoke(
     State(gateway): State<Arc<Gateway>>,
+    Caller(caller): Caller,
     ApiQuery(query): ApiQuery<RawServerQuery>,
     RawJsonBody(raw): RawJsonBody,
 ) -> Result<Response, ApiError> {
@@ -54,10 +56,13 @@ pub async fn invoke(
     )?;
     let started = Instant::now();
     let arguments = body.arguments;
-    let result =
-        run_call(|options| async move { gateway.call_tool(&exposed, arguments, options).await })
+    let result = run_call(|options| async move {
+        gateway
+            .call_tool(&caller, &exposed, arguments, options)
             .await
-            .map_err(api_error)?;
+    })
+    .await
+    .map_err(api_error)?;
     let execution_time_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let answer = InvokeAnswer {
         success: result.is_error != Some(true),
@@ -101,12 +106,14 @@ pub fn exposed_name(
 /// failed; 404 for an unknown server in `mcp_servers` or no target in scope.
 pub async fn broadcast(
     State(gateway): State<Arc<Gateway>>,
+    Caller(caller): Caller,
     RawJsonBody(raw): RawJsonBody,
 ) -> Result<Json<Value>, ApiError> {
     let request = broadcast_request(raw)?;
-    let report = run_call(|options| async move { gateway.broadcast(request, options).await })
-        .await
-        .map_err(api_error)?;
+    let report =
+        run_call(|options| async move { gateway.broadcast(&caller, request, options).await })
+            .await
+            .map_err(api_error)?;
     Ok(Json(report.to_json()))
 }
 

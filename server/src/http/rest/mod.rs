@@ -43,7 +43,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/mcp/list-tools", get(servers::list_tools))
         .route("/mcp/invoke", post(invoke::invoke))
         .route("/mcp/invoke-broadcast", post(invoke::broadcast))
-        // Admin only once authentication lands (SPEC §12); today every caller is anonymous.
+        // Admin only (checked in the handler).
         .route("/config", get(config_view::show))
         .with_state(gateway)
 }

@@ -43,6 +43,12 @@ pub fn api_error(error: ToolCallError) -> ApiError {
         ToolCallError::UnknownTool(name) => ApiError::NotFound(format!("Unknown tool: {name}")),
         ToolCallError::InvalidParams(message) => ApiError::BadRequest(message),
         ToolCallError::NotFound(message) => ApiError::NotFound(message),
+        ToolCallError::Denied(name) => {
+            ApiError::Forbidden(format!("access to {name} is not allowed for your roles"))
+        }
+        ToolCallError::RateLimited(retry) => ApiError::RateLimited {
+            retry_after_s: retry.whole_seconds(),
+        },
         ToolCallError::Backend(error) => backend_error(error),
     }
 }

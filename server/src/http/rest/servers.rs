@@ -1,9 +1,9 @@
 //! `GET /mcp/servers`, `GET /mcp/server/{name}/info` and `GET /mcp/list-tools`: the configured
 //! backends, their state, their handshake and their own tool lists (SPEC §7, §12).
 //!
-//! Every configured server is shown, disabled ones too. (Once authorization lands, callers
-//! without `admin` see only the servers where they may call a tool, and only those tools,
-//! SPEC §13.)
+//! Every configured server is shown, disabled ones too, to admins; callers without `admin`
+//! see only the servers where they may call a tool, and only those tools (SPEC §13) — others
+//! are 404, as if they did not exist.
 
 use std::sync::Arc;
 
@@ -16,6 +16,7 @@ use super::extract::{ApiPath, ApiQuery};
 use super::tools::ToolSummary;
 use crate::error::ApiError;
 use crate::gateway::{Gateway, ServerSummary};
+use crate::http::caller::Caller;
 use crate::upstream::BackendInfo;
 
 /// `?mcp_server=S` as sent; checked by [`ServerQuery::required`].
@@ -46,9 +47,12 @@ struct ServerList {
 }
 
 /// `GET /mcp/servers`.
-pub async fn list(State(gateway): State<Arc<Gateway>>) -> Json<impl Serialize> {
+pub async fn list(
+    State(gateway): State<Arc<Gateway>>,
+    Caller(caller): Caller,
+) -> Json<impl Serialize> {
     Json(ServerList {
-        servers: gateway.servers(),
+        servers: gateway.servers(&caller),
     })
 }
 
@@ -93,14 +97,15 @@ struct ServerInfo<'a> {
 /// its tools.
 pub async fn info(
     State(gateway): State<Arc<Gateway>>,
+    Caller(caller): Caller,
     ApiPath(name): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let summary = gateway
-        .servers()
+        .servers(&caller)
         .into_iter()
         .find(|server| server.name == name)
         .ok_or_else(|| unknown_server(&name))?;
-    let (tools, handshake) = gateway.backend_tools(&name).unwrap_or_default();
+    let (tools, handshake) = gateway.backend_tools(&caller, &name).unwrap_or_default();
     let catalog = gateway.catalog();
     let body = ServerInfo {
         summary: &summary,
@@ -126,11 +131,12 @@ struct BackendToolList<'a> {
 /// `GET /mcp/list-tools?mcp_server=S`: the server's tools under their backend names.
 pub async fn list_tools(
     State(gateway): State<Arc<Gateway>>,
+    Caller(caller): Caller,
     ApiQuery(query): ApiQuery<RawServerQuery>,
 ) -> Result<Response, ApiError> {
     let server = query.required()?;
     let (tools, _) = gateway
-        .backend_tools(&server)
+        .backend_tools(&caller, &server)
         .ok_or_else(|| unknown_server(&server))?;
     let body = BackendToolList {
         mcp_server: &server,

@@ -14,6 +14,7 @@ use super::extract::{ApiPath, RawJsonBody};
 use super::outcome::{api_error, run_call};
 use crate::error::ApiError;
 use crate::gateway::{BroadcastRequest, Gateway};
+use crate::http::caller::Caller;
 
 /// A tool as the REST API lists it: exactly these three keys.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -40,9 +41,9 @@ pub struct ToolList<'a> {
     pub tools: Vec<ToolSummary<'a>>,
 }
 
-/// `GET /tools`: every listed exposed tool (later: those this caller may call).
-pub async fn list(State(gateway): State<Arc<Gateway>>) -> Response {
-    let tools = gateway.list_tools(None);
+/// `GET /tools`: the exposed tools this caller may call.
+pub async fn list(State(gateway): State<Arc<Gateway>>, Caller(caller): Caller) -> Response {
+    let tools = gateway.list_tools(&caller, None);
     Json(ToolList {
         tools: tools.iter().map(ToolSummary::from).collect(),
     })
@@ -56,6 +57,7 @@ pub async fn list(State(gateway): State<Arc<Gateway>>) -> Response {
 /// `POST /tools/search_logs/invoke`) is broadcast to every server offering it (SPEC §13).
 pub async fn invoke(
     State(gateway): State<Arc<Gateway>>,
+    Caller(caller): Caller,
     ApiPath(tool_name): ApiPath<String>,
     RawJsonBody(raw): RawJsonBody,
 ) -> Result<Json<CallToolResult>, ApiError> {
@@ -67,14 +69,15 @@ pub async fn invoke(
             tags: None,
             servers: None,
         };
-        let report = run_call(|options| async move { gateway.broadcast(request, options).await })
-            .await
-            .map_err(api_error)?;
+        let report =
+            run_call(|options| async move { gateway.broadcast(&caller, request, options).await })
+                .await
+                .map_err(api_error)?;
         return Ok(Json(report.to_call_tool_result()));
     }
     let result = run_call(|options| async move {
         gateway
-            .call_tool(&tool_name, Some(arguments), options)
+            .call_tool(&caller, &tool_name, Some(arguments), options)
             .await
     })
     .await

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)] // each suite uses a different part of the harness
 
+pub mod oidc;
 pub mod python;
 
 use std::collections::HashMap;
@@ -138,11 +139,20 @@ impl TestGateway {
         let dir = tempfile::tempdir().expect("tempdir");
         let config_path = dir.path().join("mcp_servers.yaml");
         std::fs::write(&config_path, yaml).expect("write config");
+        // Audit to files of this test only: a SQLite database and a JSON-lines file in the
+        // temp dir (a test may override DATABASE_URL with a Postgres one).
+        let audit_file = dir.path().join("audit.json");
+        let database = format!("sqlite://{}", dir.path().join("gateway.db").display());
         let mut vars: HashMap<String, String> = [
             ("AUTH_ENABLED", "false"),
             ("AUDIT_TO_STDOUT", "false"),
             ("GATEWAY_HOST", "127.0.0.1"),
             ("GATEWAY_PORT", "0"),
+            (
+                "AUDIT_LOG_FILE",
+                audit_file.to_str().unwrap_or("audit.json"),
+            ),
+            ("DATABASE_URL", database.as_str()),
         ]
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -172,6 +182,20 @@ impl TestGateway {
             shutdown,
             _dir: dir,
         }
+    }
+
+    /// The JSON-lines audit file of this gateway.
+    pub fn audit_file(&self) -> PathBuf {
+        self.gateway.audit().audit_file()
+    }
+
+    /// The audit records written so far (file sink), oldest first.
+    pub fn audit_records(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.audit_file())
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|line| serde_json::from_str(line).ok())
+            .collect()
     }
 
     pub fn mcp_url(&self) -> String {
@@ -208,7 +232,7 @@ impl TestGateway {
     pub async fn wait_for_tool(&self, name: &str, present: bool) {
         let deadline = Instant::now() + PATIENCE;
         loop {
-            let listed = self.gateway.list_tools(None).iter().any(|t| t.name == name);
+            let listed = self.gateway.catalog().listed().any(|t| t.name == name);
             if listed == present {
                 return;
             }

@@ -1,0 +1,271 @@
+//! The gateway's shared state and the operations every transport uses.
+//!
+//! MCP (streamable HTTP, legacy SSE, plain JSON-RPC) and REST all go through
+//! [`Gateway::list_tools`], [`Gateway::call_tool`] and [`Gateway::broadcast`], so routing,
+//! authorization, rate limits, errors and audit behave the same whichever door a request came
+//! in by. `calls.rs` holds the ordered policy steps of a call, `views.rs` what a caller may see.
+
+mod calls;
+mod views;
+
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
+use rmcp::RoleServer;
+use rmcp::model::JsonObject;
+use rmcp::service::Peer;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::audit::{AuditRecord, Auditor};
+use crate::authz::Policy;
+use crate::catalog::{self, Catalog, ServerView};
+use crate::config::{Config, Settings};
+use crate::ratelimit::{RateLimiter, RetryAfter};
+use crate::upstream::{CallError, Pool};
+
+/// Why a `tools/call` could not be routed or produced no backend result.
+#[derive(Debug, thiserror::Error)]
+pub enum ToolCallError {
+    /// Never seen (or, later, not visible to this caller): a protocol error over MCP.
+    #[error("Unknown tool: {0}")]
+    UnknownTool(String),
+    /// The arguments cannot be routed (a tag broadcast's `tool_name`): a protocol error.
+    #[error("{0}")]
+    InvalidParams(String),
+    /// A server or tool named in a REST broadcast that is not there (404).
+    #[error("{0}")]
+    NotFound(String),
+    /// Authorization refused the tool. Over MCP this looks exactly like `UnknownTool` (its
+    /// existence is not revealed, SPEC §12); over REST it is 403.
+    #[error("access denied")]
+    Denied(String),
+    /// A rate limit refused the whole call (REST 429, MCP `isError`).
+    #[error("{0}")]
+    RateLimited(RetryAfter),
+    /// Known, routed, and the backend did not give a result.
+    #[error(transparent)]
+    Backend(#[from] CallError),
+}
+
+/// A broadcast asked for by name and filters (REST `/mcp/invoke-broadcast`).
+#[derive(Debug, Clone, Default)]
+pub struct BroadcastRequest {
+    /// The backend tool name.
+    pub tool: String,
+    pub arguments: Option<JsonObject>,
+    /// Only servers carrying any of these tags.
+    pub tags: Option<Vec<String>>,
+    /// Only these servers (an unknown name is an error).
+    pub servers: Option<Vec<String>>,
+}
+
+/// One configured server as the REST API shows it (SPEC §7 `/mcp/servers`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ServerSummary {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub description: Option<String>,
+    pub tags: Vec<String>,
+    pub enabled: bool,
+    pub healthy: bool,
+    pub tool_count: usize,
+    pub last_error: Option<String>,
+}
+
+/// One consistent config and what is compiled from it, swapped whole on reload.
+pub struct Snapshot {
+    pub config: Arc<Config>,
+    pub policy: Policy,
+    pub limiter: RateLimiter,
+}
+
+impl Snapshot {
+    /// Compile the policy and rate limits of a validated config.
+    pub fn build(config: Config) -> Result<Snapshot, String> {
+        let policy = Policy::new(config.authorization.as_ref())
+            .map_err(|e| format!("authorization: {e}"))?;
+        let limiter = RateLimiter::new(config.rate_limits.as_ref())
+            .map_err(|e| format!("rate_limits: {e}"))?;
+        Ok(Snapshot {
+            config: Arc::new(config),
+            policy,
+            limiter,
+        })
+    }
+}
+
+/// The gateway: config, backends, catalog and connected downstream sessions.
+pub struct Gateway {
+    settings: Arc<Settings>,
+    snapshot: ArcSwap<Snapshot>,
+    audit: Auditor,
+    pool: Pool,
+    catalog: ArcSwap<Catalog>,
+    /// Bumped whenever the listed catalog changes; 2026-07-28 `listen` streams watch it.
+    catalog_generation: watch::Sender<u64>,
+    metrics: crate::metrics::Metrics,
+    /// Session-era downstream peers, told about catalog changes.
+    peers: Mutex<Vec<Peer<RoleServer>>>,
+    shutdown: CancellationToken,
+}
+
+impl Gateway {
+    /// Build the gateway and start connecting to every enabled backend (in the background:
+    /// this returns at once, so the listener can bind while slow backends connect).
+    pub fn start(settings: Settings, snapshot: Snapshot, audit: Auditor) -> Arc<Self> {
+        let http = reqwest::Client::builder()
+            // A backend must not redirect our credentials to another origin.
+            .redirect(crate::upstream::sse::same_origin_redirects())
+            .user_agent(concat!("secure-mcp-gateway/", env!("CARGO_PKG_VERSION")))
+            .pool_max_idle_per_host(64)
+            .build()
+            .unwrap_or_default();
+        let gateway = Arc::new(Gateway {
+            settings: Arc::new(settings),
+            snapshot: ArcSwap::from_pointee(snapshot),
+            audit,
+            pool: Pool::new(http),
+            catalog: ArcSwap::from_pointee(Catalog::default()),
+            catalog_generation: watch::channel(0).0,
+            metrics: crate::metrics::Metrics::new(),
+            peers: Mutex::new(Vec::new()),
+            shutdown: CancellationToken::new(),
+        });
+        let changed = gateway.pool.changed();
+        let watcher = Arc::clone(&gateway);
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = watcher.shutdown.cancelled() => break,
+                    _ = changed.notified() => watcher.rebuild_catalog().await,
+                }
+            }
+        });
+        gateway.pool.apply(&gateway.config().servers);
+        gateway
+    }
+
+    pub fn settings(&self) -> &Arc<Settings> {
+        &self.settings
+    }
+
+    pub fn config(&self) -> Arc<Config> {
+        Arc::clone(&self.snapshot.load().config)
+    }
+
+    /// The config and its compiled policy and limits: load once per request.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.load_full()
+    }
+
+    pub fn audit(&self) -> &Auditor {
+        &self.audit
+    }
+
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.catalog.load_full()
+    }
+
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.metrics
+    }
+
+    pub fn catalog_generation(&self) -> watch::Receiver<u64> {
+        self.catalog_generation.subscribe()
+    }
+
+    /// Replace the config: backends are added, removed or restarted as needed; sessions stay.
+    pub fn apply_config(&self, snapshot: Snapshot) -> crate::upstream::pool::PoolChanges {
+        let changes = self.pool.apply(&snapshot.config.servers);
+        self.snapshot.store(Arc::new(snapshot));
+        changes
+    }
+
+    /// Stop every backend and the catalog task.
+    pub fn shut_down(&self) {
+        self.shutdown.cancel();
+        self.pool.shut_down_all();
+    }
+
+    /// Remember a session-era downstream peer so it hears `tools/list_changed`.
+    pub fn register_peer(&self, peer: Peer<RoleServer>) {
+        if let Ok(mut peers) = self.peers.lock() {
+            peers.retain(|p| !p.is_transport_closed());
+            peers.push(peer);
+        }
+    }
+
+    /// Rebuild the catalog from the backends' states; tell clients when the listing changed.
+    async fn rebuild_catalog(&self) {
+        let config = self.config();
+        let upstreams = self.pool.upstreams();
+        let states: Vec<_> = upstreams
+            .values()
+            .map(|u| (Arc::clone(u.config()), u.state()))
+            .collect();
+        let views: Vec<ServerView<'_>> = states
+            .iter()
+            .map(|(server, state)| ServerView {
+                name: &server.name,
+                tags: &server.tags,
+                healthy: state.healthy(),
+                tools: state.tools.as_deref(),
+            })
+            .collect();
+        let next = catalog::build(&views, config.limits.max_tool_name_length);
+        self.metrics.set_backends(
+            views.iter().map(|v| (v.name, v.healthy)),
+            next.listed().count(),
+        );
+        let previous = self.catalog.load_full();
+        self.audit_health_changes(&previous, &views);
+        let listing_changed = !previous.same_listing(&next);
+        self.catalog.store(Arc::new(next));
+        if listing_changed {
+            self.catalog_generation.send_modify(|g| *g += 1);
+            self.notify_list_changed().await;
+        }
+    }
+
+    /// A `server_health` record for every backend that went up or down.
+    fn audit_health_changes(&self, previous: &Catalog, views: &[ServerView<'_>]) {
+        for view in views {
+            let was = previous.server_healthy(view.name).unwrap_or(false);
+            if was == view.healthy {
+                continue;
+            }
+            let error = self
+                .pool
+                .get(view.name)
+                .and_then(|u| u.state().last_error.clone());
+            self.audit.emit(AuditRecord::server_health(
+                view.name,
+                view.healthy,
+                error.as_deref(),
+            ));
+        }
+    }
+
+    async fn notify_list_changed(&self) {
+        let peers: Vec<_> = match self.peers.lock() {
+            Ok(mut peers) => {
+                peers.retain(|p| !p.is_transport_closed());
+                peers.clone()
+            }
+            Err(_) => return,
+        };
+        for peer in peers {
+            // One slow client must not hold up the others; a peer that is gone is pruned on
+            // the next pass.
+            tokio::spawn(async move {
+                let _ = peer.notify_tool_list_changed().await;
+            });
+        }
+    }
+}
