@@ -1,11 +1,12 @@
 //! The HTTP surface of the gateway: every route and the layer stack, in one place.
 //!
 //! Layers, outermost first: `X-Request-ID` -> request tracing -> `Host`/`Origin` guard ->
-//! routes. The MCP endpoint reads its body itself (bounded by `limits.max_request_bytes`) so it
-//! can send plain JSON-RPC callers to [`plain`] and hand the rest to rmcp's streamable HTTP
-//! service. The REST API is [`rest`].
+//! authentication ([`auth`]) -> routes. The MCP endpoint reads its body itself (bounded by
+//! `limits.max_request_bytes`) so it can send plain JSON-RPC callers to [`plain`] and hand the
+//! rest to rmcp's streamable HTTP service. The REST API is [`rest`].
 
 pub mod audit_api;
+pub mod auth;
 pub mod guard;
 pub mod info;
 pub mod legacy_sse;
@@ -41,7 +42,8 @@ struct McpEndpoint {
 }
 
 /// Build the whole router. `shutdown` ends open MCP streams when the gateway stops.
-pub fn router(gateway: Arc<Gateway>, shutdown: CancellationToken) -> Router {
+/// `auth` decides who the caller is (see [`auth`]).
+pub fn router(gateway: Arc<Gateway>, auth: auth::AuthState, shutdown: CancellationToken) -> Router {
     let settings = gateway.settings().clone();
     let max_request_bytes = gateway.config().limits.max_request_bytes;
     let factory_gateway = Arc::clone(&gateway);
@@ -91,6 +93,14 @@ pub fn router(gateway: Arc<Gateway>, shutdown: CancellationToken) -> Router {
         .merge(legacy)
         .merge(audit_api::routes_from_settings(&settings))
         .merge(rest::router(Arc::clone(&gateway)))
+        .merge(auth::routes(auth.clone()))
+        // Authentication covers every route above (add routes before this line). It runs
+        // inside the Host/Origin guard, so a refused host or origin costs no token work, and
+        // it puts the caller's `Principal` in the request extensions for every handler.
+        .layer(axum::middleware::from_fn_with_state(
+            auth,
+            auth::authenticate,
+        ))
         .layer(axum::middleware::from_fn_with_state(guard, guard::check))
         .layer(TraceLayer::new_for_http())
         // X-Request-ID sits outermost (the last three layers; the last one runs first) so

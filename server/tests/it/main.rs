@@ -3,6 +3,7 @@
 
 mod common;
 
+mod auth;
 mod binary;
 mod broadcast;
 mod credentials;

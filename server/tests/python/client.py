@@ -1,7 +1,8 @@
 """Drive the gateway with the official MCP Python SDK and print what happened as JSON.
 
 Usage: client.py '<plan JSON>'
-  plan = {"url": "...", "mode": "auto" | "legacy" | "sse", "steps": [step, ...]}
+  plan = {"url": "...", "mode": "auto" | "legacy" | "sse", "steps": [step, ...],
+          "headers": {"Authorization": "Bearer ..."}}   (headers optional)
   step = ["list_tools"] | ["call", "<tool>", {arguments}] | ["ping"]
 Prints one JSON document: {"protocol_version": ..., "results": [...]} where a list_tools result
 is the sorted tool names, a call result {"is_error", "text", "structured"}, and a step that raised
@@ -11,18 +12,31 @@ is the sorted tool names, a call result {"is_error", "text", "structured"}, and 
 import asyncio
 import json
 import sys
+from contextlib import AsyncExitStack
 
 import mcp
 from mcp.client.sse import sse_client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
 
 
 async def run(plan):
     mode = plan.get("mode", "auto")
-    if mode == "sse":
-        client = mcp.Client(sse_client(plan["url"]), mode="legacy")
-    else:
-        client = mcp.Client(plan["url"], mode=mode)
+    # Extra HTTP headers (a bearer token) go on every request of the transport.
+    headers = plan.get("headers")
     results = []
+    async with AsyncExitStack() as stack:
+        if mode == "sse":
+            client = mcp.Client(sse_client(plan["url"], headers=headers), mode="legacy")
+        elif headers:
+            http_client = await stack.enter_async_context(create_mcp_http_client(headers=headers))
+            client = mcp.Client(streamable_http_client(plan["url"], http_client=http_client), mode=mode)
+        else:
+            client = mcp.Client(plan["url"], mode=mode)
+        await run_steps(client, plan, results)
+
+
+async def run_steps(client, plan, results):
     async with client:
         for step in plan["steps"]:
             try:

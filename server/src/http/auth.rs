@@ -1,0 +1,701 @@
+//! Authentication at the HTTP edge (SPEC §7, §12, §13): the middleware that turns
+//! `Authorization: Bearer <jwt>` into a [`Principal`] in the request extensions, and the
+//! routes that tell OAuth clients where to get a token.
+//!
+//! - Open without a token: `/`, `/health`, `/metrics`, `/.well-known/*`, `/ui` and `/ui/*`.
+//! - Auth off: every request is `anonymous` with `ANONYMOUS_ROLES`.
+//! - Auth on, no bearer token: 401 `WWW-Authenticate: Bearer resource_metadata="…"`; a token
+//!   that fails: the same plus `error="invalid_token"`. `/mcp`, `/sse` and `/messages` point at
+//!   the `/mcp` protected resource document, every other path at the root one. The body never
+//!   says why; the reason is logged at WARN with the path (never the token) and handed to the
+//!   optional [`AuthFailureHook`].
+//! - Keys not loaded yet: 503 `auth_unavailable`, because a 401 would start an OAuth flow in
+//!   MCP clients against an issuer that is not there.
+//!
+//! Handlers read the caller as `request.extensions().get::<Principal>()`; rmcp hands the
+//! request `Parts` to the MCP handler, so `parts.extensions` has it too.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, header};
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use crate::authn::{AuthError, Authenticator, AuthnConfigError, AuthnOptions};
+use crate::config::Settings;
+use crate::error::ApiError;
+use crate::principal::Principal;
+
+/// What the audit layer learns about a refused request (401 only; a 503 is not the caller's
+/// doing). Carries no token.
+#[derive(Debug, Clone)]
+pub struct AuthFailure {
+    pub method: http::Method,
+    pub path: String,
+    pub reason: AuthError,
+    /// `X-Request-ID` as the request-id layer left it.
+    pub request_id: Option<String>,
+    /// Known when the server was started with connect info.
+    pub client_ip: Option<String>,
+}
+
+/// Called once per refused request, on the request's task: keep it quick (a channel send).
+pub type AuthFailureHook = Arc<dyn Fn(&AuthFailure) + Send + Sync>;
+
+/// Which protected resource metadata document a 401 points at (SPEC §12).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResourceDocument {
+    /// `/.well-known/oauth-protected-resource`, resource = `GATEWAY_PUBLIC_URL`.
+    Root,
+    /// `/.well-known/oauth-protected-resource/mcp`, resource = `GATEWAY_PUBLIC_URL/mcp`.
+    Mcp,
+}
+
+/// `None` for paths open without a token; else the document a 401 on `path` points at.
+pub fn protection_of(path: &str) -> Option<ResourceDocument> {
+    let open = matches!(path, "/" | "/health" | "/metrics" | "/ui")
+        || path.starts_with("/.well-known/")
+        || path.starts_with("/ui/");
+    if open {
+        return None;
+    }
+    Some(match path {
+        "/mcp" | "/sse" | "/messages" => ResourceDocument::Mcp,
+        _ => ResourceDocument::Root,
+    })
+}
+
+/// The bearer token of a request. A request without `Authorization`, or with another scheme,
+/// has no token ([`AuthError::MissingToken`]); a `Bearer` header that cannot hold a token is
+/// malformed.
+pub fn bearer_token(headers: &HeaderMap) -> Result<&str, AuthError> {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let Some(value) = values.next() else {
+        return Err(AuthError::MissingToken);
+    };
+    if values.next().is_some() {
+        return Err(AuthError::Malformed("several Authorization headers"));
+    }
+    let value = value
+        .to_str()
+        .map_err(|_| AuthError::Malformed("Authorization header is not text"))?
+        .trim();
+    let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(AuthError::MissingToken);
+    }
+    let token = token.trim();
+    if token.is_empty() {
+        return Err(AuthError::Malformed("empty bearer token"));
+    }
+    Ok(token)
+}
+
+/// How requests are authenticated; cheap to clone.
+#[derive(Clone)]
+pub struct AuthState {
+    inner: Arc<Inner>,
+}
+
+#[derive(Clone)]
+struct Inner {
+    mode: Mode,
+    public_url: String,
+    /// `WWW-Authenticate` values, built once: [missing, invalid] per document.
+    root_challenges: [Option<HeaderValue>; 2],
+    mcp_challenges: [Option<HeaderValue>; 2],
+    failure_hook: Option<AuthFailureHook>,
+}
+
+#[derive(Clone)]
+enum Mode {
+    Disabled { anonymous: Principal },
+    Enabled(Arc<Authenticator>),
+}
+
+impl AuthState {
+    /// Auth off: everyone is `anonymous` with `anonymous_roles`.
+    pub fn disabled(anonymous_roles: &[String], public_url: &str) -> AuthState {
+        Self::build(
+            Mode::Disabled {
+                anonymous: Principal::anonymous(anonymous_roles),
+            },
+            public_url,
+        )
+    }
+
+    /// Auth on, with `authenticator` (started by the caller).
+    pub fn enabled(authenticator: Arc<Authenticator>, public_url: &str) -> AuthState {
+        Self::build(Mode::Enabled(authenticator), public_url)
+    }
+
+    /// From the environment: auth off, or an authenticator whose background refresh starts
+    /// now and stops with `shutdown`. Fails on settings authentication cannot work with.
+    pub fn start(
+        settings: &Settings,
+        shutdown: CancellationToken,
+    ) -> Result<AuthState, AuthnConfigError> {
+        if !settings.auth_enabled {
+            return Ok(Self::disabled(
+                &settings.anonymous_roles,
+                &settings.public_url,
+            ));
+        }
+        let authenticator = Authenticator::from_settings(settings, AuthnOptions::default())?;
+        authenticator.start(shutdown);
+        Ok(Self::enabled(authenticator, &settings.public_url))
+    }
+
+    /// Call `hook` for every 401 (the audit layer records `auth_failure` events with it).
+    pub fn with_failure_hook(self, hook: AuthFailureHook) -> AuthState {
+        let mut inner = (*self.inner).clone();
+        inner.failure_hook = Some(hook);
+        AuthState {
+            inner: Arc::new(inner),
+        }
+    }
+
+    pub fn authenticator(&self) -> Option<&Arc<Authenticator>> {
+        match &self.inner.mode {
+            Mode::Enabled(authenticator) => Some(authenticator),
+            Mode::Disabled { .. } => None,
+        }
+    }
+
+    pub fn is_enabled(&self) -> bool {
+        self.authenticator().is_some()
+    }
+
+    /// The URL of a protected resource metadata document.
+    pub fn metadata_url(&self, document: ResourceDocument) -> String {
+        metadata_url(&self.inner.public_url, document)
+    }
+
+    fn build(mode: Mode, public_url: &str) -> AuthState {
+        let public_url = public_url.trim_end_matches('/').to_owned();
+        let challenges = |document| {
+            let url = metadata_url(&public_url, document);
+            [
+                HeaderValue::from_str(&format!("Bearer resource_metadata=\"{url}\"")).ok(),
+                HeaderValue::from_str(&format!(
+                    "Bearer error=\"invalid_token\", resource_metadata=\"{url}\""
+                ))
+                .ok(),
+            ]
+        };
+        AuthState {
+            inner: Arc::new(Inner {
+                mode,
+                root_challenges: challenges(ResourceDocument::Root),
+                mcp_challenges: challenges(ResourceDocument::Mcp),
+                public_url,
+                failure_hook: None,
+            }),
+        }
+    }
+
+    /// The answer to a request that did not authenticate.
+    fn refuse(&self, request: &Request, document: ResourceDocument, reason: AuthError) -> Response {
+        let path = request.uri().path();
+        if reason.is_unavailable() {
+            // The background refresh logs why at WARN; one line per request would flood.
+            tracing::debug!(%path, "request refused: the token issuer's keys are not loaded");
+            let mut response = ApiError::AuthUnavailable(
+                "authentication is not available yet (the token issuer cannot be reached); retry shortly"
+                    .to_owned(),
+            )
+            .into_response();
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            return response;
+        }
+        tracing::warn!(method = %request.method(), %path, %reason, "authentication failed");
+        if let Some(hook) = &self.inner.failure_hook {
+            hook(&AuthFailure {
+                method: request.method().clone(),
+                path: path.to_owned(),
+                reason: reason.clone(),
+                request_id: request
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned),
+                client_ip: request
+                    .extensions()
+                    .get::<ConnectInfo<SocketAddr>>()
+                    .map(|ConnectInfo(address)| address.ip().to_string()),
+            });
+        }
+        let sent = reason.token_was_sent();
+        let message = if sent {
+            "the bearer token is invalid or expired"
+        } else {
+            "a bearer token is required (Authorization: Bearer <token>)"
+        };
+        let mut response = ApiError::Unauthorized(message.to_owned()).into_response();
+        let challenges = match document {
+            ResourceDocument::Root => &self.inner.root_challenges,
+            ResourceDocument::Mcp => &self.inner.mcp_challenges,
+        };
+        if let Some(value) = &challenges[usize::from(sent)] {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, value.clone());
+        }
+        response
+    }
+}
+
+fn metadata_url(public_url: &str, document: ResourceDocument) -> String {
+    match document {
+        ResourceDocument::Root => format!("{public_url}/.well-known/oauth-protected-resource"),
+        ResourceDocument::Mcp => format!("{public_url}/.well-known/oauth-protected-resource/mcp"),
+    }
+}
+
+/// The middleware: see the module header for what it lets through.
+pub async fn authenticate(
+    State(state): State<AuthState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let authenticator = match &state.inner.mode {
+        Mode::Disabled { anonymous } => {
+            request.extensions_mut().insert(anonymous.clone());
+            return next.run(request).await;
+        }
+        Mode::Enabled(authenticator) => authenticator,
+    };
+    let Some(document) = protection_of(request.uri().path()) else {
+        return next.run(request).await;
+    };
+    // Without keys even a request with no token gets 503: a 401 would send the client to an
+    // issuer that cannot be reached.
+    let result = match bearer_token(request.headers()) {
+        _ if !authenticator.is_ready() => Err(AuthError::KeysUnavailable),
+        Ok(token) => authenticator.authenticate(token).await,
+        Err(reason) => Err(reason),
+    };
+    match result {
+        Ok(principal) => {
+            request.extensions_mut().insert(principal);
+            next.run(request).await
+        }
+        Err(reason) => state.refuse(&request, document, reason),
+    }
+}
+
+/// `/.well-known/oauth-protected-resource[/mcp]`, `/.well-known/oauth-authorization-server`
+/// and `/whoami`. Merge before the [`authenticate`] layer is applied.
+pub fn routes(state: AuthState) -> Router {
+    Router::new()
+        .route(
+            "/.well-known/oauth-protected-resource",
+            get(protected_resource_root),
+        )
+        .route(
+            "/.well-known/oauth-protected-resource/mcp",
+            get(protected_resource_mcp),
+        )
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(authorization_server),
+        )
+        .route("/whoami", get(whoami))
+        .with_state(state)
+}
+
+/// RFC 9728 metadata of the resource `document` names.
+pub fn protected_resource_document(
+    public_url: &str,
+    issuer: &str,
+    document: ResourceDocument,
+) -> serde_json::Value {
+    let public_url = public_url.trim_end_matches('/');
+    let resource = match document {
+        ResourceDocument::Root => public_url.to_owned(),
+        ResourceDocument::Mcp => format!("{public_url}/mcp"),
+    };
+    json!({
+        "resource": resource,
+        "authorization_servers": [issuer],
+        "bearer_methods_supported": ["header"],
+        "scopes_supported": ["openid"],
+    })
+}
+
+fn auth_is_off() -> Response {
+    ApiError::NotFound("authentication is off: there is no authorization server".to_owned())
+        .into_response()
+}
+
+async fn protected_resource_root(State(state): State<AuthState>) -> Response {
+    protected_resource(&state, ResourceDocument::Root)
+}
+
+async fn protected_resource_mcp(State(state): State<AuthState>) -> Response {
+    protected_resource(&state, ResourceDocument::Mcp)
+}
+
+fn protected_resource(state: &AuthState, document: ResourceDocument) -> Response {
+    match state.authenticator() {
+        Some(authenticator) => axum::Json(protected_resource_document(
+            &state.inner.public_url,
+            authenticator.issuer(),
+            document,
+        ))
+        .into_response(),
+        None => auth_is_off(),
+    }
+}
+
+/// Keycloak's metadata, mirrored for clients of the 2025-03-26 era, which look for it on the
+/// MCP server's own origin.
+async fn authorization_server(State(state): State<AuthState>) -> Response {
+    let Some(authenticator) = state.authenticator() else {
+        return auth_is_off();
+    };
+    match authenticator.authorization_server_metadata().await {
+        Some(document) => json_bytes(document),
+        None => ApiError::AuthUnavailable(
+            "the authorization server's metadata is not available yet; retry shortly".to_owned(),
+        )
+        .into_response(),
+    }
+}
+
+fn json_bytes(body: Bytes) -> Response {
+    let mut response = Response::new(Body::from(body));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// `GET /whoami`: the caller as the gateway sees it.
+async fn whoami(request: Request) -> Response {
+    match request.extensions().get::<Principal>() {
+        Some(principal) => axum::Json(json!({
+            "user": principal.user,
+            "subject": principal.subject,
+            "roles": principal.roles,
+        }))
+        .into_response(),
+        // Only reachable if the route is mounted outside the authentication layer.
+        None => ApiError::Unauthorized("a bearer token is required".to_owned()).into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    use axum::body::to_bytes;
+    use jsonwebtoken::jwk::Jwk;
+    use jsonwebtoken::{Algorithm, EncodingKey};
+    use tower::ServiceExt as _;
+
+    use super::*;
+    use crate::authn::{AuthnConfig, KeySet};
+    use crate::config::SettingsOverrides;
+
+    const PUBLIC: &str = "https://gw.example.com";
+    const ISSUER: &str = "http://localhost:8080/realms/mcp-gateway";
+
+    fn settings() -> Settings {
+        let vars: HashMap<&str, &str> = [("GATEWAY_PUBLIC_URL", PUBLIC)].into_iter().collect();
+        Settings::from_lookup(
+            |k| vars.get(k).map(|v| v.to_string()),
+            SettingsOverrides::default(),
+        )
+        .expect("settings")
+    }
+
+    fn rsa_key() -> EncodingKey {
+        EncodingKey::from_rsa_pem(include_bytes!("../../tests/fixtures/rsa-1.pem")).expect("key")
+    }
+
+    /// An enabled state; with `keys`, the fixture key rsa-1 is installed as kid "k1".
+    fn enabled(keys: bool) -> (AuthState, Arc<Authenticator>) {
+        let config = AuthnConfig::from_settings(&settings()).expect("config");
+        let authenticator =
+            Authenticator::new(config, reqwest::Client::new(), AuthnOptions::default());
+        if keys {
+            let mut jwk = serde_json::to_value(
+                Jwk::from_encoding_key(&rsa_key(), Algorithm::RS256).expect("jwk"),
+            )
+            .expect("json");
+            jwk["kid"] = json!("k1");
+            let jwks = json!({ "keys": [jwk] }).to_string();
+            authenticator.install_keys(KeySet::from_jwks_json(jwks.as_bytes()).expect("keys"));
+        }
+        (
+            AuthState::enabled(Arc::clone(&authenticator), PUBLIC),
+            authenticator,
+        )
+    }
+
+    fn token(claims: serde_json::Value) -> String {
+        let mut header = jsonwebtoken::Header::new(Algorithm::RS256);
+        header.kid = Some("k1".to_owned());
+        jsonwebtoken::encode(&header, &claims, &rsa_key()).expect("sign")
+    }
+
+    fn good_token() -> String {
+        let now = jsonwebtoken::get_current_timestamp();
+        token(json!({
+            "iss": ISSUER, "aud": "mcp-gateway", "sub": "s-1", "preferred_username": "alice",
+            "exp": now + 60, "iat": now, "realm_access": {"roles": ["user"]}, "scope": "openid admin"
+        }))
+    }
+
+    fn app(state: AuthState) -> Router {
+        Router::new()
+            .route("/health", get(|| async { "ok" }))
+            .route("/mcp", axum::routing::any(|| async { "mcp" }))
+            .route("/tools", get(|| async { "tools" }))
+            .merge(routes(state.clone()))
+            .layer(axum::middleware::from_fn_with_state(state, authenticate))
+    }
+
+    async fn send(app: &Router, path: &str, authorization: Option<&str>) -> Response {
+        let mut request = Request::builder().uri(path);
+        if let Some(value) = authorization {
+            request = request.header(header::AUTHORIZATION, value);
+        }
+        app.clone()
+            .oneshot(request.body(Body::empty()).expect("request"))
+            .await
+            .expect("response")
+    }
+
+    async fn body_json(response: Response) -> serde_json::Value {
+        let bytes = to_bytes(response.into_body(), 1 << 20).await.expect("body");
+        serde_json::from_slice(&bytes).expect("json")
+    }
+
+    fn challenge(response: &Response) -> Option<&str> {
+        response
+            .headers()
+            .get(header::WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok())
+    }
+
+    #[test]
+    fn open_and_protected_paths() {
+        for open in [
+            "/",
+            "/health",
+            "/metrics",
+            "/.well-known/oauth-protected-resource",
+            "/.well-known/anything",
+            "/ui",
+            "/ui/",
+            "/ui/assets/app.js",
+        ] {
+            assert_eq!(protection_of(open), None, "{open}");
+        }
+        for mcp in ["/mcp", "/sse", "/messages"] {
+            assert_eq!(protection_of(mcp), Some(ResourceDocument::Mcp), "{mcp}");
+        }
+        for root in [
+            "/whoami",
+            "/tools",
+            "/mcp/servers",
+            "/mcp/invoke",
+            "/audit",
+            "/healthz",
+            "/uix",
+            "/.well-known",
+            "/health/",
+        ] {
+            assert_eq!(protection_of(root), Some(ResourceDocument::Root), "{root}");
+        }
+    }
+
+    #[test]
+    fn bearer_token_parsing() {
+        let headers = |values: &[&str]| {
+            let mut map = HeaderMap::new();
+            for value in values {
+                map.append(
+                    header::AUTHORIZATION,
+                    HeaderValue::from_str(value).expect("value"),
+                );
+            }
+            map
+        };
+        assert_eq!(
+            bearer_token(&headers(&["Bearer abc.def.ghi"])),
+            Ok("abc.def.ghi")
+        );
+        assert_eq!(bearer_token(&headers(&["bearer   abc  "])), Ok("abc"));
+        assert_eq!(bearer_token(&headers(&["BEARER x"])), Ok("x"));
+        assert_eq!(bearer_token(&headers(&[])), Err(AuthError::MissingToken));
+        assert_eq!(
+            bearer_token(&headers(&["Basic dXNlcjpwYXNz"])),
+            Err(AuthError::MissingToken)
+        );
+        assert_eq!(
+            bearer_token(&headers(&["eyJhbGciOi.e30.sig"])),
+            Err(AuthError::MissingToken)
+        );
+        assert!(matches!(
+            bearer_token(&headers(&["Bearer"])),
+            Err(AuthError::Malformed(_))
+        ));
+        assert!(matches!(
+            bearer_token(&headers(&["Bearer  "])),
+            Err(AuthError::Malformed(_))
+        ));
+        assert!(matches!(
+            bearer_token(&headers(&["Bearer a", "Bearer b"])),
+            Err(AuthError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn protected_resource_documents() {
+        assert_eq!(
+            protected_resource_document("https://gw.example.com/", ISSUER, ResourceDocument::Root),
+            json!({
+                "resource": "https://gw.example.com",
+                "authorization_servers": [ISSUER],
+                "bearer_methods_supported": ["header"],
+                "scopes_supported": ["openid"],
+            })
+        );
+        assert_eq!(
+            protected_resource_document(PUBLIC, ISSUER, ResourceDocument::Mcp)["resource"],
+            "https://gw.example.com/mcp"
+        );
+    }
+
+    #[tokio::test]
+    async fn auth_off_makes_everyone_anonymous() {
+        let app = app(AuthState::disabled(&["admin".to_owned()], PUBLIC));
+        let response = send(&app, "/whoami", None).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(
+            body_json(response).await,
+            json!({"user": "anonymous", "subject": "anonymous", "roles": ["admin"]})
+        );
+        // There is no authorization server to describe.
+        let response = send(&app, "/.well-known/oauth-protected-resource", None).await;
+        assert_eq!(response.status(), 404);
+    }
+
+    #[tokio::test]
+    async fn missing_and_invalid_tokens_get_the_right_challenge() {
+        let (state, _) = enabled(true);
+        let app = app(state);
+        let root = format!("{PUBLIC}/.well-known/oauth-protected-resource");
+        let mcp = format!("{PUBLIC}/.well-known/oauth-protected-resource/mcp");
+
+        let response = send(&app, "/tools", None).await;
+        assert_eq!(response.status(), 401);
+        assert_eq!(
+            challenge(&response),
+            Some(format!("Bearer resource_metadata=\"{root}\"").as_str())
+        );
+        let body = body_json(response).await;
+        assert_eq!(body["error"]["code"], "unauthorized");
+
+        let response = send(&app, "/mcp", Some("Bearer not-a-jwt")).await;
+        assert_eq!(response.status(), 401);
+        assert_eq!(
+            challenge(&response),
+            Some(format!("Bearer error=\"invalid_token\", resource_metadata=\"{mcp}\"").as_str())
+        );
+        let body = body_json(response).await;
+        assert_eq!(
+            body,
+            json!({"error": {"code": "unauthorized", "message": "the bearer token is invalid or expired"}})
+        );
+    }
+
+    #[tokio::test]
+    async fn good_token_reaches_the_handler_with_its_principal() {
+        let (state, _) = enabled(true);
+        let app = app(state);
+        let response = send(&app, "/whoami", Some(&format!("Bearer {}", good_token()))).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(
+            body_json(response).await,
+            json!({"user": "alice", "subject": "s-1", "roles": ["user"]})
+        );
+    }
+
+    #[tokio::test]
+    async fn open_paths_need_no_token() {
+        let (state, _) = enabled(false);
+        let app = app(state);
+        assert_eq!(send(&app, "/health", None).await.status(), 200);
+        let response = send(&app, "/.well-known/oauth-protected-resource/mcp", None).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(
+            body_json(response).await,
+            protected_resource_document(PUBLIC, ISSUER, ResourceDocument::Mcp)
+        );
+    }
+
+    #[tokio::test]
+    async fn without_keys_protected_paths_are_unavailable_not_unauthorized() {
+        let (state, authenticator) = enabled(false);
+        assert!(!authenticator.is_ready());
+        let app = app(state);
+        for authorization in [None, Some("Bearer x.y.z")] {
+            let response = send(&app, "/mcp", authorization).await;
+            assert_eq!(response.status(), 503);
+            assert!(challenge(&response).is_none());
+            assert_eq!(
+                response
+                    .headers()
+                    .get(header::RETRY_AFTER)
+                    .map(|v| v.as_bytes()),
+                Some(&b"5"[..])
+            );
+            assert_eq!(
+                body_json(response).await["error"]["code"],
+                "auth_unavailable"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn failure_hook_sees_reasons_but_no_token() {
+        let seen = Arc::new(Mutex::new(Vec::<AuthFailure>::new()));
+        let sink = Arc::clone(&seen);
+        let (state, _) = enabled(true);
+        let state = state.with_failure_hook(Arc::new(move |failure: &AuthFailure| {
+            if let Ok(mut seen) = sink.lock() {
+                seen.push(failure.clone());
+            }
+        }));
+        let app = app(state);
+        let expired = {
+            let now = jsonwebtoken::get_current_timestamp();
+            token(json!({"iss": ISSUER, "aud": "mcp-gateway", "sub": "s", "exp": now - 3600}))
+        };
+        send(&app, "/tools", None).await;
+        send(&app, "/tools", Some(&format!("Bearer {expired}"))).await;
+        send(&app, "/whoami", Some(&format!("Bearer {}", good_token()))).await;
+        let seen = seen.lock().expect("lock");
+        assert_eq!(seen.len(), 2, "only refusals are reported");
+        assert_eq!(seen[0].reason, AuthError::MissingToken);
+        assert_eq!(seen[1].reason, AuthError::Expired);
+        assert_eq!(seen[1].path, "/tools");
+        assert!(!format!("{:?}", seen[1]).contains(&expired));
+    }
+}
