@@ -142,7 +142,7 @@ YAML
   GATEWAY_PID=$!
   STARTED_PIDS+=("$GATEWAY_PID")
   if "$BENCH" wait-health --url "http://127.0.0.1:$GATEWAY_PORT/health" --expect 2 \
-    --timeout-secs 60 2>"$WORK/health.err"; then
+    --pid "$GATEWAY_PID" --timeout-secs 60 2>"$WORK/health.err"; then
     GATEWAY_URL="http://127.0.0.1:$GATEWAY_PORT/mcp"
     say "gateway: $GATEWAY_URL (pid $GATEWAY_PID)"
     # Idle: started, backends connected, no client yet.

@@ -56,6 +56,9 @@ pub enum RawCommand {
         /// Also wait until at least this many backends are configured.
         #[arg(long)]
         expect: Option<u64>,
+        /// Stop waiting as soon as this process (the gateway) has exited.
+        #[arg(long)]
+        pid: Option<u32>,
         #[arg(long, default_value_t = 60.0)]
         timeout_secs: f64,
     },

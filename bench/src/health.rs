@@ -10,6 +10,8 @@ use anyhow::{Context, Result, bail};
 use reqwest::Url;
 use serde::Deserialize;
 
+use crate::procfs;
+
 /// How often `/health` is asked while waiting.
 const POLL_PERIOD: Duration = Duration::from_millis(100);
 
@@ -54,6 +56,7 @@ pub async fn wait_until_healthy(
     url: &Url,
     expected: Option<u64>,
     timeout: Duration,
+    server_pid: Option<u32>,
 ) -> Result<BackendCounts> {
     let http = reqwest::Client::builder()
         .no_proxy()
@@ -76,6 +79,10 @@ pub async fn wait_until_healthy(
             }
             Err(error) => format!("{error}"),
         };
+        // A gateway that exited (a taken port, a bad config) will never answer: say so now.
+        if let Some(pid) = server_pid.filter(|pid| !procfs::is_running(*pid)) {
+            bail!("process {pid} exited: {last_seen}");
+        }
         if Instant::now() >= deadline {
             bail!("not healthy after {timeout:?}: {last_seen}");
         }

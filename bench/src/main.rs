@@ -104,6 +104,7 @@ async fn run(command: RawCommand) -> Result<()> {
         RawCommand::WaitHealth {
             url,
             expect,
+            pid,
             timeout_secs,
         } => {
             let mut problems = Vec::new();
@@ -114,7 +115,7 @@ async fn run(command: RawCommand) -> Result<()> {
             let (Some(url), Some(timeout)) = (url, timeout) else {
                 return Err(invalid(problems));
             };
-            let counts = health::wait_until_healthy(&url, expect, timeout).await?;
+            let counts = health::wait_until_healthy(&url, expect, timeout, pid).await?;
             eprintln!("healthy: {} of {} backends", counts.healthy, counts.total);
         }
         RawCommand::FreePort => println!("{}", health::free_port()?),

@@ -78,6 +78,19 @@ pub fn parse_cpu_ticks(stat: &str) -> Option<u64> {
     utime.checked_add(stime)
 }
 
+/// Whether the process of this `/proc/<pid>/stat` text still runs: not a zombie (`Z`) waiting
+/// to be reaped, nor dead (`X`).
+pub fn parse_is_running(stat: &str) -> bool {
+    stat.rfind(')')
+        .and_then(|end| stat[end + 1..].split_whitespace().next())
+        .is_some_and(|state| !matches!(state, "Z" | "X" | "x"))
+}
+
+/// Whether a process exists and has not exited.
+pub fn is_running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| parse_is_running(&stat))
+}
+
 /// Resident set size in KiB from the text of `/proc/<pid>/status`.
 pub fn parse_vm_rss_kib(status: &str) -> Option<u64> {
     let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
@@ -164,6 +177,16 @@ mod tests {
         let text = std::fs::read_to_string("/proc/self/stat").expect("procfs");
         assert!(parse_cpu_ticks(&text).is_some());
         assert!(read_rss_kib(ProcId::SelfProcess).expect("status") > 0);
+    }
+
+    #[test]
+    fn running_means_neither_zombie_nor_dead() {
+        assert!(parse_is_running(STAT));
+        assert!(parse_is_running(&STAT.replace(") S ", ") R ")));
+        assert!(!parse_is_running(&STAT.replace(") S ", ") Z ")));
+        assert!(!parse_is_running(&STAT.replace(") S ", ") X ")));
+        assert!(!parse_is_running("garbage"));
+        assert!(is_running(std::process::id()));
     }
 
     #[test]

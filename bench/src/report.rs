@@ -227,6 +227,7 @@ pub fn render(figures: &Figures, unreadable: usize) -> String {
         .chain(figures.gateway.values())
         .map(|run| (run.client, run.connections))
         .chain(figures.sessions.iter().map(|s| (s.client, s.connections)))
+        .chain(figures.fanouts.iter().map(|f| (f.client, f.connections)))
         .next()
         .map_or_else(
             || "no".to_owned(),
@@ -281,7 +282,14 @@ pub fn render(figures: &Figures, unreadable: usize) -> String {
             fanout.result_bytes,
         );
     }
-    render_targets(&mut out, &figures.targets());
+    let targets = figures.targets();
+    // A file of fan-out runs alone has nothing to hold against the targets.
+    if targets
+        .iter()
+        .any(|target| target.verdict() != Verdict::Unknown)
+    {
+        render_targets(&mut out, &targets);
+    }
     render_problems(&mut out, figures, unreadable);
     out
 }
@@ -595,8 +603,40 @@ mod tests {
                 .all(|(measured, verdict)| measured.is_none() && *verdict == Verdict::Unknown)
         );
         let text = render(&figures, 0);
-        assert!(text.contains("not measured"));
+        assert!(!text.contains("targets"), "{text}");
         assert!(text.contains("n/a"));
+        let mut records = vec![calls(DIRECT, 1, 6000.0, 160.0, None)];
+        records.push(Record::Rss(RssResult {
+            label: GATEWAY_IDLE_RSS.to_owned(),
+            pid: 1,
+            rss_kib: 1024,
+        }));
+        let text = render(&Figures::from_records(records), 0);
+        assert!(text.contains("targets"), "{text}");
+        assert!(text.contains("not measured"), "{text}");
+    }
+
+    #[test]
+    fn fanout_runs_are_listed() {
+        let records = vec![Record::Fanout(FanoutResult {
+            label: "fanout_100".to_owned(),
+            tool: "broadcast__echo".to_owned(),
+            client: ClientKind::Raw,
+            connections: Connections::KeepAlive,
+            calls: 3,
+            errors: 0,
+            result_bytes: 4096,
+            wall: Some(latency(25_000.0)),
+            first_error: None,
+        })];
+        let text = render(&Figures::from_records(records), 0);
+        assert!(
+            text.contains(
+                "fanout fanout_100 (broadcast__echo): 3 calls, 0 errors, wall p50 25.0 ms"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("raw JSON-RPC client"), "{text}");
     }
 
     #[test]
