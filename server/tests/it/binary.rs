@@ -6,8 +6,17 @@ use std::process::{Command, Stdio};
 
 use crate::common::*;
 
-fn gateway_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_mcp-gateway")
+/// The gateway binary, run in a scratch directory of its own under the target dir, so that
+/// the default `audit.json` and `data/gateway.db` land there and not in the source tree.
+fn gateway_command() -> Command {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("binary-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mcp-gateway"));
+    command.current_dir(dir);
+    command
 }
 
 const BAD_CONFIG: &str = "\
@@ -30,7 +39,7 @@ fn check_config_lists_every_problem_with_server_and_key() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("mcp_servers.yaml");
     std::fs::write(&path, BAD_CONFIG).expect("write");
-    let output = Command::new(gateway_bin())
+    let output = gateway_command()
         .arg("check-config")
         .arg(&path)
         .output()
@@ -55,7 +64,7 @@ fn check_config_accepts_the_examples() {
         "examples/mcp_servers.yaml",
         "examples/mcp_servers_complete.yaml",
     ] {
-        let output = Command::new(gateway_bin())
+        let output = gateway_command()
             .arg("check-config")
             .arg(workspace_root().join(example))
             .output()
@@ -74,7 +83,7 @@ fn a_bad_config_stops_the_start_with_exit_1() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("bad.yaml");
     std::fs::write(&path, BAD_CONFIG).expect("write");
-    let output = Command::new(gateway_bin())
+    let output = gateway_command()
         .args(["--listen", "127.0.0.1:0", "--config"])
         .arg(&path)
         .env("AUTH_ENABLED", "false")
@@ -90,7 +99,7 @@ fn a_forbidden_jwt_algorithm_stops_the_start() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("ok.yaml");
     std::fs::write(&path, "servers: {}\n").expect("write");
-    let output = Command::new(gateway_bin())
+    let output = gateway_command()
         .args(["--listen", "127.0.0.1:0", "--config"])
         .arg(&path)
         .env("JWT_ALGORITHM", "RS256,HS256")
@@ -103,7 +112,7 @@ fn a_forbidden_jwt_algorithm_stops_the_start() {
 
 #[test]
 fn a_missing_config_file_is_named() {
-    let output = Command::new(gateway_bin())
+    let output = gateway_command()
         .args([
             "--listen",
             "127.0.0.1:0",
@@ -128,7 +137,7 @@ async fn the_binary_serves_and_stops_on_sigterm() {
     )
     .expect("write");
     let port = free_port();
-    let mut child = Command::new(gateway_bin())
+    let mut child = gateway_command()
         .args(["--listen", &format!("127.0.0.1:{port}"), "--config"])
         .arg(&path)
         .env("AUTH_ENABLED", "false")

@@ -198,6 +198,19 @@ impl TestGateway {
             .collect()
     }
 
+    /// Wait until an audit record matching `predicate` is on file (records handed to the
+    /// background writer land a moment after the answer).
+    pub async fn wait_for_audit(&self, what: &str, predicate: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(record) = self.audit_records().into_iter().find(|r| predicate(r)) {
+                return record;
+            }
+            assert!(Instant::now() < deadline, "no audit record: {what}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     pub fn mcp_url(&self) -> String {
         format!("{}/mcp", self.base)
     }
