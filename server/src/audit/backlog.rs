@@ -57,7 +57,7 @@ pub struct Batch {
 
 impl Batch {
     #[cfg(test)]
-    pub fn from_spool(&self) -> bool {
+    pub fn is_from_spool(&self) -> bool {
         matches!(self.source, Source::Spool { .. })
     }
 }
@@ -424,7 +424,7 @@ mod tests {
             all[..6].iter().cloned().for_each(|r| backlog.push(r));
             // One spool batch is written before shutdown.
             let first = backlog.take(2).unwrap();
-            assert!(!first.from_spool());
+            assert!(!first.is_from_spool());
             backlog.commit(first);
             assert_eq!(backlog.close(), 0);
             // Late records still land in the spool.
@@ -465,7 +465,7 @@ mod tests {
         let memory = backlog.take(10).unwrap();
         backlog.commit(memory);
         let first = backlog.take(10).unwrap();
-        assert!(first.from_spool());
+        assert!(first.is_from_spool());
         let first_ids = ids(&first.records);
         backlog.restore(first);
         let again = backlog.take(10).unwrap();

@@ -96,7 +96,7 @@ impl AuditSettings {
 }
 
 enum Intake {
-    Record(AuditRecord),
+    Record(Box<AuditRecord>),
     Flush(oneshot::Sender<()>),
 }
 
@@ -269,10 +269,10 @@ impl Auditor {
     /// Hand `record` to the background writer. Never blocks.
     pub fn emit(&self, record: AuditRecord) {
         if let Err(mpsc::error::SendError(Intake::Record(record))) =
-            self.inner.intake.send(Intake::Record(record))
+            self.inner.intake.send(Intake::Record(Box::new(record)))
         {
             // The intake task is gone (runtime shutting down): write it here instead.
-            self.inner.sinks.write(record);
+            self.inner.sinks.write(*record);
         }
     }
 
@@ -336,7 +336,7 @@ impl Auditor {
 async fn run_intake(sinks: Arc<Sinks>, mut receiver: mpsc::UnboundedReceiver<Intake>) {
     while let Some(message) = receiver.recv().await {
         match message {
-            Intake::Record(record) => sinks.write(record),
+            Intake::Record(record) => sinks.write(*record),
             Intake::Flush(done) => {
                 let _ = done.send(());
             }

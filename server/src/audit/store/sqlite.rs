@@ -29,20 +29,26 @@ pub(super) fn connect_lazy(url: &str) -> Result<SqlitePool, StoreError> {
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
         .busy_timeout(ACQUIRE_TIMEOUT);
-    if let Some(parent) = options.get_filename().parent()
-        && !parent.as_os_str().is_empty()
-        && let Err(e) = std::fs::create_dir_all(parent)
-    {
-        // Connecting will fail and be retried like any outage; say why once here.
-        tracing::warn!(folder = %parent.display(), "cannot create the audit database folder: {e}");
-    }
     Ok(SqlitePoolOptions::new()
         .max_connections(MAX_CONNECTIONS)
         .acquire_timeout(ACQUIRE_TIMEOUT)
         .connect_lazy_with(options))
 }
 
+/// Create the database's folder (the writer's job: a reader alone leaves no trace on disk),
+/// then apply the migrations.
 pub(super) async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
+    let options = pool.connect_options();
+    if let Some(parent) = options.get_filename().parent()
+        && !parent.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(parent).map_err(|e| {
+            StoreError::Config(format!(
+                "cannot create the audit database folder {}: {e}",
+                parent.display()
+            ))
+        })?;
+    }
     let migrator = Migrator::with_migrations(vec![Migration::new(
         1,
         Cow::Borrowed("audit_log"),
