@@ -686,3 +686,125 @@ async fn unusable_auth_settings_refuse_to_start() {
     };
     assert!(error.contains("KEYCLOAK_REALM"), "{error}");
 }
+
+/// The realm export parses and holds what SPEC §11 and §13 name.
+#[test]
+fn keycloak_realm_export_is_complete() {
+    let path = workspace_root().join("examples/keycloak/mcp-gateway-realm.json");
+    let text = std::fs::read_to_string(&path).expect("realm export");
+    let realm: Value = serde_json::from_str(&text).expect("realm export is JSON");
+    assert_eq!(realm["realm"], REALM);
+
+    let names = |items: &Value, key: &str| -> Vec<String> {
+        items
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|item| item[key].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut roles = names(&realm["roles"]["realm"], "name");
+    roles.sort();
+    assert_eq!(roles, ["admin", "user"]);
+
+    let find = |items: &Value, key: &str, name: &str| -> Value {
+        items
+            .as_array()
+            .and_then(|items| items.iter().find(|item| item[key] == name))
+            .cloned()
+            .unwrap_or_else(|| panic!("{name} missing"))
+    };
+    for (username, password, role) in [
+        ("testuser", "testpass", "user"),
+        ("admin", "admin123", "admin"),
+    ] {
+        let user = find(&realm["users"], "username", username);
+        assert_eq!(user["credentials"][0]["value"], password);
+        assert_eq!(user["realmRoles"], json!([role]));
+    }
+
+    let gateway = find(&realm["clients"], "clientId", "mcp-gateway");
+    assert_eq!(gateway["bearerOnly"], true);
+    let cli = find(&realm["clients"], "clientId", "mcp-cli");
+    assert_eq!(cli["publicClient"], true);
+    assert_eq!(cli["directAccessGrantsEnabled"], true);
+    let ui = find(&realm["clients"], "clientId", "mcp-ui");
+    assert_eq!(ui["publicClient"], true);
+    assert_eq!(ui["standardFlowEnabled"], true);
+    assert_eq!(ui["redirectUris"], json!(["http://localhost:8000/ui/*"]));
+    assert_eq!(ui["attributes"]["pkce.code.challenge.method"], "S256");
+
+    // The audience scope is a default scope of the realm and of every client.
+    let audience = find(&realm["clientScopes"], "name", "mcp-gateway-audience");
+    assert_eq!(
+        audience["protocolMappers"][0]["protocolMapper"],
+        "oidc-audience-mapper"
+    );
+    assert_eq!(
+        audience["protocolMappers"][0]["config"]["included.client.audience"],
+        "mcp-gateway"
+    );
+    assert_eq!(
+        audience["protocolMappers"][0]["config"]["access.token.claim"],
+        "true"
+    );
+    let defaults = &realm["defaultDefaultClientScopes"];
+    for client in ["mcp-gateway", "mcp-cli", "mcp-ui"] {
+        let client = find(&realm["clients"], "clientId", client);
+        assert_eq!(&client["defaultClientScopes"], defaults);
+    }
+    // Every default scope exists (Keycloak creates none itself when the export names scopes),
+    // and the claims the gateway reads have mappers.
+    let scopes = names(&realm["clientScopes"], "name");
+    let default_scopes: Vec<&str> = defaults
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    for scope in ["mcp-gateway-audience", "basic", "profile", "roles"] {
+        assert!(
+            default_scopes.contains(&scope),
+            "{scope} is not a default scope"
+        );
+    }
+    for scope in default_scopes {
+        assert!(
+            scopes.iter().any(|s| s == scope),
+            "default scope {scope} is not defined"
+        );
+    }
+    let claims: Vec<String> = realm["clientScopes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|scope| scope["protocolMappers"].as_array().into_iter().flatten())
+        .map(|mapper| {
+            mapper["config"]["claim.name"]
+                .as_str()
+                .unwrap_or(mapper["protocolMapper"].as_str().unwrap_or(""))
+                .to_owned()
+        })
+        .collect();
+    for claim in [
+        "oidc-sub-mapper",
+        "preferred_username",
+        "realm_access.roles",
+        "resource_access.${client_id}.roles",
+    ] {
+        assert!(claims.iter().any(|c| c == claim), "no mapper for {claim}");
+    }
+
+    // Anonymous dynamic registration for redirect URIs on this machine only.
+    let policies = &realm["components"]["org.keycloak.services.clientregistration.policy.ClientRegistrationPolicy"];
+    let trusted = find(policies, "providerId", "trusted-hosts");
+    assert_eq!(trusted["subType"], "anonymous");
+    assert_eq!(
+        trusted["config"]["trusted-hosts"],
+        json!(["localhost", "127.0.0.1"])
+    );
+    assert_eq!(trusted["config"]["client-uris-must-match"], json!(["true"]));
+}
