@@ -21,6 +21,7 @@ pub use report::{BroadcastReport, TargetOutcome};
 
 use crate::metrics::{Metrics, outcome_of};
 use crate::result_shape::truncate;
+use crate::upstream::identity::ForwardedIdentity;
 use crate::upstream::{CallError, CallOptions, Pool, ProgressTarget};
 
 /// Who to call with what.
@@ -33,6 +34,8 @@ pub struct FanoutPlan {
     pub arguments: Option<JsonObject>,
     /// Targets whose outcome is known without calling them (e.g. `access denied`).
     pub preset_errors: BTreeMap<String, String>,
+    /// For backends with `forward_identity: true`.
+    pub identity: Option<ForwardedIdentity>,
 }
 
 /// The limits a fan-out runs under.
@@ -59,6 +62,7 @@ pub async fn run(
     let fanout_cancel = cancel.child_token();
     let total = plan.targets.len() + plan.preset_errors.len();
     let arguments = Arc::new(plan.arguments);
+    let identity = plan.identity;
     let tool_name = plan.tool_name;
     let tool = tool_name.as_str();
 
@@ -74,10 +78,13 @@ pub async fn run(
             let semaphore = Arc::clone(&semaphore);
             let arguments = Arc::clone(&arguments);
             let cancel = fanout_cancel.clone();
+            let identity = identity.clone();
             async move {
                 let started = Instant::now();
-                let outcome =
-                    call_target(pool, server, tool, arguments, &semaphore, cancel, limits).await;
+                let outcome = call_target(
+                    pool, server, tool, arguments, identity, &semaphore, cancel, limits,
+                )
+                .await;
                 metrics.record_call(server, outcome_of(&outcome), started.elapsed());
                 (server.clone(), outcome)
             }
@@ -124,6 +131,7 @@ async fn call_target(
     server: &str,
     tool: &str,
     arguments: Arc<Option<JsonObject>>,
+    identity: Option<ForwardedIdentity>,
     semaphore: &Semaphore,
     cancel: CancellationToken,
     limits: FanoutLimits,
@@ -137,6 +145,7 @@ async fn call_target(
         progress: None,
         cancel,
         timeout: None,
+        identity,
     };
     let mut result = upstream
         .call_tool(tool, (*arguments).clone(), options)

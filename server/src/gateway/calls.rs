@@ -20,6 +20,7 @@ use crate::catalog::{Target, direct_full_name};
 use crate::fanout::{self, BroadcastReport, FanoutLimits, FanoutPlan, TargetOutcome};
 use crate::principal::RequestContext;
 use crate::result_shape::truncate;
+use crate::upstream::identity::ForwardedIdentity;
 use crate::upstream::{CallError, CallOptions};
 
 /// The `errors` text of a target left out by its rate limit (SPEC §13).
@@ -39,6 +40,8 @@ impl Gateway {
         let snapshot = self.snapshot();
         let catalog = self.catalog();
         let parameters = arguments.clone().map(Value::Object);
+        let mut options = options;
+        options.identity = Some(forwarded_identity(ctx));
         // 1. Resolve.
         let entry = catalog
             .lookup(name)
@@ -76,6 +79,7 @@ impl Gateway {
                     targets: servers.clone(),
                     arguments,
                     preset_errors: BTreeMap::new(),
+                    identity: Some(forwarded_identity(ctx)),
                 };
                 let report = self
                     .broadcast_checked(ctx, &snapshot, name, plan, None, options)
@@ -98,6 +102,7 @@ impl Gateway {
                     targets,
                     arguments: inner,
                     preset_errors: BTreeMap::new(),
+                    identity: Some(forwarded_identity(ctx)),
                 };
                 let report = self
                     .broadcast_checked(ctx, &snapshot, name, plan, None, options)
@@ -156,6 +161,7 @@ impl Gateway {
             targets,
             arguments: request.arguments,
             preset_errors: BTreeMap::new(),
+            identity: Some(forwarded_identity(ctx)),
         };
         self.broadcast_checked(
             ctx,
@@ -313,6 +319,14 @@ impl Gateway {
             &options.cancel,
         )
         .await
+    }
+}
+
+/// What backends with `forward_identity: true` learn of the caller (never the token).
+fn forwarded_identity(ctx: &RequestContext) -> ForwardedIdentity {
+    ForwardedIdentity {
+        user: ctx.principal.user.clone(),
+        request_id: ctx.request_id.clone(),
     }
 }
 

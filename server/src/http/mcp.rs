@@ -130,6 +130,7 @@ impl ServerHandler for McpHandler {
             progress,
             cancel: context.ct.clone(),
             timeout: None,
+            identity: None,
         };
         let caller = self.caller(&context);
         let outcome = self

@@ -168,6 +168,7 @@ async fn call_tool(
         progress: None,
         cancel: CancellationToken::new(),
         timeout: None,
+        identity: None,
     };
     let outcome = gateway.call_tool(&ctx, name, arguments, options).await;
     match call_outcome_to_mcp(outcome) {

@@ -10,7 +10,9 @@ use rmcp::model::{
 use rmcp::service::{PeerRequestOptions, ServiceError};
 use tokio_util::sync::CancellationToken;
 
+use super::identity::{self, ForwardedIdentity};
 use super::{ProgressTarget, Upstream};
+use crate::config::TransportConfig;
 
 /// How one call should run.
 pub struct CallOptions {
@@ -20,6 +22,8 @@ pub struct CallOptions {
     pub cancel: CancellationToken,
     /// Overrides the server's `timeout` (a broadcast's remaining budget may be shorter).
     pub timeout: Option<Duration>,
+    /// Sent as `X-User-ID` / `X-Request-ID` to backends with `forward_identity: true`.
+    pub identity: Option<ForwardedIdentity>,
 }
 
 /// Why a call produced no backend result. Display texts are safe to show to callers.
@@ -71,6 +75,13 @@ impl Upstream {
         let mut params = CallToolRequestParams::new(tool.to_owned());
         if let Some(arguments) = arguments {
             params = params.with_arguments(arguments);
+        }
+        // Only HTTP transports carry headers; stdio backends get nothing.
+        if self.config.forward_identity
+            && !matches!(self.config.transport, TransportConfig::Stdio { .. })
+            && let Some(identity) = &options.identity
+        {
+            identity::attach(&mut params, identity);
         }
         let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
         let handle = peer

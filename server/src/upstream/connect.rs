@@ -20,6 +20,7 @@ use tokio::io::AsyncBufReadExt as _;
 
 use super::client::{LinkEvents, UpstreamClient};
 use super::credentials::ResolvedAuth;
+use super::identity::IdentityForwardingClient;
 use super::sse;
 use crate::config::{EnvValue, ServerConfig, TransportConfig};
 
@@ -54,8 +55,10 @@ pub async fn connect(
                     StreamableHttpClientTransportConfig::with_uri(with_query(url, &auth.query)?)
                         .custom_headers(headers)
                         .max_concurrent_requests(HTTP_MAX_CONCURRENT_REQUESTS);
-                let transport =
-                    StreamableHttpClientTransport::with_client(http.clone(), transport_config);
+                let transport = StreamableHttpClientTransport::with_client(
+                    IdentityForwardingClient(http.clone()),
+                    transport_config,
+                );
                 handler
                     .serve(transport)
                     .await

@@ -8,6 +8,7 @@ pub mod call;
 pub mod client;
 pub mod connect;
 pub mod credentials;
+pub mod identity;
 pub mod pool;
 pub mod sse;
 mod supervisor;

@@ -274,12 +274,17 @@ struct Poster {
 }
 
 impl Poster {
-    async fn post(&self, message: ClientJsonRpcMessage) -> Result<(), SseError> {
+    async fn post(&self, mut message: ClientJsonRpcMessage) -> Result<(), SseError> {
+        // `forward_identity`: this call's user and request id go out as headers of this POST.
+        let mut headers = self.headers.clone();
+        if let Some(identity) = super::identity::detach(&mut message) {
+            headers.extend(super::identity::headers(&identity));
+        }
         let body = serde_json::to_vec(&message).map_err(|_| SseError::InvalidMessage)?;
         let mut response = self
             .client
             .post(self.endpoint.clone())
-            .headers(self.headers.clone())
+            .headers(headers)
             .header(header::CONTENT_TYPE, "application/json")
             .timeout(self.timeout)
             .body(body)

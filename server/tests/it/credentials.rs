@@ -260,3 +260,49 @@ async fn a_backend_refusing_our_credentials_is_unhealthy_with_a_safe_reason() {
     }
     assert_eq!(gateway.health().await["servers"]["healthy"], 0);
 }
+
+#[tokio::test]
+async fn forward_identity_sends_user_and_request_id_but_never_the_callers_token() {
+    let http = MockServer::start("http", "fwd", &[]);
+    let sse = MockServer::start("sse", "fwdsse", &[]);
+    let plain = MockServer::start("http", "plain", &[]);
+    let yaml = format!(
+        "servers:\n{}    forward_identity: true\n{}    forward_identity: true\n{}",
+        url_entry("fwd", "http", http.url()),
+        url_entry("fwdsse", "sse", sse.url()),
+        url_entry("plain", "http", plain.url()),
+    );
+    let gateway = TestGateway::start(&yaml).await;
+    gateway.wait_healthy(3).await;
+    let client = reqwest::Client::new();
+    for (server, forwarded) in [("fwd", true), ("fwdsse", true), ("plain", false)] {
+        let answer: Value = client
+            .post(format!("{}/tools/{server}__headers/invoke", gateway.base))
+            .header("x-request-id", format!("req-{server}"))
+            .header("authorization", "Bearer caller-token-must-not-travel")
+            .body("{}")
+            .send()
+            .await
+            .expect("POST")
+            .json()
+            .await
+            .expect("json");
+        let text = answer["content"][0]["text"].as_str().expect("text");
+        let seen: Value = serde_json::from_str(text).expect("headers JSON");
+        assert!(
+            !text.contains("caller-token-must-not-travel"),
+            "{server}: {text}"
+        );
+        assert!(!text.contains("forwarded-identity"), "{server}: {text}");
+        if forwarded {
+            assert_eq!(seen["x-user-id"], "anonymous", "{server}: {text}");
+            assert_eq!(
+                seen["x-request-id"],
+                format!("req-{server}"),
+                "{server}: {text}"
+            );
+        } else {
+            assert!(seen.get("x-user-id").is_none(), "{server}: {text}");
+        }
+    }
+}

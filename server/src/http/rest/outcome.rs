@@ -26,6 +26,7 @@ where
         progress: None,
         cancel,
         timeout: None,
+        identity: None,
     };
     match tokio::spawn(call(options)).await {
         Ok(outcome) => outcome,
