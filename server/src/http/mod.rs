@@ -7,6 +7,7 @@
 
 pub mod audit_api;
 pub mod auth;
+pub mod caller;
 pub mod guard;
 pub mod info;
 pub mod legacy_sse;
@@ -164,7 +165,12 @@ async fn route_mcp(endpoint: &McpEndpoint, request: Request) -> Response {
         }
     };
     if plain::is_plain_request(&parts.headers) {
-        return plain::serve(Arc::clone(&endpoint.gateway), &bytes).await;
+        let ctx = caller::request_context(
+            endpoint.gateway.settings(),
+            &parts,
+            crate::principal::Transport::Mcp,
+        );
+        return plain::serve(Arc::clone(&endpoint.gateway), ctx, &bytes).await;
     }
     if let Some(server) = list_server_filter(&bytes) {
         parts.extensions.insert(ListServerFilter(server));

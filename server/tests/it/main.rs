@@ -11,5 +11,6 @@ mod credentials;
 mod interop;
 mod mcp;
 mod plain;
+mod policy;
 mod reload;
 mod rest;
