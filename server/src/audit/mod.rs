@@ -87,12 +87,21 @@ impl AuditSettings {
     }
 
     pub fn spool_path(&self) -> PathBuf {
-        self.spool_file.clone().unwrap_or_else(|| {
-            let mut name = self.audit_log_file.clone().into_os_string();
-            name.push(".spool");
-            PathBuf::from(name)
-        })
+        self.spool_file
+            .clone()
+            .unwrap_or_else(|| with_suffix(&self.audit_log_file, ".spool"))
     }
+
+    /// Where records the database refuses as data are set aside.
+    pub fn rejected_path(&self) -> PathBuf {
+        with_suffix(&self.audit_log_file, ".rejected")
+    }
+}
+
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
 }
 
 enum Intake {
@@ -232,12 +241,20 @@ impl Auditor {
                         "audit records spooled by an earlier run will be written to the database"
                     );
                 }
-                let writer = tokio::spawn(writer::run(
-                    store.clone(),
-                    Arc::clone(&backlog),
-                    settings.writer,
-                    shutdown_signal,
-                ));
+                let rejected = settings.rejected_path();
+                let writer_store = store.clone();
+                let writer_backlog = Arc::clone(&backlog);
+                let tuning = settings.writer;
+                let writer = tokio::spawn(async move {
+                    writer::run(
+                        writer_store,
+                        writer_backlog,
+                        tuning,
+                        &rejected,
+                        shutdown_signal,
+                    )
+                    .await;
+                });
                 (Some(store), Some(backlog), Some(writer))
             }
         };

@@ -3,10 +3,17 @@
 //! request path. A failed batch goes back to the backlog and is retried with backoff; an
 //! outage is logged at WARN at most every 30 s with the number of records pending.
 //!
+//! A batch the database refuses as data (not as an outage) is retried record by record, and
+//! the records it will never take are set aside in `<audit file>.rejected` with an ERROR, so
+//! that one bad record cannot hold up every record behind it.
+//!
 //! At shutdown the writer drains until the backlog is empty or the deadline passes, then
 //! moves what is left into the spool for the next start.
 
+use std::fs::OpenOptions;
 use std::future::Future;
+use std::io::Write as _;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,6 +21,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::backlog::Backlog;
+use super::record::AuditRecord;
 use super::store::{Store, StoreError};
 use super::throttle::Throttle;
 
@@ -95,11 +103,13 @@ impl Health {
     }
 }
 
-/// Run until shutdown. Ends by closing the backlog (memory moved to the spool).
+/// Run until shutdown. Ends by closing the backlog (memory moved to the spool). Records
+/// the database refuses as data are appended to `rejected`.
 pub async fn run(
     store: Store,
     backlog: Arc<Backlog>,
     tuning: WriterTuning,
+    rejected: &Path,
     mut shutdown: ShutdownSignal,
 ) {
     let mut health = Health {
@@ -154,6 +164,21 @@ pub async fn run(
                 backoff = tuning.backoff_min;
                 health.succeeded(&backlog);
             }
+            Bounded::Done(Err(e)) if e.is_data_error() => {
+                // The database refuses some record of the batch: find it, set it aside, and
+                // keep the queue moving behind it.
+                match quarantine(&store, &batch.records, rejected, &tuning, &mut shutdown).await {
+                    Ok(()) => {
+                        backlog.commit(batch);
+                        health.succeeded(&backlog);
+                    }
+                    Err(e) => {
+                        backlog.restore(batch);
+                        health.failed("insert", &e, &backlog);
+                        backoff = pause(backoff, &tuning, &mut shutdown).await;
+                    }
+                }
+            }
             Bounded::Done(Err(e)) => {
                 backlog.restore(batch);
                 health.failed("insert", &e, &backlog);
@@ -182,6 +207,63 @@ pub async fn run(
             spool = ?backlog.spool_path(),
             "audit records not yet in the database were spooled; they are written at the next start"
         );
+    }
+}
+
+/// Insert `records` one by one; those the database refuses as data go to the `rejected`
+/// file. Any other failure stops the pass (the batch is retried whole later; rows already in
+/// are then left out).
+async fn quarantine(
+    store: &Store,
+    records: &[AuditRecord],
+    rejected: &Path,
+    tuning: &WriterTuning,
+    shutdown: &mut ShutdownSignal,
+) -> Result<(), StoreError> {
+    for record in records {
+        match bounded(
+            store.insert(std::slice::from_ref(record)),
+            tuning.write_timeout,
+            shutdown,
+        )
+        .await
+        {
+            Bounded::Done(Ok(_)) => {}
+            Bounded::Done(Err(e)) if e.is_data_error() => reject(record, &e, rejected),
+            Bounded::Done(Err(e)) => return Err(e),
+            Bounded::TimedOut | Bounded::Stopped => {
+                return Err(StoreError::Config(
+                    "no answer while isolating a refused record".into(),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Set aside a record the database will never take. It is in the audit file already; this
+/// keeps a copy for an operator to re-import.
+fn reject(record: &AuditRecord, error: &StoreError, rejected: &Path) {
+    let saved = serde_json::to_vec(record)
+        .map_err(std::io::Error::other)
+        .and_then(|mut line| {
+            line.push(b'\n');
+            OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(rejected)?
+                .write_all(&line)
+        });
+    match saved {
+        Ok(()) => tracing::error!(
+            id = %record.id,
+            file = %rejected.display(),
+            "the audit database refused a record ({error}); it is in the audit file and was set aside"
+        ),
+        Err(e) => tracing::error!(
+            id = %record.id,
+            "the audit database refused a record ({error}) and it could not be set aside ({e}); it is in the audit file only"
+        ),
     }
 }
 

@@ -43,6 +43,34 @@ pub enum StoreError {
     Config(String),
 }
 
+impl StoreError {
+    /// Whether the database refused the data itself (a value out of range, a constraint),
+    /// rather than being unreachable or unwell: retrying the same record cannot succeed.
+    pub fn is_data_error(&self) -> bool {
+        match self {
+            StoreError::Database(sqlx::Error::Encode(_)) => true,
+            StoreError::Database(sqlx::Error::Database(error)) => {
+                error.code().is_some_and(|code| is_data_error_code(&code))
+            }
+            _ => false,
+        }
+    }
+}
+
+/// PostgreSQL SQLSTATE classes 22 (data exception), 23 (integrity constraint) and 54
+/// (program limit exceeded); SQLite primary result codes TOOBIG (18), CONSTRAINT (19),
+/// MISMATCH (20) and RANGE (25), also within extended codes.
+fn is_data_error_code(code: &str) -> bool {
+    // SQLSTATEs have five characters; SQLite's (extended) result codes at most four digits.
+    if code.len() == 5 {
+        return ["22", "23", "54"]
+            .iter()
+            .any(|class| code.starts_with(class));
+    }
+    code.parse::<u32>()
+        .is_ok_and(|number| matches!(number & 0xff, 18 | 19 | 20 | 25))
+}
+
 /// A pool on the audit database. Cheap to clone.
 #[derive(Clone)]
 pub enum Store {
@@ -321,6 +349,23 @@ mod tests {
         );
         assert_eq!(linked[1].1.prev_hash, linked[0].1.hash);
         assert_eq!(linked[2].1.prev_hash, linked[1].1.hash);
+    }
+
+    #[test]
+    fn data_errors_are_told_from_outages() {
+        for code in [
+            "22008", "22P02", "23505", "54000", "18", "19", "2067", "1555", "20", "25",
+        ] {
+            assert!(is_data_error_code(code), "{code}");
+        }
+        for code in [
+            "08006", "57P01", "53300", "42P01", "40001", "5", "261", "14", "x", "",
+        ] {
+            assert!(!is_data_error_code(code), "{code}");
+        }
+        let unreachable = StoreError::Database(sqlx::Error::PoolTimedOut);
+        assert!(!unreachable.is_data_error());
+        assert!(!StoreError::Config("x".into()).is_data_error());
     }
 
     #[test]

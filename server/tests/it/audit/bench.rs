@@ -8,7 +8,7 @@ use mcp_gateway::audit::{AuditRecord, AuditSettings, AuditStatus, Auditor};
 use mcp_gateway::principal::{Principal, RequestContext, Transport};
 use serde_json::json;
 
-use super::{PG_ADDR, PgDb, Relay, settings, wait_written};
+use super::{PG_ADDR, PgDb, Relay, settings};
 
 fn ctx() -> RequestContext {
     RequestContext {
@@ -34,6 +34,15 @@ fn call(ctx: &RequestContext, i: usize) -> AuditRecord {
         Some(&json!({"query": "level:error AND service:api", "size": 100, "i": i, "api_key": "k"})),
     )
     .finished(AuditStatus::Success, Duration::from_millis(45), None)
+}
+
+/// Like `super::wait_written`, with room for a slow (debug) build.
+async fn wait_written(auditor: &Auditor) {
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while auditor.pending() > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(auditor.pending(), 0, "records still pending");
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {

@@ -367,3 +367,39 @@ async fn two_auditors_on_one_database_build_one_chain() {
     assert!(report.intact(), "{report:?}");
     assert_eq!(report.checked, 400);
 }
+
+#[tokio::test]
+async fn a_record_the_database_refuses_is_set_aside_and_the_rest_flows() {
+    let db = PgDb::create().await;
+    let relay = Relay::start(PG_ADDR).await;
+    let dir = tempfile::tempdir().unwrap();
+    let auditor = Auditor::start(&settings(dir.path(), &db.url_via(&relay)))
+        .await
+        .unwrap();
+    // Queued while the database is away, so that all three travel in one batch.
+    relay.cut();
+    let before = call(0);
+    // PostgreSQL keeps no timestamp before 4713 BC: this one is refused as data.
+    let refused = call(1).with_timestamp(
+        chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, -5000, 1, 1, 0, 0, 0).unwrap(),
+    );
+    let after = call(2);
+    for record in [&before, &refused, &after] {
+        auditor.record(record.clone()).await;
+    }
+    relay.restore();
+    wait_written(&auditor).await;
+    auditor.flush_and_close(Duration::from_secs(10)).await;
+
+    let rows = ids(&table_records(&db.url()).await);
+    assert_eq!(rows, [before.id.to_string(), after.id.to_string()]);
+    let set_aside = std::fs::read_to_string(dir.path().join("audit.json.rejected")).unwrap();
+    let set_aside: Vec<serde_json::Value> = set_aside
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(set_aside.len(), 1);
+    assert_eq!(set_aside[0]["id"], refused.id.to_string());
+    assert_eq!(file_records(&audit_file(dir.path())).len(), 3);
+    assert!(verify_table(&db.url()).await.intact());
+}
