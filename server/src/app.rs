@@ -6,9 +6,10 @@ use anyhow::Context as _;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::audit::{AuditSettings, Auditor};
+use crate::audit::{AuditRecord, AuditSettings, Auditor};
 use crate::config::{self, Settings};
 use crate::gateway::{Gateway, Snapshot};
+use crate::principal::Transport;
 use crate::{http, reload};
 
 /// A gateway bound to a socket, not yet serving (tests use the bound address).
@@ -66,6 +67,7 @@ pub async fn serve(bound: Bound) -> anyhow::Result<()> {
         gateway.settings().config_path.clone(),
         shutdown.clone(),
     );
+    let auth = auth.with_failure_hook(audit_auth_failures(gateway.audit().clone()));
     let router = http::router(Arc::clone(&gateway), auth, shutdown.clone());
     tracing::info!(
         address = %local,
@@ -83,6 +85,24 @@ pub async fn serve(bound: Bound) -> anyhow::Result<()> {
     gateway.shut_down();
     gateway.audit().flush_and_close(AUDIT_DRAIN).await;
     served.context("server error")
+}
+
+/// Every refused token becomes an `auth_failure` audit record (off the request path).
+fn audit_auth_failures(audit: Auditor) -> http::auth::AuthFailureHook {
+    Arc::new(move |failure: &http::auth::AuthFailure| {
+        let path = failure.path.as_str();
+        let transport = if path.starts_with("/mcp") || path == "/sse" || path == "/messages" {
+            Transport::Mcp
+        } else {
+            Transport::Rest
+        };
+        audit.emit(AuditRecord::auth_failure(
+            failure.request_id.as_deref().unwrap_or_default(),
+            failure.client_ip.as_deref(),
+            transport,
+            &failure.reason.to_string(),
+        ));
+    })
 }
 
 /// How long shutdown waits for the audit database to take what is queued (the rest is

@@ -38,6 +38,11 @@ pub async fn metrics(State(gateway): State<Arc<Gateway>>) -> impl axum::response
             http::header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        gateway.metrics().render(),
+        {
+            // Read at scrape time: the audit writer owns the figure.
+            let pending = i64::try_from(gateway.audit().pending()).unwrap_or(i64::MAX);
+            gateway.metrics().audit_pending.set(pending);
+            gateway.metrics().render()
+        },
     )
 }

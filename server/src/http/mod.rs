@@ -92,7 +92,11 @@ pub fn router(gateway: Arc<Gateway>, auth: auth::AuthState, shutdown: Cancellati
         .with_state(Arc::clone(&gateway))
         .route("/mcp", any(mcp_endpoint).with_state(endpoint))
         .merge(legacy)
-        .merge(audit_api::routes_from_settings(&settings))
+        .merge(match gateway.audit().reader() {
+            // One database pool for writing and reading the audit log.
+            Some(reader) => audit_api::routes(reader),
+            None => audit_api::routes_from_settings(&settings),
+        })
         .merge(rest::router(Arc::clone(&gateway)))
         .merge(auth::routes(auth.clone()))
         // Authentication covers every route above (add routes before this line). It runs

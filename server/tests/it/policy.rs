@@ -308,3 +308,93 @@ async fn every_call_is_audited_on_file_before_the_answer() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// With real tokens: the Python SDK client sees and calls only what its roles allow, and a
+/// refused token leaves an `auth_failure` record.
+#[tokio::test]
+async fn role_filtering_with_real_tokens_over_mcp_and_rest() {
+    use crate::common::oidc::TestIssuer;
+    use crate::common::python::run_client;
+
+    let issuer = TestIssuer::start().await;
+    let alpha = MockServer::start("http", "alpha", &[]);
+    let beta = MockServer::start("http", "beta", &[]);
+    let yaml = format!(
+        "servers:\n{}{}{POLICY}",
+        url_entry("alpha", "http", alpha.url()),
+        url_entry("beta", "http", beta.url()),
+    );
+    let env = issuer.gateway_env();
+    let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let gateway = TestGateway::start_with_env(&yaml, &pairs).await;
+    gateway.wait_healthy(2).await;
+
+    let user_token = issuer.token_for("testuser");
+    for mode in ["auto", "legacy"] {
+        let report = run_client(json!({
+            "url": gateway.mcp_url(),
+            "mode": mode,
+            "headers": {"Authorization": format!("Bearer {user_token}")},
+            "steps": [
+                ["list_tools"],
+                ["call", "alpha__search_logs", {"query": "q"}],
+                ["call", "beta__echo", {}],
+            ]
+        }))
+        .await;
+        let results = &report["results"];
+        assert_eq!(
+            results[0],
+            json!([
+                "alpha__echo",
+                "alpha__search_logs",
+                "beta__search_logs",
+                "broadcast__echo",
+                "broadcast__search_logs"
+            ]),
+            "{mode}: {report}"
+        );
+        assert_eq!(results[1]["is_error"], false, "{mode}: {report}");
+        let denied = results[2].to_string();
+        assert!(
+            denied.contains("Unknown tool: beta__echo"),
+            "{mode}: {report}"
+        );
+    }
+
+    let admin_token = issuer.token_for("admin");
+    let client = reqwest::Client::new();
+    let config = client
+        .get(format!("{}/config", gateway.base))
+        .bearer_auth(&user_token)
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(config.status().as_u16(), 403);
+    let config = client
+        .get(format!("{}/config", gateway.base))
+        .bearer_auth(&admin_token)
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(config.status().as_u16(), 200);
+
+    let refused = client
+        .get(format!("{}/tools", gateway.base))
+        .bearer_auth("not-a-jwt")
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(refused.status().as_u16(), 401);
+    let record = gateway
+        .wait_for_audit("auth_failure", |r| r["event"] == "auth_failure")
+        .await;
+    assert_eq!(record["status"], "denied");
+    assert!(record["client_ip"].is_string(), "{record}");
+    let call = gateway
+        .wait_for_audit("testuser call", |r| {
+            r["event"] == "tool_call" && r["user"] == "testuser"
+        })
+        .await;
+    assert_eq!(call["roles"], json!(["user"]));
+}
