@@ -17,6 +17,7 @@ mod error;
 mod fetch;
 mod keys;
 mod refresh;
+mod verified;
 mod verify;
 
 pub use config::{AuthnConfig, AuthnConfigError, to_jwt_algorithm};
@@ -66,6 +67,10 @@ pub struct Authenticator {
     kid_refresh: Mutex<Cooldown>,
     metadata_refresh: Mutex<Cooldown>,
     jwks_fetches: AtomicU64,
+    /// Tokens already verified with the current keys (see [`verified`]).
+    verified: verified::VerifiedTokens,
+    /// Bumped whenever the key set is replaced; cached verifications are tied to it.
+    keys_generation: AtomicU64,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -106,6 +111,8 @@ impl Authenticator {
             kid_refresh: Mutex::new(Cooldown::default()),
             metadata_refresh: Mutex::new(Cooldown::default()),
             jwks_fetches: AtomicU64::new(0),
+            verified: Default::default(),
+            keys_generation: AtomicU64::new(0),
         })
     }
 
@@ -157,6 +164,13 @@ impl Authenticator {
         if self.keys.load().is_none() {
             return Err(AuthError::KeysUnavailable);
         }
+        let now = now_seconds();
+        // The hottest path: this very token was verified with the current keys.
+        let digest = verified::digest(token);
+        let generation = self.keys_generation.load(Ordering::Acquire) as usize;
+        if let Some(principal) = self.verified.get(&digest, generation, now) {
+            return Ok(principal);
+        }
         let header = self.verifier.header(token)?;
         {
             // The hot path: a cached key, no I/O and no await.
@@ -164,7 +178,15 @@ impl Authenticator {
             if let Some(keys) = guard.as_ref()
                 && keys.get(&header.kid).is_some()
             {
-                return self.verifier.verify(token, &header, keys, now_seconds());
+                let principal = self.verifier.verify(token, &header, keys, now)?;
+                self.verified.insert(
+                    digest,
+                    token,
+                    &principal,
+                    generation,
+                    self.config.leeway_seconds,
+                );
+                return Ok(principal);
             }
         }
         let keys = match self.refresh_for_kid(&header.kid).await {
@@ -178,6 +200,7 @@ impl Authenticator {
     /// and tests).
     pub fn install_keys(&self, keys: KeySet) {
         self.keys.store(Some(Arc::new(keys)));
+        self.keys_generation.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Whether a JWKS has been loaded (until then every token gets 503).
