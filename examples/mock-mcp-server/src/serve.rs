@@ -1,6 +1,7 @@
 //! Serving mock servers over streamable HTTP, legacy HTTP+SSE or stdio, and shutting them
 //! down cleanly on Ctrl-C / SIGTERM.
 
+use axum::serve::ListenerExt as _;
 use std::{io::Write, net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
@@ -134,6 +135,10 @@ async fn serve_listeners(
     for (listener, app, _) in bound {
         let shutdown = shutdown.clone();
         servers.spawn(async move {
+            // Without TCP_NODELAY, multi-write responses stall on delayed ACKs (~40 ms).
+            let listener = listener.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
             axum::serve(listener, app)
                 .with_graceful_shutdown(shutdown.cancelled_owned())
                 .await

@@ -61,10 +61,13 @@ pub async fn run(
     // Cancelled at the deadline, or when the caller cancels.
     let fanout_cancel = cancel.child_token();
     let total = plan.targets.len() + plan.preset_errors.len();
-    let arguments = Arc::new(plan.arguments);
-    let identity = plan.identity;
+    // What every target is sent, shared.
+    let request = Arc::new(TargetRequest {
+        tool: plan.tool_name.clone(),
+        arguments: plan.arguments,
+        identity: plan.identity,
+    });
     let tool_name = plan.tool_name;
-    let tool = tool_name.as_str();
 
     let mut outcomes: BTreeMap<String, TargetOutcome> = plan
         .preset_errors
@@ -76,15 +79,11 @@ pub async fn run(
         .iter()
         .map(|server| {
             let semaphore = Arc::clone(&semaphore);
-            let arguments = Arc::clone(&arguments);
+            let request = Arc::clone(&request);
             let cancel = fanout_cancel.clone();
-            let identity = identity.clone();
             async move {
                 let started = Instant::now();
-                let outcome = call_target(
-                    pool, server, tool, arguments, identity, &semaphore, cancel, limits,
-                )
-                .await;
+                let outcome = call_target(pool, server, &request, &semaphore, cancel, limits).await;
                 metrics.record_call(server, outcome_of(&outcome), started.elapsed());
                 (server.clone(), outcome)
             }
@@ -126,12 +125,17 @@ pub async fn run(
     }
 }
 
+/// The call every target of a fan-out receives.
+struct TargetRequest {
+    tool: String,
+    arguments: Option<JsonObject>,
+    identity: Option<ForwardedIdentity>,
+}
+
 async fn call_target(
     pool: &Pool,
     server: &str,
-    tool: &str,
-    arguments: Arc<Option<JsonObject>>,
-    identity: Option<ForwardedIdentity>,
+    request: &TargetRequest,
     semaphore: &Semaphore,
     cancel: CancellationToken,
     limits: FanoutLimits,
@@ -145,10 +149,10 @@ async fn call_target(
         progress: None,
         cancel,
         timeout: None,
-        identity,
+        identity: request.identity.clone(),
     };
     let mut result = upstream
-        .call_tool(tool, (*arguments).clone(), options)
+        .call_tool(&request.tool, request.arguments.clone(), options)
         .await?;
     truncate(&mut result, limits.max_response_bytes);
     Ok(result)
