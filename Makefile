@@ -35,6 +35,7 @@ test: test-deps ## Run every test (unit, integration, interop)
 bench: ## Benchmark the gateway against direct calls to the same backend
 	$(CARGO) build --release --workspace --all-targets
 	@scripts/bench.sh
+	@scripts/bench-fanout.sh
 
 fmt: ## Format the code
 	$(CARGO) fmt --all
