@@ -130,4 +130,33 @@ mod tests {
         }
         assert!(cache.len() <= CAPACITY);
     }
+
+    /// Cost of the cached path per request (digest + lookup + principal clone). Not a test of
+    /// speed: prints a figure. `cargo test --release -p mcp-gateway --lib authn::verified -- --ignored --nocapture`
+    #[test]
+    #[ignore]
+    fn timing_of_a_cached_verification() {
+        let cache = VerifiedTokens::default();
+        let principal = Principal {
+            user: "testuser".into(),
+            subject: "7c1e4f7a-1f0b-4d3e-9a55-000000000001".into(),
+            roles: ["user".to_owned(), "offline_access".to_owned()].into(),
+            scopes: ["openid".to_owned(), "profile".to_owned()].into(),
+        };
+        // A Keycloak access token is typically 800–1,500 bytes.
+        let t = format!("{}{}", token(u64::MAX / 2), "x".repeat(900));
+        let d = digest(&t);
+        cache.insert(d, &t, &principal, 1, 0);
+        let rounds = 100_000u32;
+        let started = std::time::Instant::now();
+        for _ in 0..rounds {
+            let d = digest(std::hint::black_box(&t));
+            assert!(cache.get(&d, 1, 1_000).is_some());
+        }
+        let per = started.elapsed() / rounds;
+        println!(
+            "cached verification: {per:?} per request ({} byte token)",
+            t.len()
+        );
+    }
 }
