@@ -21,8 +21,8 @@ use crate::error::ApiError;
 use crate::gateway::Gateway;
 use crate::http::caller::Caller;
 
-/// What a removed value is replaced with.
-pub const REDACTED: &str = "[REDACTED]";
+/// One rule for what is secret, shared with audit redaction (SPEC §13).
+pub use crate::audit::redact::{REDACTED, is_secret_key};
 
 /// `GET /config`: admin only (SPEC §12).
 pub async fn show(
@@ -158,29 +158,6 @@ fn limits_view(limits: &Limits) -> Value {
         "broadcast_concurrency": limits.broadcast_concurrency,
         "max_tool_name_length": limits.max_tool_name_length,
     })
-}
-
-/// Whether a key names a secret (SPEC §13): after lower-casing and dropping `-` and `_`, it
-/// contains one of these words.
-pub fn is_secret_key(key: &str) -> bool {
-    const SECRET_WORDS: &[&str] = &[
-        "password",
-        "passwd",
-        "secret",
-        "token",
-        "apikey",
-        "authorization",
-        "credential",
-        "privatekey",
-        "accesskey",
-        "cookie",
-    ];
-    let normalized: String = key
-        .chars()
-        .filter(|c| !matches!(c, '-' | '_'))
-        .flat_map(char::to_lowercase)
-        .collect();
-    SECRET_WORDS.iter().any(|word| normalized.contains(word))
 }
 
 /// A URL without user-info, query values or fragment:
