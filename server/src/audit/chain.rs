@@ -34,8 +34,14 @@ pub fn hash_of(prev_hash: &str, record_without_hash: &Value) -> String {
 pub fn link(record: &mut AuditRecord, prev_hash: &str) -> String {
     record.prev_hash = Some(prev_hash.to_owned());
     record.hash = None;
-    let value = serde_json::to_value(&*record).unwrap_or(Value::Null);
-    let hash = hash_of(prev_hash, &value);
+    // Canonicalising the record directly (no intermediate `Value`) gives the same bytes as
+    // canonicalising its JSON read back: both serialize the same strings and numbers.
+    let canonical = serde_jcs::to_vec(&*record)
+        .unwrap_or_else(|_| canonical_json(&serde_json::to_value(&*record).unwrap_or(Value::Null)));
+    let mut hasher = Sha256::new();
+    hasher.update(prev_hash.as_bytes());
+    hasher.update(canonical);
+    let hash = hex::encode(hasher.finalize());
     record.hash = Some(hash.clone());
     hash
 }
@@ -213,6 +219,18 @@ mod tests {
             .map(|r| serde_json::from_str(&serde_json::to_string_pretty(r).unwrap()).unwrap())
             .collect();
         assert_eq!(verify(&reparsed, ChainStart::Genesis), Ok(5));
+    }
+
+    #[test]
+    fn linking_a_record_hashes_what_its_json_hashes() {
+        let mut record = AuditRecord::new(AuditEvent::ToolCall, AuditStatus::Success);
+        record.parameters =
+            json!({"big": u64::MAX, "neg": -3, "f": 0.1, "e": 1e300, "s": "é\u{1F600}"});
+        record.roles = vec!["b".into(), "a".into()];
+        let hash = link(&mut record, GENESIS);
+        let mut value = serde_json::to_value(&record).unwrap();
+        value.as_object_mut().unwrap().remove("hash");
+        assert_eq!(hash, hash_of(GENESIS, &value));
     }
 
     #[test]

@@ -94,14 +94,18 @@ impl FileSink {
             None => self.active_date = Some(date),
         }
         let hash = chain::link(record, &self.head);
-        let line = serde_json::to_string(&*record).map_err(io::Error::other)?;
-        let mut bytes = Vec::with_capacity(line.len() + 2);
-        if self.torn {
-            bytes.push(b'\n');
-        }
-        bytes.extend_from_slice(line.as_bytes());
-        bytes.push(b'\n');
-        if let Err(e) = self.file.write_all(&bytes) {
+        let mut line = serde_json::to_string(&*record).map_err(io::Error::other)?;
+        line.push('\n');
+        let written = if self.torn {
+            // Rare (after a crash or a failed write): end the torn line first.
+            self.file
+                .write_all(b"\n")
+                .and_then(|()| self.file.write_all(line.as_bytes()))
+        } else {
+            self.file.write_all(line.as_bytes())
+        };
+        line.pop();
+        if let Err(e) = written {
             // Part of the line may be on disk: the next one starts on a new line.
             self.torn = true;
             return Err(e);

@@ -20,9 +20,6 @@ const MIGRATION_0001: &str = include_str!("../../../../migrations/postgres/0001_
 /// Key of the advisory lock that serialises chain appends (ASCII "auditlog").
 const CHAIN_LOCK_KEY: i64 = 0x6175_6469_746c_6f67;
 
-/// Rows per INSERT statement: 23 parameters each, PostgreSQL allows 65535.
-const ROWS_PER_STATEMENT: usize = 2000;
-
 pub(super) fn connect_lazy(url: &str) -> Result<PgPool, StoreError> {
     let options = PgConnectOptions::from_str(url)
         .map_err(|_| StoreError::Config("DATABASE_URL is not a valid PostgreSQL URL".into()))?
@@ -61,43 +58,142 @@ pub(super) async fn insert(pool: &PgPool, records: &[AuditRecord]) -> Result<u64
         .fetch_all(&mut *tx)
         .await?;
     let linked = link_new(records, &existing, head);
-    let mut inserted = 0;
-    for chunk in linked.chunks(ROWS_PER_STATEMENT) {
-        let mut builder =
-            QueryBuilder::<Postgres>::new(format!("INSERT INTO audit_log (seq, {COLUMNS}) "));
-        builder.push_values(chunk, |mut row, (seq, r)| {
-            row.push_bind(*seq)
-                .push_bind(r.id)
-                .push_bind(r.timestamp)
-                .push_bind(r.event.as_str())
-                .push_bind(&r.request_id)
-                .push_bind(&r.session_id)
-                .push_bind(&r.user)
-                .push_bind(&r.subject)
-                .push_bind(&r.roles)
-                .push_bind(&r.client_ip)
-                .push_bind(r.transport.map(transport_str))
-                .push_bind(&r.tool)
-                .push_bind(&r.mcp_server)
-                .push_bind(&r.backend_tool)
-                .push_bind(Json(&r.parameters))
-                .push_bind(r.status.as_str())
-                .push_bind(duration_column(r))
-                .push_bind(&r.error)
-                .push_bind(r.broadcast_id)
-                .push_bind(r.truncated)
-                .push_bind(Json(&r.details))
-                .push_bind(&r.prev_hash)
-                .push_bind(&r.hash);
-        });
-        // Never true under the chain lock; kept so that no path can ever duplicate a row.
-        builder.push(" ON CONFLICT (id) DO NOTHING");
-        // Batch sizes vary: do not fill the statement cache with one plan per size.
-        let result = builder.build().persistent(false).execute(&mut *tx).await?;
-        inserted += result.rows_affected();
+    if linked.is_empty() {
+        tx.commit().await?;
+        return Ok(0);
     }
+    let columns = Columns::of(&linked);
+    // One array per column, whatever the batch size: one statement text, prepared once per
+    // connection, and a parse cost independent of the number of rows.
+    let result = sqlx::query(INSERT)
+        .bind(columns.seq)
+        .bind(columns.id)
+        .bind(columns.timestamp)
+        .bind(columns.event)
+        .bind(columns.request_id)
+        .bind(columns.session_id)
+        .bind(columns.user)
+        .bind(columns.subject)
+        .bind(columns.roles)
+        .bind(columns.client_ip)
+        .bind(columns.transport)
+        .bind(columns.tool)
+        .bind(columns.mcp_server)
+        .bind(columns.backend_tool)
+        .bind(columns.parameters)
+        .bind(columns.status)
+        .bind(columns.duration_ms)
+        .bind(columns.error)
+        .bind(columns.broadcast_id)
+        .bind(columns.truncated)
+        .bind(columns.details)
+        .bind(columns.prev_hash)
+        .bind(columns.hash)
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await?;
-    Ok(inserted)
+    Ok(result.rows_affected())
+}
+
+/// The batch insert. Roles travel as one JSON array per row (arrays of arrays must be
+/// rectangular) and become `TEXT[]` again here. `ON CONFLICT` never fires under the chain
+/// lock; it is kept so that no path can ever duplicate a row.
+const INSERT: &str = r#"INSERT INTO audit_log (seq, id, "timestamp", event, request_id, session_id, "user", subject, roles, client_ip, transport, tool, mcp_server, backend_tool, parameters, status, duration_ms, error, broadcast_id, truncated, details, prev_hash, hash)
+SELECT seq, id, ts, event, request_id, session_id, usr, subject,
+       ARRAY(SELECT jsonb_array_elements_text(roles)), client_ip, transport, tool, mcp_server,
+       backend_tool, parameters, status, duration_ms, error, broadcast_id, truncated, details,
+       prev_hash, hash
+FROM UNNEST($1::BIGINT[], $2::UUID[], $3::TIMESTAMPTZ[], $4::TEXT[], $5::TEXT[], $6::TEXT[],
+            $7::TEXT[], $8::TEXT[], $9::JSONB[], $10::TEXT[], $11::TEXT[], $12::TEXT[],
+            $13::TEXT[], $14::TEXT[], $15::JSONB[], $16::TEXT[], $17::BIGINT[], $18::TEXT[],
+            $19::UUID[], $20::BOOLEAN[], $21::JSONB[], $22::TEXT[], $23::TEXT[])
+     AS t(seq, id, ts, event, request_id, session_id, usr, subject, roles, client_ip,
+          transport, tool, mcp_server, backend_tool, parameters, status, duration_ms, error,
+          broadcast_id, truncated, details, prev_hash, hash)
+ON CONFLICT (id) DO NOTHING"#;
+
+/// A batch as one array per column.
+struct Columns<'a> {
+    seq: Vec<i64>,
+    id: Vec<Uuid>,
+    timestamp: Vec<chrono::DateTime<chrono::Utc>>,
+    event: Vec<&'static str>,
+    request_id: Vec<Option<&'a str>>,
+    session_id: Vec<Option<&'a str>>,
+    user: Vec<Option<&'a str>>,
+    subject: Vec<Option<&'a str>>,
+    roles: Vec<Json<&'a Vec<String>>>,
+    client_ip: Vec<Option<&'a str>>,
+    transport: Vec<Option<&'static str>>,
+    tool: Vec<Option<&'a str>>,
+    mcp_server: Vec<Option<&'a str>>,
+    backend_tool: Vec<Option<&'a str>>,
+    parameters: Vec<Json<&'a serde_json::Value>>,
+    status: Vec<&'static str>,
+    duration_ms: Vec<Option<i64>>,
+    error: Vec<Option<&'a str>>,
+    broadcast_id: Vec<Option<Uuid>>,
+    truncated: Vec<bool>,
+    details: Vec<Json<&'a serde_json::Value>>,
+    prev_hash: Vec<&'a str>,
+    hash: Vec<&'a str>,
+}
+
+impl<'a> Columns<'a> {
+    fn of(linked: &'a [(i64, AuditRecord)]) -> Self {
+        let n = linked.len();
+        let mut c = Columns {
+            seq: Vec::with_capacity(n),
+            id: Vec::with_capacity(n),
+            timestamp: Vec::with_capacity(n),
+            event: Vec::with_capacity(n),
+            request_id: Vec::with_capacity(n),
+            session_id: Vec::with_capacity(n),
+            user: Vec::with_capacity(n),
+            subject: Vec::with_capacity(n),
+            roles: Vec::with_capacity(n),
+            client_ip: Vec::with_capacity(n),
+            transport: Vec::with_capacity(n),
+            tool: Vec::with_capacity(n),
+            mcp_server: Vec::with_capacity(n),
+            backend_tool: Vec::with_capacity(n),
+            parameters: Vec::with_capacity(n),
+            status: Vec::with_capacity(n),
+            duration_ms: Vec::with_capacity(n),
+            error: Vec::with_capacity(n),
+            broadcast_id: Vec::with_capacity(n),
+            truncated: Vec::with_capacity(n),
+            details: Vec::with_capacity(n),
+            prev_hash: Vec::with_capacity(n),
+            hash: Vec::with_capacity(n),
+        };
+        for (seq, r) in linked {
+            c.seq.push(*seq);
+            c.id.push(r.id);
+            c.timestamp.push(r.timestamp);
+            c.event.push(r.event.as_str());
+            c.request_id.push(r.request_id.as_deref());
+            c.session_id.push(r.session_id.as_deref());
+            c.user.push(r.user.as_deref());
+            c.subject.push(r.subject.as_deref());
+            c.roles.push(Json(&r.roles));
+            c.client_ip.push(r.client_ip.as_deref());
+            c.transport.push(r.transport.map(transport_str));
+            c.tool.push(r.tool.as_deref());
+            c.mcp_server.push(r.mcp_server.as_deref());
+            c.backend_tool.push(r.backend_tool.as_deref());
+            c.parameters.push(Json(&r.parameters));
+            c.status.push(r.status.as_str());
+            c.duration_ms.push(duration_column(r));
+            c.error.push(r.error.as_deref());
+            c.broadcast_id.push(r.broadcast_id);
+            c.truncated.push(r.truncated);
+            c.details.push(Json(&r.details));
+            c.prev_hash.push(r.prev_hash.as_deref().unwrap_or_default());
+            c.hash.push(r.hash.as_deref().unwrap_or_default());
+        }
+        c
+    }
 }
 
 pub(super) async fn query(

@@ -168,3 +168,34 @@ async fn bench_record_request_path_cost() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "scratch"]
+async fn scratch_store_insert_timing() {
+    let db = PgDb::create().await;
+    let url = if std::env::var("SCRATCH_SOCKET").is_ok() {
+        format!(
+            "postgres://postgres@localhost/{}?host=/var/run/postgresql",
+            db.name
+        )
+    } else {
+        db.url()
+    };
+    let store = mcp_gateway::audit::store::Store::connect_lazy(&url).unwrap();
+    store.migrate().await.unwrap();
+    let ctx = ctx();
+    for round in 0..10 {
+        let records: Vec<AuditRecord> = (0..500).map(|i| call(&ctx, i)).collect();
+        let started = Instant::now();
+        store.insert(&records).await.unwrap();
+        println!("round {round}: {:?}", started.elapsed());
+    }
+    let records: Vec<AuditRecord> = (0..500).map(|i| call(&ctx, i)).collect();
+    let started = Instant::now();
+    let mut prev = mcp_gateway::audit::chain::GENESIS.to_owned();
+    for r in &records {
+        let mut r = r.clone();
+        prev = mcp_gateway::audit::chain::link(&mut r, &prev);
+    }
+    println!("link 500: {:?}", started.elapsed());
+}
