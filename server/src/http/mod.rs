@@ -2,12 +2,14 @@
 //!
 //! Layers, outermost first: `X-Request-ID` -> request tracing -> `Host`/`Origin` guard ->
 //! authentication ([`auth`]) -> routes. The MCP endpoint reads its body itself (bounded by
-//! `limits.max_request_bytes`) so it can send plain JSON-RPC callers to [`plain`] and hand the
-//! rest to rmcp's streamable HTTP service. The REST API is [`rest`].
+//! `limits.max_request_bytes`) so it can send plain JSON-RPC callers to [`plain`], answer
+//! session calls on [`fast_call`]'s direct path and hand the rest to rmcp's streamable HTTP
+//! service. The REST API is [`rest`].
 
 pub mod audit_api;
 pub mod auth;
 pub mod caller;
+pub mod fast_call;
 pub mod guard;
 pub mod info;
 pub mod legacy_sse;
@@ -39,7 +41,9 @@ type McpService = StreamableHttpService<McpHandler, LocalSessionManager>;
 struct McpEndpoint {
     gateway: Arc<Gateway>,
     service: McpService,
+    sessions: Arc<LocalSessionManager>,
     owners: Arc<sessions::SessionOwners>,
+    in_flight: Arc<fast_call::InFlight>,
 }
 
 /// Build the whole router. `shutdown` ends open MCP streams when the gateway stops.
@@ -53,7 +57,7 @@ pub fn router(gateway: Arc<Gateway>, auth: auth::AuthState, shutdown: Cancellati
     owners.spawn_pruner(Arc::clone(&session_manager), shutdown.child_token());
     let service = StreamableHttpService::new(
         move || Ok(McpHandler::new(Arc::clone(&factory_gateway))),
-        session_manager,
+        Arc::clone(&session_manager),
         StreamableHttpServerConfig::default()
             // Host and Origin are checked by our own guard, for every route alike.
             .disable_allowed_hosts()
@@ -64,7 +68,9 @@ pub fn router(gateway: Arc<Gateway>, auth: auth::AuthState, shutdown: Cancellati
     let endpoint = McpEndpoint {
         gateway: Arc::clone(&gateway),
         service,
+        sessions: session_manager,
         owners,
+        in_flight: Arc::default(),
     };
 
     let sse_gateway = Arc::clone(&gateway);
@@ -175,6 +181,18 @@ async fn route_mcp(endpoint: &McpEndpoint, request: Request) -> Response {
             crate::principal::Transport::Mcp,
         );
         return plain::serve(Arc::clone(&endpoint.gateway), ctx, &bytes).await;
+    }
+    if fast_call::headers_qualify(&parts.headers)
+        && let fast_call::Routed::Answered(response) = fast_call::route(
+            &endpoint.gateway,
+            &endpoint.sessions,
+            &endpoint.in_flight,
+            &parts,
+            &bytes,
+        )
+        .await
+    {
+        return response;
     }
     if let Some(server) = list_server_filter(&bytes) {
         parts.extensions.insert(ListServerFilter(server));

@@ -1,0 +1,333 @@
+//! The direct path for the commonest MCP message: `tools/call` inside an existing session.
+//!
+//! rmcp serves a session-era request by handing it to the session's worker task, which hands
+//! it to the service task, which spawns a handler task, whose answer travels back through two
+//! channels into an event stream. For a call that sends nothing but its answer, that is four
+//! task hops and an SSE body where one JSON body does (the transport allows either,
+//! MCP 2025-06-18 "Sending Messages to the Server"). So the `/mcp` endpoint answers such calls
+//! here, through the same [`Gateway::call_tool`] and the same result shaping as
+//! [`super::mcp::McpHandler`], and leaves everything else to rmcp:
+//!
+//! - only a single JSON-RPC request `tools/call` in a session rmcp knows, with the headers rmcp
+//!   requires and a protocol version header rmcp accepts;
+//! - not one that asks for progress (`_meta.progressToken`: notifications need the session's
+//!   stream), names a per-request protocol version, or carries SEP-2243 routing headers;
+//! - `notifications/cancelled` from the client reaches calls in flight here through
+//!   [`InFlight`], and goes on to rmcp as before (for calls rmcp serves).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::body::Body;
+use axum::response::Response;
+use bytes::Bytes;
+use http::request::Parts;
+use http::{HeaderValue, StatusCode, header};
+use rmcp::model::{
+    CallToolResponse, ClientJsonRpcMessage, ClientNotification, ClientRequest, GetMeta as _,
+    NumberOrString, ProtocolVersion, RequestMetaObject, ServerJsonRpcMessage, ServerResult,
+};
+use rmcp::transport::streamable_http_server::session::SessionManager as _;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use tokio_util::sync::CancellationToken;
+
+use super::caller;
+use super::mcp::call_outcome_to_mcp;
+use super::sessions::SESSION_HEADER;
+use crate::gateway::Gateway;
+use crate::principal::Transport;
+use crate::upstream::CallOptions;
+
+const PROTOCOL_VERSION_HEADER: &str = "mcp-protocol-version";
+/// SEP-2243 headers, which rmcp checks against the body; such requests stay with rmcp.
+const STANDARD_HEADERS: [&str; 2] = ["mcp-method", "mcp-name"];
+
+/// Calls served here and not finished yet, by session and JSON-RPC id, so that a client's
+/// `notifications/cancelled` can stop them.
+#[derive(Default)]
+pub struct InFlight {
+    calls: Mutex<HashMap<(Arc<str>, NumberOrString), CancellationToken>>,
+}
+
+impl InFlight {
+    fn register(&self, session: Arc<str>, id: NumberOrString) -> InFlightGuard<'_> {
+        let token = CancellationToken::new();
+        if let Ok(mut calls) = self.calls.lock() {
+            calls.insert((Arc::clone(&session), id.clone()), token.clone());
+        }
+        InFlightGuard {
+            in_flight: self,
+            key: Some((session, id)),
+            token,
+        }
+    }
+
+    /// Cancel the call `id` of `session`, if it is served here. True when one was found.
+    pub fn cancel(&self, session: &str, id: &NumberOrString) -> bool {
+        let token = self.calls.lock().ok().and_then(|calls| {
+            calls
+                .get(&(Arc::<str>::from(session), id.clone()))
+                .cloned()
+        });
+        match token {
+            Some(token) => {
+                token.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.calls.lock().map(|c| c.len()).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Removes a call from [`InFlight`] when it ends, however it ends.
+struct InFlightGuard<'a> {
+    in_flight: &'a InFlight,
+    key: Option<(Arc<str>, NumberOrString)>,
+    token: CancellationToken,
+}
+
+impl Drop for InFlightGuard<'_> {
+    fn drop(&mut self) {
+        if let (Some(key), Ok(mut calls)) = (self.key.take(), self.in_flight.calls.lock()) {
+            calls.remove(&key);
+        }
+    }
+}
+
+/// Whether the headers of a POST allow the direct path at all (before the body is parsed):
+/// a session, what rmcp would accept, nothing rmcp must check itself.
+pub fn headers_qualify(headers: &http::HeaderMap) -> bool {
+    if !headers.contains_key(SESSION_HEADER)
+        || STANDARD_HEADERS.iter().any(|h| headers.contains_key(*h))
+    {
+        return false;
+    }
+    if let Some(version) = headers.get(PROTOCOL_VERSION_HEADER) {
+        let known = version.to_str().is_ok_and(|v| {
+            ProtocolVersion::KNOWN_VERSIONS
+                .iter()
+                // Sessions end with 2026-07-28; such requests are rmcp's (stateless).
+                .any(|known| known.as_str() == v && *known < ProtocolVersion::V_2026_07_28)
+        });
+        if !known {
+            return false;
+        }
+    }
+    content_type_is_json(headers) && accepts_json_and_sse(headers)
+}
+
+fn content_type_is_json(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            let essence = v.split_once(';').map_or(v, |(essence, _)| essence);
+            essence.trim().eq_ignore_ascii_case("application/json")
+        })
+}
+
+fn accepts_json_and_sse(headers: &http::HeaderMap) -> bool {
+    let (mut json, mut sse) = (false, false);
+    for value in headers.get_all(header::ACCEPT) {
+        let Ok(value) = value.to_str() else { continue };
+        for item in value.split(',') {
+            let essence = item.split(';').next().unwrap_or_default().trim();
+            json |= essence.eq_ignore_ascii_case("application/json");
+            sse |= essence.eq_ignore_ascii_case("text/event-stream");
+        }
+    }
+    json && sse
+}
+
+/// What the endpoint should do with a session-era POST body.
+pub enum Routed {
+    /// Answered here.
+    Answered(Response),
+    /// Not for the direct path: give the request (body untouched) to rmcp.
+    ToRmcp,
+}
+
+/// Serve `body` here if it is a plain `tools/call` of a live session; see the module docs.
+/// A `notifications/cancelled` is applied to calls in flight here and still goes to rmcp.
+pub async fn route(
+    gateway: &Arc<Gateway>,
+    sessions: &LocalSessionManager,
+    in_flight: &InFlight,
+    parts: &Parts,
+    body: &Bytes,
+) -> Routed {
+    let Some(session) = parts
+        .headers
+        .get(SESSION_HEADER)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return Routed::ToRmcp;
+    };
+    // Most bodies of a session are calls; the substring tests keep the parse off the rest.
+    let text = body.as_ref();
+    let is_call = contains(text, b"tools/call");
+    if !is_call && !contains(text, b"notifications/cancelled") {
+        return Routed::ToRmcp;
+    }
+    let Ok(message) = serde_json::from_slice::<ClientJsonRpcMessage>(body) else {
+        return Routed::ToRmcp;
+    };
+    let request = match message {
+        ClientJsonRpcMessage::Request(request) => request,
+        ClientJsonRpcMessage::Notification(notification) => {
+            if let ClientNotification::CancelledNotification(cancelled) =
+                &notification.notification
+                && let Some(id) = &cancelled.params.request_id
+            {
+                in_flight.cancel(session, id);
+            }
+            return Routed::ToRmcp;
+        }
+        _ => return Routed::ToRmcp,
+    };
+    // `_meta` may sit in the params or (after rmcp's parse) in the request's extensions.
+    let wants_more = |meta: &RequestMetaObject| {
+        meta.get_progress_token().is_some() || meta.protocol_version().is_some()
+    };
+    if wants_more(request.request.get_meta()) {
+        return Routed::ToRmcp;
+    }
+    let ClientRequest::CallToolRequest(call) = request.request else {
+        return Routed::ToRmcp;
+    };
+    let params = call.params;
+    // Input responses belong to 2026-07-28 multi-round calls: rmcp's.
+    if params.meta.as_ref().is_some_and(wants_more)
+        || params.input_responses.is_some()
+        || params.request_state.is_some()
+    {
+        return Routed::ToRmcp;
+    }
+    let session: Arc<str> = Arc::from(session);
+    // Unknown or ended sessions get rmcp's answer (404).
+    if !sessions.has_session(&session).await.unwrap_or(false) {
+        return Routed::ToRmcp;
+    }
+
+    let guard = in_flight.register(Arc::clone(&session), request.id.clone());
+    let ctx = caller::request_context(gateway.settings(), parts, Transport::Mcp);
+    let options = CallOptions {
+        progress: None,
+        cancel: guard.token.clone(),
+        timeout: None,
+        identity: None,
+    };
+    let outcome = gateway
+        .call_tool(&ctx, &params.name, params.arguments, options)
+        .await;
+    drop(guard);
+    let message = match call_outcome_to_mcp(outcome) {
+        Ok(result) => {
+            let mut result = ServerResult::from(CallToolResponse::from(result));
+            // Session-era peers know no `resultType` (as rmcp's handler does for them).
+            result.strip_result_type_for_legacy_peer();
+            ServerJsonRpcMessage::response(result, request.id)
+        }
+        Err(error) => ServerJsonRpcMessage::error(error, Some(request.id)),
+    };
+    Routed::Answered(json_response(&message))
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+fn json_response(message: &ServerJsonRpcMessage) -> Response {
+    match serde_json::to_vec(message) {
+        Ok(body) => {
+            let mut response = Response::new(Body::from(body));
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            response
+        }
+        Err(error) => {
+            tracing::error!(%error, "could not serialize a tools/call answer");
+            let mut response = Response::new(Body::empty());
+            *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+            response
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> http::HeaderMap {
+        let mut map = http::HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(*name, HeaderValue::from_static(value));
+        }
+        map
+    }
+
+    const GOOD: [(&str, &str); 4] = [
+        ("mcp-session-id", "s1"),
+        ("content-type", "application/json"),
+        ("accept", "application/json, text/event-stream"),
+        ("mcp-protocol-version", "2025-06-18"),
+    ];
+
+    #[test]
+    fn a_session_request_with_what_rmcp_requires_qualifies() {
+        assert!(headers_qualify(&headers(&GOOD)));
+        // Without a version header (2025-03-26 clients), and with Accept in two headers.
+        assert!(headers_qualify(&headers(&[
+            ("mcp-session-id", "s1"),
+            ("content-type", "application/json; charset=utf-8"),
+            ("accept", "application/json"),
+            ("accept", "text/event-stream;q=0.9"),
+        ])));
+    }
+
+    #[test]
+    fn anything_rmcp_must_judge_does_not_qualify() {
+        let without = |name: &str| {
+            let mut map = headers(&GOOD);
+            map.remove(name);
+            map
+        };
+        assert!(!headers_qualify(&without("mcp-session-id")));
+        assert!(!headers_qualify(&without("content-type")));
+        assert!(!headers_qualify(&without("accept")));
+        let with = |name: &'static str, value: &'static str| {
+            let mut map = headers(&GOOD);
+            map.insert(name, HeaderValue::from_static(value));
+            map
+        };
+        assert!(!headers_qualify(&with("accept", "application/json")));
+        assert!(!headers_qualify(&with("content-type", "text/plain")));
+        assert!(!headers_qualify(&with("mcp-protocol-version", "1999-01-01")));
+        assert!(!headers_qualify(&with("mcp-protocol-version", "2026-07-28")));
+        assert!(!headers_qualify(&with("mcp-method", "tools/call")));
+        assert!(!headers_qualify(&with("mcp-name", "x")));
+    }
+
+    #[test]
+    fn in_flight_calls_are_cancelled_by_session_and_id_and_forgotten_when_done() {
+        let in_flight = InFlight::default();
+        let guard = in_flight.register(Arc::from("s1"), NumberOrString::Number(7));
+        assert!(!in_flight.cancel("s2", &NumberOrString::Number(7)));
+        assert!(!in_flight.cancel("s1", &NumberOrString::Number(8)));
+        assert!(!guard.token.is_cancelled());
+        assert!(in_flight.cancel("s1", &NumberOrString::Number(7)));
+        assert!(guard.token.is_cancelled());
+        drop(guard);
+        assert!(in_flight.is_empty());
+    }
+}

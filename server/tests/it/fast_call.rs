@@ -1,0 +1,220 @@
+//! Session-era `tools/call` on the gateway's direct path, seen on the wire by a raw HTTP
+//! client: a JSON answer in the shape of the session's protocol, cancellation by
+//! `notifications/cancelled`, and the requests that must still reach rmcp (progress, unknown
+//! sessions).
+
+use std::time::{Duration, Instant};
+
+use reqwest::header::CONTENT_TYPE;
+use serde_json::{Value, json};
+
+use crate::common::*;
+
+const VERSION: &str = "2025-06-18";
+
+/// A streamable HTTP session spoken by hand.
+struct RawSession {
+    http: reqwest::Client,
+    url: String,
+    id: String,
+}
+
+impl RawSession {
+    async fn open(url: &str) -> RawSession {
+        let http = reqwest::Client::new();
+        let response = http
+            .post(url)
+            .header("accept", "application/json, text/event-stream")
+            .json(&json!({
+                "jsonrpc": "2.0", "id": 0, "method": "initialize",
+                "params": {"protocolVersion": VERSION, "capabilities": {},
+                           "clientInfo": {"name": "raw", "version": "1"}}
+            }))
+            .send()
+            .await
+            .expect("initialize");
+        assert!(response.status().is_success(), "{}", response.status());
+        let id = response
+            .headers()
+            .get("mcp-session-id")
+            .expect("a session id")
+            .to_str()
+            .expect("ascii")
+            .to_owned();
+        let _ = response.bytes().await;
+        let session = RawSession {
+            http,
+            url: url.to_owned(),
+            id,
+        };
+        let accepted = session
+            .post(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+            .await;
+        assert_eq!(accepted.status(), 202);
+        session
+    }
+
+    async fn post(&self, body: &Value) -> reqwest::Response {
+        self.post_in(&self.id, body).await
+    }
+
+    async fn post_in(&self, session: &str, body: &Value) -> reqwest::Response {
+        self.http
+            .post(&self.url)
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-session-id", session)
+            .header("mcp-protocol-version", VERSION)
+            .json(body)
+            .send()
+            .await
+            .expect("POST /mcp")
+    }
+}
+
+fn call_body(id: u64, tool: &str, arguments: Value) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+           "params": {"name": tool, "arguments": arguments}})
+}
+
+fn content_type(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// The JSON-RPC messages of an answer, whether a JSON body or an event stream.
+async fn messages(response: reqwest::Response) -> Vec<Value> {
+    let sse = content_type(&response).starts_with("text/event-stream");
+    let text = response.text().await.expect("body");
+    if !sse {
+        return vec![serde_json::from_str(&text).expect("a JSON body")];
+    }
+    text.lines()
+        .filter_map(|line| line.strip_prefix("data:"))
+        .filter_map(|data| serde_json::from_str(data.trim()).ok())
+        .collect()
+}
+
+async fn gateway_with_http_backend() -> (MockServer, TestGateway) {
+    let http = MockServer::start("http", "alpha", &[]);
+    let yaml = format!("servers:\n{}", url_entry("alpha", "http", http.url()));
+    let gateway = TestGateway::start(&yaml).await;
+    gateway.wait_healthy(1).await;
+    (http, gateway)
+}
+
+#[tokio::test]
+async fn a_session_call_is_answered_as_json_in_the_sessions_shape_and_audited() {
+    let (_http, gateway) = gateway_with_http_backend().await;
+    let session = RawSession::open(&gateway.mcp_url()).await;
+    let response = session
+        .post(&call_body(7, "alpha__echo", json!({"say": "direct"})))
+        .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(content_type(&response), "application/json");
+    let answer = &messages(response).await[0];
+    assert_eq!(answer["jsonrpc"], "2.0");
+    assert_eq!(answer["id"], 7);
+    let result = &answer["result"];
+    assert!(result["content"][0]["text"]
+        .as_str()
+        .is_some_and(|t| t.contains("direct")));
+    // 2025-06-18 knows no `resultType`.
+    assert!(result.get("resultType").is_none(), "{result}");
+    let record = gateway
+        .wait_for_audit("the direct call", |r| {
+            r["event"] == "tool_call" && r["tool"] == "alpha__echo"
+        })
+        .await;
+    assert_eq!(record["session_id"], session.id.as_str());
+    assert_eq!(record["status"], "success");
+}
+
+#[tokio::test]
+async fn errors_on_the_direct_path_are_the_same_as_through_rmcp() {
+    let (_http, gateway) = gateway_with_http_backend().await;
+    let session = RawSession::open(&gateway.mcp_url()).await;
+    let unknown = &messages(session.post(&call_body(1, "alpha__nope", json!({}))).await).await[0];
+    assert_eq!(unknown["error"]["code"], -32602, "{unknown}");
+    assert!(unknown["error"]["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("Unknown tool: alpha__nope")));
+    let failed =
+        &messages(session.post(&call_body(2, "alpha__fail", json!({}))).await).await[0];
+    assert_eq!(failed["result"]["isError"], true, "{failed}");
+}
+
+#[tokio::test]
+async fn a_call_with_a_progress_token_gets_its_progress_in_an_event_stream() {
+    let (_http, gateway) = gateway_with_http_backend().await;
+    let session = RawSession::open(&gateway.mcp_url()).await;
+    let body = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+        "params": {"name": "alpha__sleep", "arguments": {"seconds": 0.5},
+                   "_meta": {"progressToken": "p-1"}}});
+    let response = session.post(&body).await;
+    assert_eq!(response.status(), 200);
+    assert!(content_type(&response).starts_with("text/event-stream"));
+    let messages = messages(response).await;
+    let progress = messages
+        .iter()
+        .filter(|m| m["method"] == "notifications/progress")
+        .inspect(|m| assert_eq!(m["params"]["progressToken"], "p-1"))
+        .count();
+    assert!(progress >= 1, "no progress in {messages:?}");
+    let last = messages.last().expect("an answer");
+    assert_eq!(last["id"], 3);
+    assert!(last["result"]["content"].is_array(), "{last}");
+}
+
+#[tokio::test]
+async fn a_client_cancellation_stops_a_direct_call() {
+    let (_http, gateway) = gateway_with_http_backend().await;
+    let session = std::sync::Arc::new(RawSession::open(&gateway.mcp_url()).await);
+    let started = Instant::now();
+    let caller = {
+        let session = std::sync::Arc::clone(&session);
+        tokio::spawn(async move {
+            let response = session
+                .post(&call_body(11, "alpha__sleep", json!({"seconds": 30})))
+                .await;
+            messages(response).await
+        })
+    };
+    // Cancel once the call is in flight (its audit record is written when it ends, so watch
+    // the gateway's own count instead).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let accepted = session
+        .post(&json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+                      "params": {"requestId": 11, "reason": "changed my mind"}}))
+        .await;
+    assert_eq!(accepted.status(), 202);
+    let answer = tokio::time::timeout(Duration::from_secs(20), caller)
+        .await
+        .expect("the cancelled call ends long before its 30 s sleep")
+        .expect("caller task");
+    assert!(started.elapsed() < Duration::from_secs(20));
+    assert_eq!(answer[0]["id"], 11);
+    assert_eq!(answer[0]["result"]["isError"], true, "{:?}", answer[0]);
+    // The session goes on.
+    let after = &messages(session.post(&call_body(12, "alpha__echo", json!({}))).await).await[0];
+    assert!(after["result"]["content"].is_array(), "{after}");
+}
+
+#[tokio::test]
+async fn an_unknown_session_is_not_found_on_the_direct_path_too() {
+    let (_http, gateway) = gateway_with_http_backend().await;
+    let session = RawSession::open(&gateway.mcp_url()).await;
+    let response = session
+        .post_in("no-such-session", &call_body(1, "alpha__echo", json!({})))
+        .await;
+    assert_eq!(response.status(), 404);
+    let record_count = gateway
+        .audit_records()
+        .iter()
+        .filter(|r| r["event"] == "tool_call")
+        .count();
+    assert_eq!(record_count, 0, "a call in no session reached a backend");
+}
