@@ -36,15 +36,21 @@ pub struct WriterTuning {
     /// A migration or a batch taking longer than this counts as failed (a database that
     /// stopped answering without closing the connection).
     pub write_timeout: Duration,
+    /// After a batch smaller than `batch_size`, wait this long before the next one, so that
+    /// a steady trickle of records becomes a few transactions per second rather than one
+    /// per record (each commit costs far more than a row). The records are in the audit
+    /// file before this; shutdown cuts the wait short.
+    pub linger: Duration,
 }
 
 impl Default for WriterTuning {
     fn default() -> Self {
         WriterTuning {
-            batch_size: 500,
+            batch_size: 1000,
             backoff_min: Duration::from_millis(100),
             backoff_max: Duration::from_secs(5),
             write_timeout: Duration::from_secs(15),
+            linger: Duration::from_millis(100),
         }
     }
 }
@@ -160,9 +166,13 @@ pub async fn run(
         .await
         {
             Bounded::Done(Ok(_)) => {
+                let short = batch.records.len() < tuning.batch_size;
                 backlog.commit(batch);
                 backoff = tuning.backoff_min;
                 health.succeeded(&backlog);
+                if short {
+                    linger(tuning.linger, &mut shutdown).await;
+                }
             }
             Bounded::Done(Err(e)) if e.is_data_error() => {
                 // The database refuses some record of the batch: find it, set it aside, and
@@ -315,6 +325,17 @@ async fn pause(
 ) -> Duration {
     let _ = bounded(tokio::time::sleep(backoff), backoff, shutdown).await;
     (backoff * 2).min(tuning.backoff_max)
+}
+
+/// Let records gather for `duration`; not at all once shutdown has begun (drain at once).
+async fn linger(duration: Duration, shutdown: &mut ShutdownSignal) {
+    if duration.is_zero() || shutdown.borrow().is_some() {
+        return;
+    }
+    tokio::select! {
+        () = tokio::time::sleep(duration) => {}
+        _ = shutdown.changed() => {}
+    }
 }
 
 async fn wait_for_work(backlog: &Backlog, shutdown: &mut ShutdownSignal) {
