@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use notify::{RecursiveMode, Watcher as _};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -17,6 +16,8 @@ use crate::gateway::{Gateway, Snapshot};
 
 /// Editors and `kubectl` replace files in several steps; wait for them to settle.
 const SETTLE: Duration = Duration::from_millis(250);
+/// How often the config file's metadata is checked.
+const POLL: Duration = Duration::from_secs(1);
 
 /// Outcome of one reload attempt.
 #[derive(Debug)]
@@ -84,7 +85,7 @@ pub fn reload_now(gateway: &Gateway, path: &Path) -> ReloadOutcome {
 /// Watch for SIGHUP and for changes of the config file until `shutdown`.
 pub fn spawn(gateway: Arc<Gateway>, path: PathBuf, shutdown: CancellationToken) {
     let (tx, mut rx) = mpsc::channel::<()>(1);
-    let watcher = watch_file(&path, tx.clone());
+    tokio::spawn(watch_file(path.clone(), tx.clone(), shutdown.clone()));
     #[cfg(unix)]
     {
         let tx = tx.clone();
@@ -107,8 +108,6 @@ pub fn spawn(gateway: Arc<Gateway>, path: PathBuf, shutdown: CancellationToken) 
         });
     }
     tokio::spawn(async move {
-        // The watcher stops when dropped: keep it for the life of this task.
-        let _watcher = watcher;
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
@@ -122,32 +121,46 @@ pub fn spawn(gateway: Arc<Gateway>, path: PathBuf, shutdown: CancellationToken) 
     });
 }
 
-/// Watch the file's directory (editors replace the file, which a watch on the file would
-/// lose) and signal on events that concern the file.
-fn watch_file(path: &Path, tx: mpsc::Sender<()>) -> Option<notify::RecommendedWatcher> {
-    let file_name = path.file_name()?.to_owned();
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        let Ok(event) = event else { return };
-        if event.kind.is_access() {
-            return;
+/// What identifies a version of the config file: a rewrite or a replacement (an editor's
+/// rename, a Kubernetes ConfigMap's symlink swap) changes at least one of these.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Fingerprint {
+    modified: Option<std::time::SystemTime>,
+    len: u64,
+    inode: u64,
+}
+
+fn fingerprint(path: &Path) -> Option<Fingerprint> {
+    use std::os::unix::fs::MetadataExt as _;
+    // `metadata` follows symlinks: a swapped link target counts as a change.
+    let meta = std::fs::metadata(path).ok()?;
+    Some(Fingerprint {
+        modified: meta.modified().ok(),
+        len: meta.len(),
+        inode: meta.ino(),
+    })
+}
+
+/// Poll the file's metadata every [`POLL`] and signal when it changed. A stat per second
+/// costs nothing, works on every filesystem (bind mounts and network filesystems included,
+/// where change notifications are unreliable), and, unlike a directory watch, is not woken
+/// by every write of files beside the config (the audit file often is).
+async fn watch_file(path: PathBuf, tx: mpsc::Sender<()>, shutdown: CancellationToken) {
+    let mut last = fingerprint(&path);
+    let mut tick = tokio::time::interval(POLL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
         }
-        if event
-            .paths
-            .iter()
-            .any(|p| p.file_name() == Some(&file_name))
-        {
+        let now = fingerprint(&path);
+        // A file gone for a moment (mid-replacement) is not a change yet; its return is.
+        if now.is_some() && now != last {
             let _ = tx.try_send(());
         }
-    })
-    .map_err(|e| tracing::warn!(error = %e, "cannot watch the config file; reload on SIGHUP only"))
-    .ok()?;
-    watcher
-        .watch(&dir, RecursiveMode::NonRecursive)
-        .map_err(|e| tracing::warn!(error = %e, "cannot watch the config directory; reload on SIGHUP only"))
-        .ok()?;
-    Some(watcher)
+        if now.is_some() {
+            last = now;
+        }
+    }
 }

@@ -17,9 +17,7 @@ pub const GENESIS: &str = "00000000000000000000000000000000000000000000000000000
 
 /// RFC 8785 bytes of `value`.
 pub fn canonical_json(value: &Value) -> Vec<u8> {
-    // JCS of a `Value` cannot fail (string keys, finite numbers); the fallback only keeps
-    // this total, and verification goes through the same function.
-    serde_jcs::to_vec(value).unwrap_or_else(|_| value.to_string().into_bytes())
+    super::canonical::of_value(value)
 }
 
 /// The hash of a record given as JSON without its `hash` key (its `prev_hash` included).
@@ -34,10 +32,9 @@ pub fn hash_of(prev_hash: &str, record_without_hash: &Value) -> String {
 pub fn link(record: &mut AuditRecord, prev_hash: &str) -> String {
     record.prev_hash = Some(prev_hash.to_owned());
     record.hash = None;
-    // Canonicalising the record directly (no intermediate `Value`) gives the same bytes as
-    // canonicalising its JSON read back: both serialize the same strings and numbers.
-    let canonical = serde_jcs::to_vec(&*record)
-        .unwrap_or_else(|_| canonical_json(&serde_json::to_value(&*record).unwrap_or(Value::Null)));
+    // The record's JSON, canonicalised: the same bytes as canonicalising its JSON read back
+    // from the file or rebuilt from a database row.
+    let canonical = super::canonical::to_vec(&*record);
     let mut hasher = Sha256::new();
     hasher.update(prev_hash.as_bytes());
     hasher.update(canonical);

@@ -14,6 +14,7 @@
 //! file ([`backlog`]), and are written in order once it is back. See `docs/audit.md`.
 
 mod backlog;
+pub mod canonical;
 pub mod chain;
 mod file_sink;
 pub mod query;
