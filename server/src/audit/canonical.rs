@@ -11,6 +11,9 @@ use std::cmp::Ordering;
 
 use serde::Serialize;
 use serde_json::Value;
+use uuid::Uuid;
+
+use super::record::{AuditRecord, format_timestamp, transport_str};
 
 /// JCS bytes of any serializable value.
 pub fn to_vec<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
@@ -19,6 +22,90 @@ pub fn to_vec<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
         // Not representable as JSON (a map with non-string keys): nothing of ours.
         Err(_) => Vec::new(),
     }
+}
+
+/// JCS bytes of an audit record: the same bytes as [`to_vec`] of it, written field by field
+/// in key order without building a JSON tree first (this runs for every record).
+pub fn of_record(record: &AuditRecord) -> Vec<u8> {
+    fn text(out: &mut Vec<u8>, value: Option<&str>) {
+        match value {
+            Some(value) => write_string(out, value),
+            None => out.extend_from_slice(b"null"),
+        }
+    }
+    fn uuid(out: &mut Vec<u8>, value: Option<&Uuid>) {
+        let mut buffer = Uuid::encode_buffer();
+        text(
+            out,
+            value.map(|id| &*id.hyphenated().encode_lower(&mut buffer)),
+        );
+    }
+    fn plain<T: Serialize>(out: &mut Vec<u8>, value: &T) {
+        // Enums as their names, integers: already canonical. A Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, value);
+    }
+    let r = record;
+    let mut out = Vec::with_capacity(768);
+    // Keys in UTF-16 (here: ASCII) order; `prev_hash` and `hash` only when set, as serde
+    // skips them.
+    out.extend_from_slice(b"{\"backend_tool\":");
+    text(&mut out, r.backend_tool.as_deref());
+    out.extend_from_slice(b",\"broadcast_id\":");
+    uuid(&mut out, r.broadcast_id.as_ref());
+    out.extend_from_slice(b",\"client_ip\":");
+    text(&mut out, r.client_ip.as_deref());
+    out.extend_from_slice(b",\"details\":");
+    write_value(&mut out, &r.details);
+    out.extend_from_slice(b",\"duration_ms\":");
+    match r.duration_ms {
+        Some(ms) => write_number(&mut out, &ms.into()),
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b",\"error\":");
+    text(&mut out, r.error.as_deref());
+    out.extend_from_slice(b",\"event\":");
+    plain(&mut out, &r.event);
+    if let Some(hash) = &r.hash {
+        out.extend_from_slice(b",\"hash\":");
+        write_string(&mut out, hash);
+    }
+    out.extend_from_slice(b",\"id\":");
+    uuid(&mut out, Some(&r.id));
+    out.extend_from_slice(b",\"mcp_server\":");
+    text(&mut out, r.mcp_server.as_deref());
+    out.extend_from_slice(b",\"parameters\":");
+    write_value(&mut out, &r.parameters);
+    if let Some(prev_hash) = &r.prev_hash {
+        out.extend_from_slice(b",\"prev_hash\":");
+        write_string(&mut out, prev_hash);
+    }
+    out.extend_from_slice(b",\"request_id\":");
+    text(&mut out, r.request_id.as_deref());
+    out.extend_from_slice(b",\"roles\":[");
+    for (i, role) in r.roles.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_string(&mut out, role);
+    }
+    out.extend_from_slice(b"],\"session_id\":");
+    text(&mut out, r.session_id.as_deref());
+    out.extend_from_slice(b",\"status\":");
+    plain(&mut out, &r.status);
+    out.extend_from_slice(b",\"subject\":");
+    text(&mut out, r.subject.as_deref());
+    out.extend_from_slice(b",\"timestamp\":");
+    write_string(&mut out, &format_timestamp(&r.timestamp));
+    out.extend_from_slice(b",\"tool\":");
+    text(&mut out, r.tool.as_deref());
+    out.extend_from_slice(b",\"transport\":");
+    text(&mut out, r.transport.map(transport_str));
+    out.extend_from_slice(b",\"truncated\":");
+    plain(&mut out, &r.truncated);
+    out.extend_from_slice(b",\"user\":");
+    text(&mut out, r.user.as_deref());
+    out.push(b'}');
+    out
 }
 
 /// JCS bytes of a JSON value.
@@ -129,6 +216,50 @@ mod tests {
             json!({"nested": [{"k2": {"b": [1, {"y": 2, "x": 1}]}, "k1": "v"}]}),
         ] {
             same_as_serde_jcs(&value);
+        }
+    }
+
+    #[test]
+    fn records_written_field_by_field_match_the_reference() {
+        use std::time::Duration;
+
+        use crate::audit::record::AuditStatus;
+        use crate::principal::{Principal, RequestContext, Transport};
+
+        let ctx = RequestContext {
+            principal: Principal {
+                user: "ålice \"q\"".into(),
+                subject: "sub-1".into(),
+                roles: ["b".to_owned(), "a\u{1}".to_owned()].into(),
+                scopes: Default::default(),
+            },
+            request_id: "req-1".into(),
+            session_id: Some("s-1".into()),
+            client_ip: Some("127.0.0.1".into()),
+            transport: Transport::Mcp,
+        };
+        let parameters =
+            json!({"q": "x", "n": 1.5, "big": u64::MAX, "\u{1f600}": {"z": 1, "a": null}});
+        let mut full = AuditRecord::tool_call(&ctx, "a__b", "a", "b", Some(&parameters)).finished(
+            AuditStatus::Error,
+            Duration::from_millis(45),
+            Some("boom".into()),
+        );
+        full.broadcast_id = Some(Uuid::now_v7());
+        full.truncated = true;
+        full.details = json!({"state": "up", "list": [1, 2.25]});
+        let mut bare = AuditRecord::tool_call(&ctx, "a__b", "a", "b", None);
+        bare.transport = None;
+        bare.duration_ms = Some(u64::MAX);
+        for record in [&full, &bare] {
+            let mut record = record.clone();
+            assert_eq!(
+                String::from_utf8_lossy(&of_record(&record)),
+                String::from_utf8_lossy(&serde_jcs::to_vec(&record).expect("jcs"))
+            );
+            record.prev_hash = Some("0".repeat(64));
+            record.hash = Some("f".repeat(64));
+            assert_eq!(of_record(&record), serde_jcs::to_vec(&record).expect("jcs"));
         }
     }
 

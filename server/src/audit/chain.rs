@@ -34,7 +34,7 @@ pub fn link(record: &mut AuditRecord, prev_hash: &str) -> String {
     record.hash = None;
     // The record's JSON, canonicalised: the same bytes as canonicalising its JSON read back
     // from the file or rebuilt from a database row.
-    let canonical = super::canonical::to_vec(&*record);
+    let canonical = super::canonical::of_record(record);
     let mut hasher = Sha256::new();
     hasher.update(prev_hash.as_bytes());
     hasher.update(canonical);

@@ -99,6 +99,8 @@ impl AuditStatus {
 /// `prev_hash` and `hash` belong to a sink's chain: they are `None` on a record being built
 /// and are filled in by each sink as it writes (the file and the database keep separate
 /// chains, see `docs/audit.md`).
+///
+/// A new field must also be written by `canonical::of_record` (its test compares the two).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditRecord {
     /// UUID v7: time-ordered.

@@ -24,11 +24,12 @@ use bytes::Bytes;
 use http::request::Parts;
 use http::{HeaderValue, StatusCode, header};
 use rmcp::model::{
-    CallToolResponse, ClientJsonRpcMessage, ClientNotification, ClientRequest, GetMeta as _,
-    NumberOrString, ProtocolVersion, RequestMetaObject, ServerJsonRpcMessage, ServerResult,
+    CallToolRequestParams, CallToolResponse, CancelledNotificationParam, NumberOrString,
+    ProtocolVersion, ServerJsonRpcMessage, ServerResult,
 };
 use rmcp::transport::streamable_http_server::session::SessionManager as _;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
 use super::caller;
@@ -64,11 +65,11 @@ impl InFlight {
 
     /// Cancel the call `id` of `session`, if it is served here. True when one was found.
     pub fn cancel(&self, session: &str, id: &NumberOrString) -> bool {
-        let token = self.calls.lock().ok().and_then(|calls| {
-            calls
-                .get(&(Arc::<str>::from(session), id.clone()))
-                .cloned()
-        });
+        let token = self
+            .calls
+            .lock()
+            .ok()
+            .and_then(|calls| calls.get(&(Arc::<str>::from(session), id.clone())).cloned());
         match token {
             Some(token) => {
                 token.cancel();
@@ -147,6 +148,17 @@ fn accepts_json_and_sse(headers: &http::HeaderMap) -> bool {
     json && sse
 }
 
+/// The parts of a JSON-RPC message this path looks at.
+#[derive(Deserialize)]
+struct Envelope {
+    jsonrpc: String,
+    #[serde(default)]
+    id: Option<NumberOrString>,
+    method: String,
+    #[serde(default)]
+    params: Option<serde_json::Value>,
+}
+
 /// What the endpoint should do with a session-era POST body.
 pub enum Routed {
     /// Answered here.
@@ -177,15 +189,19 @@ pub async fn route(
     if !is_call && !contains(text, b"notifications/cancelled") {
         return Routed::ToRmcp;
     }
-    let Ok(message) = serde_json::from_slice::<ClientJsonRpcMessage>(body) else {
+    // A small envelope, not rmcp's message enum: that one is untagged, and trying its
+    // variants in turn cost more than the rest of this path together.
+    let Ok(envelope) = serde_json::from_slice::<Envelope>(body) else {
         return Routed::ToRmcp;
     };
-    let request = match message {
-        ClientJsonRpcMessage::Request(request) => request,
-        ClientJsonRpcMessage::Notification(notification) => {
-            if let ClientNotification::CancelledNotification(cancelled) =
-                &notification.notification
-                && let Some(id) = &cancelled.params.request_id
+    if envelope.jsonrpc != "2.0" {
+        return Routed::ToRmcp;
+    }
+    let (id, params) = match (envelope.method.as_str(), envelope.id, envelope.params) {
+        ("tools/call", Some(id), Some(params)) => (id, params),
+        ("notifications/cancelled", None, Some(params)) => {
+            if let Ok(cancelled) = serde_json::from_value::<CancelledNotificationParam>(params)
+                && let Some(id) = &cancelled.request_id
             {
                 in_flight.cancel(session, id);
             }
@@ -193,20 +209,14 @@ pub async fn route(
         }
         _ => return Routed::ToRmcp,
     };
-    // `_meta` may sit in the params or (after rmcp's parse) in the request's extensions.
-    let wants_more = |meta: &RequestMetaObject| {
+    let Ok(params) = serde_json::from_value::<CallToolRequestParams>(params) else {
+        return Routed::ToRmcp;
+    };
+    // Progress needs the session's stream; a per-request protocol version and input
+    // responses belong to 2026-07-28 requests: rmcp's.
+    if params.meta.as_ref().is_some_and(|meta| {
         meta.get_progress_token().is_some() || meta.protocol_version().is_some()
-    };
-    if wants_more(request.request.get_meta()) {
-        return Routed::ToRmcp;
-    }
-    let ClientRequest::CallToolRequest(call) = request.request else {
-        return Routed::ToRmcp;
-    };
-    let params = call.params;
-    // Input responses belong to 2026-07-28 multi-round calls: rmcp's.
-    if params.meta.as_ref().is_some_and(wants_more)
-        || params.input_responses.is_some()
+    }) || params.input_responses.is_some()
         || params.request_state.is_some()
     {
         return Routed::ToRmcp;
@@ -217,7 +227,7 @@ pub async fn route(
         return Routed::ToRmcp;
     }
 
-    let guard = in_flight.register(Arc::clone(&session), request.id.clone());
+    let guard = in_flight.register(Arc::clone(&session), id.clone());
     let ctx = caller::request_context(gateway.settings(), parts, Transport::Mcp);
     let options = CallOptions {
         progress: None,
@@ -234,9 +244,9 @@ pub async fn route(
             let mut result = ServerResult::from(CallToolResponse::from(result));
             // Session-era peers know no `resultType` (as rmcp's handler does for them).
             result.strip_result_type_for_legacy_peer();
-            ServerJsonRpcMessage::response(result, request.id)
+            ServerJsonRpcMessage::response(result, id)
         }
-        Err(error) => ServerJsonRpcMessage::error(error, Some(request.id)),
+        Err(error) => ServerJsonRpcMessage::error(error, Some(id)),
     };
     Routed::Answered(json_response(&message))
 }
@@ -312,8 +322,14 @@ mod tests {
         };
         assert!(!headers_qualify(&with("accept", "application/json")));
         assert!(!headers_qualify(&with("content-type", "text/plain")));
-        assert!(!headers_qualify(&with("mcp-protocol-version", "1999-01-01")));
-        assert!(!headers_qualify(&with("mcp-protocol-version", "2026-07-28")));
+        assert!(!headers_qualify(&with(
+            "mcp-protocol-version",
+            "1999-01-01"
+        )));
+        assert!(!headers_qualify(&with(
+            "mcp-protocol-version",
+            "2026-07-28"
+        )));
         assert!(!headers_qualify(&with("mcp-method", "tools/call")));
         assert!(!headers_qualify(&with("mcp-name", "x")));
     }
