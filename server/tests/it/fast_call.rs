@@ -119,9 +119,11 @@ async fn a_session_call_is_answered_as_json_in_the_sessions_shape_and_audited() 
     assert_eq!(answer["jsonrpc"], "2.0");
     assert_eq!(answer["id"], 7);
     let result = &answer["result"];
-    assert!(result["content"][0]["text"]
-        .as_str()
-        .is_some_and(|t| t.contains("direct")));
+    assert!(
+        result["content"][0]["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("direct"))
+    );
     // 2025-06-18 knows no `resultType`.
     assert!(result.get("resultType").is_none(), "{result}");
     let record = gateway
@@ -139,11 +141,12 @@ async fn errors_on_the_direct_path_are_the_same_as_through_rmcp() {
     let session = RawSession::open(&gateway.mcp_url()).await;
     let unknown = &messages(session.post(&call_body(1, "alpha__nope", json!({}))).await).await[0];
     assert_eq!(unknown["error"]["code"], -32602, "{unknown}");
-    assert!(unknown["error"]["message"]
-        .as_str()
-        .is_some_and(|m| m.contains("Unknown tool: alpha__nope")));
-    let failed =
-        &messages(session.post(&call_body(2, "alpha__fail", json!({}))).await).await[0];
+    assert!(
+        unknown["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("Unknown tool: alpha__nope"))
+    );
+    let failed = &messages(session.post(&call_body(2, "alpha__fail", json!({}))).await).await[0];
     assert_eq!(failed["result"]["isError"], true, "{failed}");
 }
 
@@ -187,8 +190,10 @@ async fn a_client_cancellation_stops_a_direct_call() {
     // the gateway's own count instead).
     tokio::time::sleep(Duration::from_millis(300)).await;
     let accepted = session
-        .post(&json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
-                      "params": {"requestId": 11, "reason": "changed my mind"}}))
+        .post(
+            &json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+                      "params": {"requestId": 11, "reason": "changed my mind"}}),
+        )
         .await;
     assert_eq!(accepted.status(), 202);
     let answer = tokio::time::timeout(Duration::from_secs(20), caller)
