@@ -4,13 +4,17 @@
 # Starts a mock MCP server (streamable HTTP) and a gateway in front of it (plus one stdio
 # backend, so session opening is measured with one configured), then with target/release/mcp-bench:
 # tools/call directly and through the gateway at concurrency 1 and 16, the gateway's RSS idle
-# and under load, its CPU time per call, and the time to open an MCP session. Prints one table
-# with every target marked ✓/✗. A benchmark, not a test: it exits 0 whenever it ran.
+# and under load, its CPU time per call, and the time to open an MCP session. Then, with the
+# benchmark's own OIDC issuer (`mcp-bench issuer`), a second gateway with auth on in front of
+# the same backend, measured in alternating rounds against the first (auth off), to show what
+# token validation adds. Prints one table with every target marked ✓/✗. A benchmark, not a
+# test: it exits 0 whenever it ran.
 #
 # Knobs (environment): BENCH_CALLS_LOW (5000), BENCH_CALLS_HIGH (20000), BENCH_CONCURRENCY
 # (16), BENCH_SESSIONS (50), BENCH_MAX_SECS (25, per measured phase), BENCH_CLIENT (raw |
-# rmcp), BENCH_CONNECTIONS (keepalive | fresh), BENCH_THREADS (2), BENCH_BIN_DIR
-# (target/release), BENCH_MOCK_BIN, BENCH_GATEWAY_BIN, BENCH_KEEP (1: keep the work dir).
+# rmcp), BENCH_CONNECTIONS (keepalive | fresh), BENCH_THREADS (2), BENCH_AUTH_ROUNDS (5, at
+# concurrency 1; 0 skips the auth runs), BENCH_BIN_DIR (target/release), BENCH_MOCK_BIN,
+# BENCH_GATEWAY_BIN, BENCH_KEEP (1: keep the work dir).
 # docs/benchmarks.md explains what is measured and how to read the table.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +30,7 @@ HIGH=${BENCH_CONCURRENCY:-16}
 SESSIONS=${BENCH_SESSIONS:-50}
 MAX_SECS=${BENCH_MAX_SECS:-25}
 THREADS=${BENCH_THREADS:-2}
+AUTH_ROUNDS=${BENCH_AUTH_ROUNDS:-5}
 
 CLIENT_FLAGS=()
 case ${BENCH_CLIENT:-raw} in
@@ -173,6 +178,78 @@ done
 if [[ -n $GATEWAY_URL ]]; then
   measure "session open through the gateway, $SESSIONS sessions" \
     sessions --url "$GATEWAY_URL" --label gateway --count "$SESSIONS" "${CLIENT_FLAGS[@]}"
+fi
+
+# Auth on. The issuer serves discovery and JWKS at Keycloak's paths and writes one token
+# (RS256, valid for hours, realm role `user`); the second gateway is the first one's config
+# and binary with AUTH_ENABLED=true pointed at it (auth on is allowed on loopback too). Both
+# gateways get the same token, so the only difference is that one validates it.
+AUTH_URL=""
+if [[ -n $GATEWAY_URL && $AUTH_ROUNDS -gt 0 ]]; then
+  TOKEN_FILE=$WORK/bench-token
+  "$BENCH" --threads 1 issuer --token-file "$TOKEN_FILE" \
+    >"$WORK/issuer.out" 2>"$WORK/issuer.err" &
+  ISSUER_PID=$!
+  STARTED_PIDS+=("$ISSUER_PID")
+  if ISSUER_URL=$(wait_listening "$WORK/issuer.out" "$ISSUER_PID"); then
+    say "issuer: $ISSUER_URL (pid $ISSUER_PID)"
+    AUTH_PORT=$("$BENCH" free-port)
+    # Its own working directory: the audit file and database are per gateway.
+    mkdir -p "$WORK/auth"
+    (
+      cd "$WORK/auth" &&
+        exec env AUTH_ENABLED=true KEYCLOAK_URL="$ISSUER_URL" KEYCLOAK_REALM=mcp-gateway \
+          JWT_AUDIENCE=mcp-gateway JWT_ALGORITHM=RS256 AUDIT_TO_STDOUT=false LOG_LEVEL=warn \
+          "$GATEWAY_BIN" --config "$WORK/mcp_servers.yaml" --listen "127.0.0.1:$AUTH_PORT"
+    ) >"$WORK/gateway-auth.out" 2>"$WORK/gateway-auth.err" &
+    AUTH_PID=$!
+    STARTED_PIDS+=("$AUTH_PID")
+    # Healthy, and the issuer's keys loaded: /whoami accepts the token.
+    if "$BENCH" wait-health --url "http://127.0.0.1:$AUTH_PORT/health" --expect 2 \
+      --pid "$AUTH_PID" --timeout-secs 60 --bearer-token-file "$TOKEN_FILE" \
+      2>"$WORK/health-auth.err"; then
+      AUTH_URL="http://127.0.0.1:$AUTH_PORT/mcp"
+      say "gateway with auth on: $AUTH_URL (pid $AUTH_PID)"
+    else
+      say "the gateway with auth on did not accept the token; no auth figures"
+      show_log "$WORK/health-auth.err"
+      show_log "$WORK/gateway-auth.err"
+    fi
+  else
+    say "the issuer did not start; no auth figures"
+    show_log "$WORK/issuer.err"
+  fi
+fi
+
+if [[ -n $AUTH_URL ]]; then
+  issuer_requests() { grep -c '^served ' "$WORK/issuer.err" 2>/dev/null || true; }
+  served_before=$(issuer_requests)
+  # Rounds alternate which gateway goes first, so a drift over the run (CPU clock, caches)
+  # does not always favour the same side. One gateway is under load at a time.
+  for concurrency in 1 "$HIGH"; do
+    rounds=$AUTH_ROUNDS
+    calls=$CALLS_LOW
+    if [[ $concurrency != 1 ]]; then
+      rounds=1
+      calls=$CALLS_HIGH
+    fi
+    common=(--concurrency "$concurrency" --calls "$calls" --max-secs "$MAX_SECS"
+      --tool bench__echo --watch "backend=$MOCK_PID" --bearer-token-file "$TOKEN_FILE"
+      "${CLIENT_FLAGS[@]}")
+    for round in $(seq 1 "$rounds"); do
+      off=(calls --url "$GATEWAY_URL" --label auth_off --pid "$GATEWAY_PID" "${common[@]}")
+      on=(calls --url "$AUTH_URL" --label auth_on --pid "$AUTH_PID" "${common[@]}")
+      what="concurrency $concurrency, $calls calls, round $round/$rounds"
+      if ((round % 2 == 1)); then
+        measure "auth off, $what" "${off[@]}"
+        measure "auth on, $what" "${on[@]}"
+      else
+        measure "auth on, $what" "${on[@]}"
+        measure "auth off, $what" "${off[@]}"
+      fi
+    done
+  done
+  say "issuer: $((served_before)) requests before the auth runs, $(($(issuer_requests) - served_before)) during them"
 fi
 
 mkdir -p "$ROOT/target/bench"

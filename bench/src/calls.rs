@@ -12,7 +12,7 @@ use std::{
 
 use anyhow::{Context, Result};
 use futures::future::try_join_all;
-use reqwest::Url;
+use reqwest::{Url, header::HeaderValue};
 use tokio::{sync::Barrier, task::JoinHandle};
 
 use crate::{
@@ -37,6 +37,8 @@ pub struct CallsPlan {
     pub calls: usize,
     pub warmup_per_session: usize,
     pub call_timeout: Duration,
+    /// `Authorization` of every request, when the server wants a bearer token.
+    pub bearer: Option<HeaderValue>,
     /// The measured phase stops taking new calls after this long, even short of `calls`.
     pub time_cap: Option<Duration>,
     pub watched: Vec<WatchedProcess>,
@@ -51,7 +53,7 @@ struct WorkerReport {
 }
 
 pub async fn run(plan: CallsPlan) -> Result<CallsResult> {
-    let http = http_client(plan.connections)?;
+    let http = http_client(plan.connections, plan.bearer.as_ref())?;
     let plan = Arc::new(plan);
     let sessions = try_join_all(
         (0..plan.concurrency).map(|_| McpSession::open(plan.client, &http, &plan.url)),

@@ -1,16 +1,21 @@
 //! Command-line flags as typed (`Raw*`) and their validated forms (the `*Plan`s the runs take).
 //! Every problem with a set of flags is reported at once.
 
-use std::{path::PathBuf, time::Duration};
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use clap::{Args, Parser, Subcommand};
-use reqwest::Url;
+use reqwest::{Url, header::HeaderValue};
 use rmcp::model::JsonObject;
 use serde_json::Value;
 
 use crate::{
     calls::CallsPlan,
     fanout::FanoutPlan,
+    issuer::IssuerPlan,
     procfs::WatchedProcess,
     results::{ClientKind, Connections},
     session::PreparedCall,
@@ -61,7 +66,15 @@ pub enum RawCommand {
         pid: Option<u32>,
         #[arg(long, default_value_t = 60.0)]
         timeout_secs: f64,
+        /// Then also wait until `/whoami` accepts this bearer token (auth on: the gateway has
+        /// loaded the issuer's keys).
+        #[arg(long)]
+        bearer_token_file: Option<PathBuf>,
     },
+    /// Serve an OIDC issuer's discovery document and JWKS (Keycloak's paths) on loopback and
+    /// mint one long-lived RS256 token with the benchmark key. Prints `LISTENING <url>` (the
+    /// gateway's KEYCLOAK_URL) and, without --token-file, `TOKEN <jwt>`; runs until stopped.
+    Issuer(RawIssuerArgs),
     /// Print a free TCP port on 127.0.0.1.
     FreePort,
     /// Print the comparison table, with targets, from a file of result lines.
@@ -89,6 +102,34 @@ pub struct RawTarget {
     /// Give up on one call (or one session open) after this long.
     #[arg(long, default_value_t = 30.0)]
     pub timeout_secs: f64,
+    /// Send `Authorization: Bearer <token>` on every request, the token read from this file.
+    #[arg(long)]
+    pub bearer_token_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RawIssuerArgs {
+    /// Address to listen on (loopback).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub listen: String,
+    /// The realm: the gateway's KEYCLOAK_REALM.
+    #[arg(long, default_value = "mcp-gateway")]
+    pub realm: String,
+    /// The token's audience: the gateway's JWT_AUDIENCE.
+    #[arg(long, default_value = "mcp-gateway")]
+    pub audience: String,
+    /// The token's `preferred_username`.
+    #[arg(long, default_value = "bench")]
+    pub user: String,
+    /// The token's realm roles (comma-separated).
+    #[arg(long, default_value = "user", value_delimiter = ',')]
+    pub roles: Vec<String>,
+    /// How long the token is valid.
+    #[arg(long, default_value_t = 12.0)]
+    pub valid_hours: f64,
+    /// Write the token to this file instead of printing it.
+    #[arg(long)]
+    pub token_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -158,6 +199,7 @@ struct Target {
     client: ClientKind,
     connections: Connections,
     timeout: Duration,
+    bearer: Option<HeaderValue>,
 }
 
 fn check_target(raw: &RawTarget, problems: &mut Vec<String>) -> Option<Target> {
@@ -174,6 +216,14 @@ fn check_target(raw: &RawTarget, problems: &mut Vec<String>) -> Option<Target> {
     };
     check_label(&raw.label, problems);
     let timeout = check_seconds("--timeout-secs", raw.timeout_secs, problems);
+    let bearer = match &raw.bearer_token_file {
+        Some(path) => Some(
+            read_bearer(path)
+                .map_err(|problem| problems.push(problem))
+                .ok()?,
+        ),
+        None => None,
+    };
     Some(Target {
         url: url?,
         label: raw.label.clone(),
@@ -188,7 +238,30 @@ fn check_target(raw: &RawTarget, problems: &mut Vec<String>) -> Option<Target> {
             Connections::KeepAlive
         },
         timeout: timeout?,
+        bearer,
     })
+}
+
+/// `Bearer <token>` from a file holding the token (surrounding whitespace ignored), marked
+/// sensitive so it never shows in debug output.
+pub fn read_bearer(path: &Path) -> Result<HeaderValue, String> {
+    let flag = "--bearer-token-file";
+    let text = std::fs::read_to_string(path)
+        .map_err(|error| format!("{flag}: cannot read {}: {error}", path.display()))?;
+    let token = text.trim();
+    if token.is_empty() {
+        return Err(format!("{flag}: {} is empty", path.display()));
+    }
+    if token.contains(char::is_whitespace) {
+        return Err(format!(
+            "{flag}: {} holds more than one token",
+            path.display()
+        ));
+    }
+    let mut value = HeaderValue::from_str(&format!("Bearer {token}"))
+        .map_err(|_| format!("{flag}: {} does not hold a usable token", path.display()))?;
+    value.set_sensitive(true);
+    Ok(value)
 }
 
 pub fn check_label(label: &str, problems: &mut Vec<String>) {
@@ -282,6 +355,7 @@ impl TryFrom<RawCallsArgs> for CallsPlan {
                 call,
                 client: target.client,
                 connections: target.connections,
+                bearer: target.bearer,
                 concurrency: raw.concurrency,
                 calls,
                 warmup_per_session: raw.warmup,
@@ -309,6 +383,7 @@ impl TryFrom<RawSessionsArgs> for SessionsPlan {
                 label: target.label,
                 client: target.client,
                 connections: target.connections,
+                bearer: target.bearer,
                 sessions: raw.count,
                 warmup: raw.warmup,
                 timeout: target.timeout,
@@ -335,9 +410,57 @@ impl TryFrom<RawFanoutArgs> for FanoutPlan {
                 call,
                 client: target.client,
                 connections: target.connections,
+                bearer: target.bearer,
                 calls: raw.calls,
                 warmup: raw.warmup,
                 call_timeout: target.timeout,
+            }),
+            _ => Err(problems),
+        }
+    }
+}
+
+impl TryFrom<RawIssuerArgs> for IssuerPlan {
+    type Error = Vec<String>;
+
+    fn try_from(raw: RawIssuerArgs) -> Result<Self, Vec<String>> {
+        let mut problems = Vec::new();
+        let listen = raw
+            .listen
+            .parse::<SocketAddr>()
+            .map_err(|_| problems.push("--listen: must be IP:PORT (127.0.0.1:0)".to_owned()))
+            .ok();
+        let path_safe = |text: &str| {
+            !text.is_empty()
+                && text
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        };
+        if !path_safe(&raw.realm) {
+            problems.push("--realm: must be [A-Za-z0-9_.-]+".to_owned());
+        }
+        if raw.audience.is_empty() || raw.audience.contains(char::is_whitespace) {
+            problems.push("--audience: must be one client id without spaces".to_owned());
+        }
+        if raw.user.trim().is_empty() {
+            problems.push("--user: must not be empty".to_owned());
+        }
+        let roles: Vec<String> = raw
+            .roles
+            .iter()
+            .map(|role| role.trim().to_owned())
+            .filter(|role| !role.is_empty())
+            .collect();
+        let valid_for = check_seconds("--valid-hours", raw.valid_hours * 3600.0, &mut problems);
+        match (listen, valid_for) {
+            (Some(listen), Some(valid_for)) if problems.is_empty() => Ok(IssuerPlan {
+                listen,
+                realm: raw.realm,
+                audience: raw.audience,
+                user: raw.user.trim().to_owned(),
+                realm_roles: roles,
+                valid_for,
+                token_file: raw.token_file,
             }),
             _ => Err(problems),
         }
@@ -522,6 +645,111 @@ mod tests {
             panic!("not fanout");
         };
         assert!(FanoutPlan::try_from(raw).is_err());
+    }
+
+    fn issuer(args: &[&str]) -> Result<IssuerPlan, Vec<String>> {
+        let mut full = vec!["issuer"];
+        full.extend_from_slice(args);
+        match parse(&full) {
+            RawCommand::Issuer(raw) => IssuerPlan::try_from(raw),
+            other => panic!("not issuer: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn issuer_defaults_match_the_gateway_defaults() {
+        let plan = issuer(&[]).expect("valid");
+        assert_eq!(plan.listen.to_string(), "127.0.0.1:0");
+        assert_eq!(plan.realm, "mcp-gateway");
+        assert_eq!(plan.audience, "mcp-gateway");
+        assert_eq!(plan.realm_roles, ["user"]);
+        assert_eq!(plan.valid_for, Duration::from_secs(12 * 3600));
+        assert_eq!(plan.token_file, None);
+        let plan = issuer(&["--roles", "user, admin,", "--token-file", "/tmp/t"]).expect("valid");
+        assert_eq!(plan.realm_roles, ["user", "admin"]);
+        assert_eq!(plan.token_file, Some(PathBuf::from("/tmp/t")));
+    }
+
+    #[test]
+    fn issuer_reports_every_problem() {
+        let problems = issuer(&[
+            "--listen",
+            "localhost",
+            "--realm",
+            "a/b",
+            "--audience",
+            "a b",
+            "--user",
+            " ",
+            "--valid-hours",
+            "0",
+        ])
+        .expect_err("invalid");
+        assert_eq!(problems.len(), 5, "{problems:#?}");
+    }
+
+    /// A file of the temp dir that is removed when dropped.
+    struct TempFile(PathBuf);
+
+    impl TempFile {
+        fn with(name: &str, text: &str) -> TempFile {
+            let path =
+                std::env::temp_dir().join(format!("mcp-bench-{}-{name}", std::process::id()));
+            std::fs::write(&path, text).expect("write");
+            TempFile(path)
+        }
+    }
+
+    impl Drop for TempFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    #[test]
+    fn bearer_token_file_is_read_trimmed_and_kept_secret() {
+        let file = TempFile::with("token", "  abc.def.ghi\n");
+        let value = read_bearer(&file.0).expect("token");
+        assert_eq!(value, "Bearer abc.def.ghi");
+        assert!(value.is_sensitive());
+        let plan = calls(&[
+            "--url",
+            "http://127.0.0.1:9/mcp",
+            "--bearer-token-file",
+            file.0.to_str().expect("utf-8"),
+        ])
+        .expect("valid");
+        assert_eq!(plan.bearer, Some(value));
+        assert_eq!(
+            calls(&["--url", "http://127.0.0.1:9/mcp"])
+                .expect("valid")
+                .bearer,
+            None
+        );
+    }
+
+    #[test]
+    fn unusable_bearer_token_files_are_refused() {
+        let empty = TempFile::with("empty", " \n");
+        let two = TempFile::with("two", "a b");
+        let control = TempFile::with("control", "a\u{7}b");
+        for path in [
+            &empty.0,
+            &two.0,
+            &control.0,
+            &PathBuf::from("/nonexistent/t"),
+        ] {
+            let problem = read_bearer(path).expect_err("refused");
+            assert!(problem.starts_with("--bearer-token-file"), "{problem}");
+        }
+        let problems = calls(&[
+            "--url",
+            "http://127.0.0.1:9/mcp",
+            "--bearer-token-file",
+            "/nonexistent/t",
+        ])
+        .expect_err("invalid");
+        assert_eq!(problems.len(), 1, "{problems:#?}");
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use reqwest::Url;
+use reqwest::{Url, header::HeaderValue};
 
 use crate::{
     results::{ClientKind, Connections, FanoutResult},
@@ -24,10 +24,12 @@ pub struct FanoutPlan {
     pub calls: usize,
     pub warmup: usize,
     pub call_timeout: Duration,
+    /// `Authorization` of every request, when the server wants a bearer token.
+    pub bearer: Option<HeaderValue>,
 }
 
 pub async fn run(plan: FanoutPlan) -> Result<FanoutResult> {
-    let http = http_client(plan.connections)?;
+    let http = http_client(plan.connections, plan.bearer.as_ref())?;
     let session = McpSession::open(plan.client, &http, &plan.url).await?;
     for _ in 0..plan.warmup {
         let _ = timed_call(&session, &plan).await;

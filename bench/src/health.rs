@@ -1,5 +1,6 @@
 //! Helpers the benchmark script needs around the processes it starts: a free loopback port,
-//! and waiting until the gateway's `/health` says every backend is up.
+//! waiting until the gateway's `/health` says every backend is up and, with auth on, until
+//! the gateway accepts the benchmark's token.
 
 use std::{
     net::{Ipv4Addr, TcpListener},
@@ -7,7 +8,10 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
-use reqwest::Url;
+use reqwest::{
+    StatusCode, Url,
+    header::{AUTHORIZATION, HeaderValue, WWW_AUTHENTICATE},
+};
 use serde::Deserialize;
 
 use crate::procfs;
@@ -90,6 +94,68 @@ pub async fn wait_until_healthy(
     }
 }
 
+/// `/whoami` next to a `/health` URL.
+pub fn whoami_url(health: &Url) -> Url {
+    let mut url = health.clone();
+    url.set_path("/whoami");
+    url.set_query(None);
+    url
+}
+
+/// With auth on, polls `/whoami` with `bearer` until it answers 200. A gateway that has not
+/// loaded the issuer's keys yet answers 503 (keep waiting); 401 or 403 means the token is
+/// refused, which waiting will not change.
+pub async fn wait_until_authenticated(
+    health: &Url,
+    bearer: &HeaderValue,
+    timeout: Duration,
+    server_pid: Option<u32>,
+) -> Result<()> {
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .context("building the HTTP client")?;
+    let url = whoami_url(health);
+    let deadline = Instant::now() + timeout;
+    loop {
+        let last_seen = match http
+            .get(url.clone())
+            .header(AUTHORIZATION, bearer.clone())
+            .send()
+            .await
+        {
+            Ok(response) if response.status().is_success() => return Ok(()),
+            Ok(response)
+                if matches!(
+                    response.status(),
+                    StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
+                ) =>
+            {
+                let challenge = response
+                    .headers()
+                    .get(WWW_AUTHENTICATE)
+                    .and_then(|value| value.to_str().ok())
+                    .unwrap_or("no WWW-Authenticate")
+                    .to_owned();
+                bail!(
+                    "{url} refused the token: HTTP {}: {challenge}",
+                    response.status()
+                );
+            }
+            Ok(response) => format!("HTTP {}", response.status()),
+            Err(error) => format!("{error}"),
+        };
+        if let Some(pid) = server_pid.filter(|pid| !procfs::is_running(*pid)) {
+            bail!("process {pid} exited: {last_seen}");
+        }
+        if Instant::now() >= deadline {
+            bail!("{url} did not accept the token within {timeout:?}: {last_seen}");
+        }
+        tokio::time::sleep(POLL_PERIOD).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,6 +186,12 @@ mod tests {
         assert!(!is_ready(counts(1, 2), None));
         assert!(!is_ready(counts(0, 0), None));
         assert!(!is_ready(counts(1, 1), Some(2)));
+    }
+
+    #[test]
+    fn whoami_is_beside_health() {
+        let health = Url::parse("http://127.0.0.1:8/health?x=1").expect("url");
+        assert_eq!(whoami_url(&health).as_str(), "http://127.0.0.1:8/whoami");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! `mcp-bench`: the load generator of `make bench`. It sends the same MCP calls through the
 //! gateway and directly to a backend, reads the CPU and memory the gateway spends doing so,
-//! times session opening, and prints the comparison table with the project's targets.
+//! times session opening, and prints the comparison table with the project's targets. For
+//! the runs with authentication on it also plays the OIDC issuer (`issuer`).
 //! `scripts/bench.sh` starts the processes and calls the subcommands in order.
 
 use std::process::ExitCode;
@@ -14,6 +15,7 @@ mod calls;
 mod cli;
 mod fanout;
 mod health;
+mod issuer;
 mod procfs;
 mod raw;
 mod report;
@@ -106,17 +108,33 @@ async fn run(command: RawCommand) -> Result<()> {
             expect,
             pid,
             timeout_secs,
+            bearer_token_file,
         } => {
             let mut problems = Vec::new();
             let timeout = cli::check_seconds("--timeout-secs", timeout_secs, &mut problems);
             let url = Url::parse(&url)
                 .map_err(|error| problems.push(format!("--url: {error}")))
                 .ok();
-            let (Some(url), Some(timeout)) = (url, timeout) else {
+            let bearer = bearer_token_file.and_then(|path| {
+                cli::read_bearer(&path)
+                    .map_err(|problem| problems.push(problem))
+                    .ok()
+            });
+            let (Some(url), Some(timeout), true) = (url, timeout, problems.is_empty()) else {
                 return Err(invalid(problems));
             };
+            let started = std::time::Instant::now();
             let counts = health::wait_until_healthy(&url, expect, timeout, pid).await?;
             eprintln!("healthy: {} of {} backends", counts.healthy, counts.total);
+            if let Some(bearer) = bearer {
+                let left = timeout.saturating_sub(started.elapsed());
+                health::wait_until_authenticated(&url, &bearer, left, pid).await?;
+                eprintln!("authenticated: /whoami accepts the token");
+            }
+        }
+        RawCommand::Issuer(raw) => {
+            let plan = issuer::IssuerPlan::try_from(raw).map_err(invalid)?;
+            issuer::run(plan).await?;
         }
         RawCommand::FreePort => println!("{}", health::free_port()?),
         RawCommand::Report { file } => {

@@ -1,7 +1,10 @@
 //! The table `make bench` prints: direct and gateway side by side at each concurrency, the
 //! ratio gateway/direct, the gateway's CPU per call and memory, session opening, and each
-//! target figure next to its bound with ✓ or ✗. Pure: records in, text out. Figures are
-//! information, never a failure: a missed target changes a mark, not an exit code.
+//! target figure next to its bound with ✓ or ✗, and what authentication adds ([`auth`]).
+//! Pure: records in, text out. Figures are information, never a failure: a missed target
+//! changes a mark, not an exit code.
+
+mod auth;
 
 use std::{collections::BTreeMap, fmt::Write as _};
 
@@ -84,6 +87,8 @@ pub struct Figures {
     pub sessions: Option<SessionsResult>,
     pub idle_rss_kib: Option<u64>,
     pub fanouts: Vec<FanoutResult>,
+    /// The alternating rounds of the auth-off and the auth-on gateway.
+    pub auth: auth::AuthRuns,
 }
 
 impl Figures {
@@ -98,7 +103,10 @@ impl Figures {
                 Record::Calls(calls) if calls.label == GATEWAY => {
                     figures.gateway.insert(calls.concurrency, calls);
                 }
-                Record::Calls(_) => {}
+                Record::Calls(calls) => {
+                    // Runs of other labels (measured by hand) are not part of the table.
+                    let _ = figures.auth.take(calls);
+                }
                 Record::Sessions(sessions) => figures.sessions = Some(sessions),
                 Record::Rss(rss) if rss.label == GATEWAY_IDLE_RSS => {
                     figures.idle_rss_kib = Some(rss.rss_kib);
@@ -149,6 +157,7 @@ impl Figures {
             }
             _ => None,
         };
+        let auth_added = self.auth.added_p50_lowest();
         let session_p50_ms = self
             .sessions
             .as_ref()
@@ -197,6 +206,16 @@ impl Figures {
                 bound: Bound::AtMost(5.0),
                 unit: "ms",
                 decimals: 2,
+            },
+            Target {
+                name: format!(
+                    "auth on: added p50 vs auth-off gateway, concurrency {}",
+                    auth_added.map_or(1, |(concurrency, _)| concurrency)
+                ),
+                measured: auth_added.map(|(_, added)| added),
+                bound: Bound::AtMost(20.0),
+                unit: "µs",
+                decimals: 0,
             },
         ]
     }
@@ -254,6 +273,7 @@ pub fn render(figures: &Figures, unreadable: usize) -> String {
     for concurrency in figures.concurrencies() {
         render_concurrency(&mut out, figures, concurrency);
     }
+    auth::render(&mut out, &figures.auth);
     if let Some(sessions) = &figures.sessions {
         let open = sessions.open.as_ref();
         let _ = writeln!(
@@ -463,6 +483,7 @@ fn render_problems(out: &mut String, figures: &Figures, unreadable: usize) {
             notes.push(format!("fanout {}: first error: {error}", fanout.label));
         }
     }
+    notes.extend(auth::problems(&figures.auth));
     if unreadable > 0 {
         notes.push(format!(
             "{unreadable} line(s) of the results file were not results"
@@ -587,11 +608,39 @@ mod tests {
                 (Some(34.615), Verdict::Missed),
                 (Some(12.0), Verdict::Met),
                 (Some(2.1), Verdict::Met),
+                (None, Verdict::Unknown),
             ]
         );
         let names: Vec<String> = figures.targets().into_iter().map(|t| t.name).collect();
         assert!(names[0].ends_with("concurrency 1"));
         assert!(names[2].ends_with("concurrency 16"));
+    }
+
+    #[test]
+    fn auth_rounds_give_their_own_target_and_section() {
+        let mut records = full_run();
+        for (label, p50) in [
+            (auth::AUTH_OFF, 230.0),
+            (auth::AUTH_ON, 262.0),
+            (auth::AUTH_OFF, 228.0),
+            (auth::AUTH_ON, 236.0),
+        ] {
+            records.push(calls(label, 1, 4000.0, p50, Some(0.08)));
+        }
+        let figures = Figures::from_records(records);
+        // Auth rounds stay out of the auth-off gateway's own figures.
+        assert_eq!(figures.targets()[0].measured, Some(70.0));
+        let target = figures.targets().pop().expect("auth target");
+        assert_eq!(
+            target.name,
+            "auth on: added p50 vs auth-off gateway, concurrency 1"
+        );
+        // Rounds differ by +32 and +8 µs: the median of two is their mean.
+        assert_eq!(target.measured, Some(20.0));
+        assert_eq!(target.verdict(), Verdict::Met);
+        let text = render(&figures, 0);
+        assert!(text.contains("2 round(s), alternating"), "{text}");
+        assert!(text.contains("✓ auth on: added p50"), "{text}");
     }
 
     #[test]

@@ -5,7 +5,10 @@
 use std::{borrow::Cow, time::Duration};
 
 use anyhow::{Context, Result, bail};
-use reqwest::Url;
+use reqwest::{
+    Url,
+    header::{AUTHORIZATION, HeaderMap, HeaderValue},
+};
 use rmcp::{
     RoleClient, ServiceExt,
     model::{CallToolRequestParams, CallToolResult, JsonObject},
@@ -39,9 +42,20 @@ pub enum McpSession {
 }
 
 /// The HTTP client every session of a run shares: no proxy (everything is on loopback),
-/// `TCP_NODELAY` so the client never holds back a request.
-pub fn http_client(connections: Connections) -> Result<reqwest::Client> {
-    let builder = reqwest::Client::builder().tcp_nodelay(true).no_proxy();
+/// `TCP_NODELAY` so the client never holds back a request. `bearer` goes on every request
+/// as a default header, so both clients (rmcp's and the raw one) send it alike.
+pub fn http_client(
+    connections: Connections,
+    bearer: Option<&HeaderValue>,
+) -> Result<reqwest::Client> {
+    let mut headers = HeaderMap::new();
+    if let Some(bearer) = bearer {
+        headers.insert(AUTHORIZATION, bearer.clone());
+    }
+    let builder = reqwest::Client::builder()
+        .tcp_nodelay(true)
+        .no_proxy()
+        .default_headers(headers);
     let builder = match connections {
         Connections::KeepAlive => builder.pool_idle_timeout(POOL_IDLE_TIMEOUT),
         Connections::Fresh => builder.pool_max_idle_per_host(0),

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use reqwest::Url;
+use reqwest::{Url, header::HeaderValue};
 
 use crate::{
     results::{ClientKind, Connections, SessionsResult},
@@ -23,10 +23,12 @@ pub struct SessionsPlan {
     pub sessions: usize,
     pub warmup: usize,
     pub timeout: Duration,
+    /// `Authorization` of every request, when the server wants a bearer token.
+    pub bearer: Option<HeaderValue>,
 }
 
 pub async fn run(plan: SessionsPlan) -> Result<SessionsResult> {
-    let http = http_client(plan.connections)?;
+    let http = http_client(plan.connections, plan.bearer.as_ref())?;
     for _ in 0..plan.warmup {
         // A failing warm-up fails again below, where it is counted.
         let _ = open_and_list(&plan, &http).await;
