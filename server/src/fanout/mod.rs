@@ -173,6 +173,5 @@ async fn notify_progress(
     let params = ProgressNotificationParam::new(target.token.clone(), done as f64)
         .with_total(total as f64)
         .with_message(format!("{server} finished"));
-    // A caller that went away cannot be told.
-    let _ = target.peer.notify_progress(params).await;
+    target.notify(params).await;
 }

@@ -10,8 +10,11 @@
 //!
 //! - only a single JSON-RPC request `tools/call` in a session rmcp knows, with the headers rmcp
 //!   requires and a protocol version header rmcp accepts;
-//! - not one that asks for progress (`_meta.progressToken`: notifications need the session's
-//!   stream), names a per-request protocol version, or carries SEP-2243 routing headers;
+//! - not one that names a per-request protocol version, answers an input request, or carries
+//!   SEP-2243 routing headers (2026-07-28 matters);
+//! - a call without a progress token gets one JSON body; one with a token gets an event
+//!   stream of its progress notifications and then its result (the call runs in a task of
+//!   its own meanwhile, cancelled if the caller goes away);
 //! - `notifications/cancelled` from the client reaches calls in flight here through
 //!   [`InFlight`], and goes on to rmcp as before (for calls rmcp serves).
 
@@ -25,11 +28,13 @@ use http::request::Parts;
 use http::{HeaderValue, StatusCode, header};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CancelledNotificationParam, NumberOrString,
-    ProtocolVersion, ServerJsonRpcMessage, ServerResult,
+    ProgressNotification, ProgressNotificationParam, ProgressToken, ProtocolVersion,
+    ServerJsonRpcMessage, ServerNotification, ServerResult,
 };
 use rmcp::transport::streamable_http_server::session::SessionManager as _;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use serde::Deserialize;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::caller;
@@ -37,7 +42,7 @@ use super::mcp::call_outcome_to_mcp;
 use super::sessions::SESSION_HEADER;
 use crate::gateway::Gateway;
 use crate::principal::Transport;
-use crate::upstream::CallOptions;
+use crate::upstream::{CallOptions, ProgressSink, ProgressTarget};
 
 const PROTOCOL_VERSION_HEADER: &str = "mcp-protocol-version";
 /// SEP-2243 headers, which rmcp checks against the body; such requests stay with rmcp.
@@ -51,13 +56,13 @@ pub struct InFlight {
 }
 
 impl InFlight {
-    fn register(&self, session: Arc<str>, id: NumberOrString) -> InFlightGuard<'_> {
+    fn register(self: &Arc<Self>, session: Arc<str>, id: NumberOrString) -> InFlightGuard {
         let token = CancellationToken::new();
         if let Ok(mut calls) = self.calls.lock() {
             calls.insert((Arc::clone(&session), id.clone()), token.clone());
         }
         InFlightGuard {
-            in_flight: self,
+            in_flight: Arc::clone(self),
             key: Some((session, id)),
             token,
         }
@@ -89,13 +94,13 @@ impl InFlight {
 }
 
 /// Removes a call from [`InFlight`] when it ends, however it ends.
-struct InFlightGuard<'a> {
-    in_flight: &'a InFlight,
+struct InFlightGuard {
+    in_flight: Arc<InFlight>,
     key: Option<(Arc<str>, NumberOrString)>,
     token: CancellationToken,
 }
 
-impl Drop for InFlightGuard<'_> {
+impl Drop for InFlightGuard {
     fn drop(&mut self) {
         if let (Some(key), Ok(mut calls)) = (self.key.take(), self.in_flight.calls.lock()) {
             calls.remove(&key);
@@ -172,7 +177,7 @@ pub enum Routed {
 pub async fn route(
     gateway: &Arc<Gateway>,
     sessions: &LocalSessionManager,
-    in_flight: &InFlight,
+    in_flight: &Arc<InFlight>,
     parts: &Parts,
     body: &Bytes,
 ) -> Routed {
@@ -212,15 +217,21 @@ pub async fn route(
     let Ok(params) = serde_json::from_value::<CallToolRequestParams>(params) else {
         return Routed::ToRmcp;
     };
-    // Progress needs the session's stream; a per-request protocol version and input
-    // responses belong to 2026-07-28 requests: rmcp's.
-    if params.meta.as_ref().is_some_and(|meta| {
-        meta.get_progress_token().is_some() || meta.protocol_version().is_some()
-    }) || params.input_responses.is_some()
+    // A per-request protocol version and input responses belong to 2026-07-28 requests:
+    // rmcp's.
+    if params
+        .meta
+        .as_ref()
+        .is_some_and(|meta| meta.protocol_version().is_some())
+        || params.input_responses.is_some()
         || params.request_state.is_some()
     {
         return Routed::ToRmcp;
     }
+    let progress = params
+        .meta
+        .as_ref()
+        .and_then(|meta| meta.get_progress_token());
     let session: Arc<str> = Arc::from(session);
     // Unknown or ended sessions get rmcp's answer (404).
     if !sessions.has_session(&session).await.unwrap_or(false) {
@@ -229,17 +240,28 @@ pub async fn route(
 
     let guard = in_flight.register(Arc::clone(&session), id.clone());
     let ctx = caller::request_context(gateway.settings(), parts, Transport::Mcp);
-    let options = CallOptions {
-        progress: None,
-        cancel: guard.token.clone(),
-        timeout: None,
-        identity: None,
+    let Some(token) = progress else {
+        let options = CallOptions {
+            progress: None,
+            cancel: guard.token.clone(),
+            timeout: None,
+            identity: None,
+        };
+        let outcome = gateway
+            .call_tool(&ctx, &params.name, params.arguments, options)
+            .await;
+        drop(guard);
+        return Routed::Answered(json_response(&answer(outcome, id)));
     };
-    let outcome = gateway
-        .call_tool(&ctx, &params.name, params.arguments, options)
-        .await;
-    drop(guard);
-    let message = match call_outcome_to_mcp(outcome) {
+    Routed::Answered(streamed(Arc::clone(gateway), ctx, params, token, id, guard))
+}
+
+/// The JSON-RPC answer to a call, in the session era's shape.
+fn answer(
+    outcome: Result<rmcp::model::CallToolResult, crate::gateway::ToolCallError>,
+    id: NumberOrString,
+) -> ServerJsonRpcMessage {
+    match call_outcome_to_mcp(outcome) {
         Ok(result) => {
             let mut result = ServerResult::from(CallToolResponse::from(result));
             // Session-era peers know no `resultType` (as rmcp's handler does for them).
@@ -247,8 +269,89 @@ pub async fn route(
             ServerJsonRpcMessage::response(result, id)
         }
         Err(error) => ServerJsonRpcMessage::error(error, Some(id)),
+    }
+}
+
+/// Progress notifications a slow reader may have queued before some are dropped.
+const PROGRESS_BUFFER: usize = 64;
+
+/// A call whose caller asked for progress: its answer is an event stream of the progress
+/// notifications, then the result. The call runs in its own task so that the stream can be
+/// read while it runs; a caller that goes away (the body is dropped) cancels it.
+fn streamed(
+    gateway: Arc<Gateway>,
+    ctx: crate::principal::RequestContext,
+    params: CallToolRequestParams,
+    token: ProgressToken,
+    id: NumberOrString,
+    guard: InFlightGuard,
+) -> Response {
+    let (progress_tx, progress_rx) = mpsc::channel(PROGRESS_BUFFER);
+    let (done_tx, done_rx) = oneshot::channel();
+    let cancel_on_drop = guard.token.clone().drop_guard();
+    tokio::spawn(async move {
+        let options = CallOptions {
+            progress: Some(ProgressTarget {
+                sink: ProgressSink::Stream(progress_tx),
+                token,
+            }),
+            cancel: guard.token.clone(),
+            timeout: None,
+            identity: None,
+        };
+        let outcome = gateway
+            .call_tool(&ctx, &params.name, params.arguments, options)
+            .await;
+        drop(guard);
+        let _ = done_tx.send(answer(outcome, id));
+    });
+    struct Stream {
+        progress: mpsc::Receiver<ProgressNotificationParam>,
+        done: Option<oneshot::Receiver<ServerJsonRpcMessage>>,
+        _cancel_on_drop: tokio_util::sync::DropGuard,
+    }
+    let state = Stream {
+        progress: progress_rx,
+        done: Some(done_rx),
+        _cancel_on_drop: cancel_on_drop,
     };
-    Routed::Answered(json_response(&message))
+    let events = futures::stream::unfold(state, |mut state| async move {
+        let done = state.done.as_mut()?;
+        let message = tokio::select! {
+            // Progress first: what was sent before the result arrives before it.
+            biased;
+            Some(progress) = state.progress.recv() => ServerJsonRpcMessage::notification(
+                ServerNotification::ProgressNotification(ProgressNotification::new(progress)),
+            ),
+            finished = done => {
+                state.done = None;
+                finished.ok()?
+            }
+        };
+        let frame = sse_frame(&message);
+        Some((Ok::<_, std::convert::Infallible>(frame), state))
+    });
+    let mut response = Response::new(Body::from_stream(events));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// One server-sent event carrying a JSON-RPC message.
+fn sse_frame(message: &ServerJsonRpcMessage) -> Bytes {
+    let json = serde_json::to_vec(message).unwrap_or_else(|error| {
+        tracing::error!(%error, "could not serialize a message of a call's event stream");
+        b"{}".to_vec()
+    });
+    let mut frame = Vec::with_capacity(json.len() + 22);
+    frame.extend_from_slice(b"event: message\ndata: ");
+    frame.extend_from_slice(&json);
+    frame.extend_from_slice(b"\n\n");
+    Bytes::from(frame)
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
@@ -336,7 +439,7 @@ mod tests {
 
     #[test]
     fn in_flight_calls_are_cancelled_by_session_and_id_and_forgotten_when_done() {
-        let in_flight = InFlight::default();
+        let in_flight = Arc::new(InFlight::default());
         let guard = in_flight.register(Arc::from("s1"), NumberOrString::Number(7));
         assert!(!in_flight.cancel("s2", &NumberOrString::Number(7)));
         assert!(!in_flight.cancel("s1", &NumberOrString::Number(8)));

@@ -15,7 +15,7 @@ use rmcp::{ErrorData, RoleServer, ServerHandler};
 
 use crate::gateway::{Gateway, ToolCallError};
 use crate::principal::{RequestContext as CallContext, Transport};
-use crate::upstream::{CallOptions, ProgressTarget};
+use crate::upstream::{CallOptions, ProgressSink, ProgressTarget};
 
 /// Narrows `tools/list` to one backend (SPEC §12 `params.server`); put in the request's
 /// extensions by the HTTP layer, which sees the raw body.
@@ -123,7 +123,7 @@ impl ServerHandler for McpHandler {
             .meta
             .get_progress_token()
             .map(|token| ProgressTarget {
-                peer: context.peer.clone(),
+                sink: ProgressSink::Peer(context.peer.clone()),
                 token,
             });
         let options = CallOptions {

@@ -13,11 +13,35 @@ use rmcp::service::{NotificationContext, Peer};
 use rmcp::{ClientHandler, RoleClient, RoleServer};
 use tokio::sync::Notify;
 
-/// Where a backend progress token's notifications go: a downstream peer and its own token.
+/// Where a backend progress token's notifications go: a downstream caller and its own token.
 #[derive(Clone)]
 pub struct ProgressTarget {
-    pub peer: Peer<RoleServer>,
+    pub sink: ProgressSink,
     pub token: ProgressToken,
+}
+
+/// How progress reaches a downstream caller.
+#[derive(Clone)]
+pub enum ProgressSink {
+    /// An rmcp session or request (rmcp routes it to the right stream).
+    Peer(Peer<RoleServer>),
+    /// The event stream of one call on the direct path (`http/fast_call.rs`). Full means the
+    /// caller reads too slowly: progress is advisory, so that notification is dropped.
+    Stream(tokio::sync::mpsc::Sender<ProgressNotificationParam>),
+}
+
+impl ProgressTarget {
+    /// Tell the caller; a caller that went away cannot be told (the call itself notices).
+    pub async fn notify(&self, params: ProgressNotificationParam) {
+        match &self.sink {
+            ProgressSink::Peer(peer) => {
+                let _ = peer.notify_progress(params).await;
+            }
+            ProgressSink::Stream(sender) => {
+                let _ = sender.try_send(params);
+            }
+        }
+    }
 }
 
 /// State shared by a backend connection's handler and the callers using that connection.
@@ -78,9 +102,8 @@ impl ClientHandler for UpstreamClient {
             return;
         };
         let mut relayed = params;
-        relayed.progress_token = target.token;
-        // A caller that went away cannot be told; the call itself notices.
-        let _ = target.peer.notify_progress(relayed).await;
+        relayed.progress_token = target.token.clone();
+        target.notify(relayed).await;
     }
 
     async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {

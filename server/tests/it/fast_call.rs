@@ -223,3 +223,36 @@ async fn an_unknown_session_is_not_found_on_the_direct_path_too() {
         .count();
     assert_eq!(record_count, 0, "a call in no session reached a backend");
 }
+
+#[tokio::test]
+async fn a_caller_leaving_a_progress_stream_cancels_its_call() {
+    let (_http, gateway) = gateway_with_http_backend().await;
+    let session = RawSession::open(&gateway.mcp_url()).await;
+    let body = json!({"jsonrpc": "2.0", "id": 21, "method": "tools/call",
+        "params": {"name": "alpha__sleep", "arguments": {"seconds": 60},
+                   "_meta": {"progressToken": 5}}});
+    let started = Instant::now();
+    let mut response = session.post(&body).await;
+    assert!(content_type(&response).starts_with("text/event-stream"));
+    // Wait for the first progress event: the call is running on the backend.
+    let first = response.chunk().await.expect("read").expect("an event");
+    let first = String::from_utf8_lossy(&first).into_owned();
+    assert!(first.contains("notifications/progress"), "{first}");
+    assert!(first.contains("\"progressToken\":5"), "{first}");
+    drop(response);
+    drop(session);
+    // The call ends (cancelled) long before its 60 s, and is audited as such.
+    let record = gateway
+        .wait_for_audit("the abandoned call", |r| {
+            r["event"] == "tool_call" && r["tool"] == "alpha__sleep"
+        })
+        .await;
+    assert!(started.elapsed() < Duration::from_secs(45));
+    assert_eq!(record["status"], "error", "{record}");
+    assert!(
+        record["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("cancelled")),
+        "{record}"
+    );
+}
