@@ -6,15 +6,17 @@
 # tools/call directly and through the gateway at concurrency 1 and 16, the gateway's RSS idle
 # and under load, its CPU time per call, and the time to open an MCP session. Then, with the
 # benchmark's own OIDC issuer (`mcp-bench issuer`), a second gateway with auth on in front of
-# the same backend, measured in alternating rounds against the first (auth off), to show what
-# token validation adds. Prints one table with every target marked ✓/✗. A benchmark, not a
+# the same backend, measured against the first (auth off) to show what token validation adds:
+# at concurrency 1 with calls interleaved one by one between the two, at the high concurrency
+# one after the other. Prints one table with every target marked ✓/✗. A benchmark, not a
 # test: it exits 0 whenever it ran.
 #
 # Knobs (environment): BENCH_CALLS_LOW (5000), BENCH_CALLS_HIGH (20000), BENCH_CONCURRENCY
 # (16), BENCH_SESSIONS (50), BENCH_MAX_SECS (25, per measured phase), BENCH_CLIENT (raw |
-# rmcp), BENCH_CONNECTIONS (keepalive | fresh), BENCH_THREADS (2), BENCH_AUTH_ROUNDS (5, at
-# concurrency 1; 0 skips the auth runs), BENCH_BIN_DIR (target/release), BENCH_MOCK_BIN,
-# BENCH_GATEWAY_BIN, BENCH_KEEP (1: keep the work dir).
+# rmcp), BENCH_CONNECTIONS (keepalive | fresh), BENCH_THREADS (2), BENCH_AUTH_ROUNDS (3
+# interleaved runs at concurrency 1; 0 skips the auth runs), BENCH_AUTH_CALLS (10000 per
+# gateway and run), BENCH_BIN_DIR (target/release), BENCH_MOCK_BIN, BENCH_GATEWAY_BIN,
+# BENCH_KEEP (1: keep the work dir).
 # docs/benchmarks.md explains what is measured and how to read the table.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -30,7 +32,8 @@ HIGH=${BENCH_CONCURRENCY:-16}
 SESSIONS=${BENCH_SESSIONS:-50}
 MAX_SECS=${BENCH_MAX_SECS:-25}
 THREADS=${BENCH_THREADS:-2}
-AUTH_ROUNDS=${BENCH_AUTH_ROUNDS:-5}
+AUTH_ROUNDS=${BENCH_AUTH_ROUNDS:-3}
+AUTH_CALLS=${BENCH_AUTH_CALLS:-10000}
 
 CLIENT_FLAGS=()
 case ${BENCH_CLIENT:-raw} in
@@ -110,6 +113,41 @@ measure() {
   fi
 }
 
+# Starts a gateway with the bench config on 127.0.0.1:<free port>, in the working directory
+# $1 (its audit file, database and logs land there), with the environment assignments that
+# follow (after AUTH_ENABLED=false AUDIT_TO_STDOUT=false LOG_LEVEL=warn, which they may
+# override), and waits until every backend is healthy; extra flags of `wait-health` may follow
+# a `--`. Sets STARTED_URL (its /mcp, empty when it did not become healthy) and STARTED_PID.
+# `exec` keeps the pid the gateway's own, whose CPU time and memory are read.
+start_gateway() {
+  local dir=$1
+  shift
+  local settings=() health_flags=() port
+  while (($#)) && [[ $1 != -- ]]; do
+    settings+=("$1")
+    shift
+  done
+  (($#)) && shift
+  health_flags=("$@")
+  port=$("$BENCH" free-port)
+  mkdir -p "$dir"
+  (
+    cd "$dir" &&
+      exec env AUTH_ENABLED=false AUDIT_TO_STDOUT=false LOG_LEVEL=warn "${settings[@]}" \
+        "$GATEWAY_BIN" --config "$WORK/mcp_servers.yaml" --listen "127.0.0.1:$port"
+  ) >"$dir/gateway.out" 2>"$dir/gateway.err" &
+  STARTED_PID=$!
+  STARTED_PIDS+=("$STARTED_PID")
+  STARTED_URL=""
+  if "$BENCH" wait-health --url "http://127.0.0.1:$port/health" --expect 2 \
+    --pid "$STARTED_PID" --timeout-secs 60 "${health_flags[@]}" 2>"$dir/health.err"; then
+    STARTED_URL="http://127.0.0.1:$port/mcp"
+  else
+    show_log "$dir/health.err"
+    show_log "$dir/gateway.err"
+  fi
+}
+
 # Everything binds 127.0.0.1 only; no proxy between the processes.
 export NO_PROXY=127.0.0.1,localhost no_proxy=127.0.0.1,localhost
 
@@ -136,27 +174,16 @@ servers:
     command: "$MOCK_BIN"
     args: ["--transport", "stdio", "--name", "local"]
 YAML
-  GATEWAY_PORT=$("$BENCH" free-port)
-  # The gateway runs in the work dir, so its audit file and database land there. `exec` keeps
-  # $! the gateway's own pid, whose CPU time and memory are read.
-  (
-    cd "$WORK" &&
-      exec env AUTH_ENABLED=false AUDIT_TO_STDOUT=false LOG_LEVEL=warn \
-        "$GATEWAY_BIN" --config "$WORK/mcp_servers.yaml" --listen "127.0.0.1:$GATEWAY_PORT"
-  ) >"$WORK/gateway.out" 2>"$WORK/gateway.err" &
-  GATEWAY_PID=$!
-  STARTED_PIDS+=("$GATEWAY_PID")
-  if "$BENCH" wait-health --url "http://127.0.0.1:$GATEWAY_PORT/health" --expect 2 \
-    --pid "$GATEWAY_PID" --timeout-secs 60 2>"$WORK/health.err"; then
-    GATEWAY_URL="http://127.0.0.1:$GATEWAY_PORT/mcp"
+  start_gateway "$WORK/gateway"
+  GATEWAY_PID=$STARTED_PID
+  GATEWAY_URL=$STARTED_URL
+  if [[ -n $GATEWAY_URL ]]; then
     say "gateway: $GATEWAY_URL (pid $GATEWAY_PID)"
     # Idle: started, backends connected, no client yet.
     sleep 1
     measure "gateway RSS, idle" rss --pid "$GATEWAY_PID" --label gateway_idle
   else
     say "the gateway did not become healthy; measuring the direct path only"
-    show_log "$WORK/health.err"
-    show_log "$WORK/gateway.err"
   fi
 else
   say "$GATEWAY_BIN is missing; measuring the direct path only"
@@ -181,9 +208,11 @@ if [[ -n $GATEWAY_URL ]]; then
 fi
 
 # Auth on. The issuer serves discovery and JWKS at Keycloak's paths and writes one token
-# (RS256, valid for hours, realm role `user`); the second gateway is the first one's config
-# and binary with AUTH_ENABLED=true pointed at it (auth on is allowed on loopback too). Both
-# gateways get the same token, so the only difference is that one validates it.
+# (RS256, valid for hours, realm role `user`). Two new gateways are compared, one with auth
+# off and one with AUTH_ENABLED=true pointed at the issuer (auth on is allowed on loopback
+# too): started together, with the same config, backend and history, so that the only
+# difference is validation (the gateway measured above has served tens of thousands of calls
+# and filled its audit database). Both get the same token; the auth-off one ignores it.
 AUTH_URL=""
 if [[ -n $GATEWAY_URL && $AUTH_ROUNDS -gt 0 ]]; then
   TOKEN_FILE=$WORK/bench-token
@@ -193,27 +222,19 @@ if [[ -n $GATEWAY_URL && $AUTH_ROUNDS -gt 0 ]]; then
   STARTED_PIDS+=("$ISSUER_PID")
   if ISSUER_URL=$(wait_listening "$WORK/issuer.out" "$ISSUER_PID"); then
     say "issuer: $ISSUER_URL (pid $ISSUER_PID)"
-    AUTH_PORT=$("$BENCH" free-port)
-    # Its own working directory: the audit file and database are per gateway.
-    mkdir -p "$WORK/auth"
-    (
-      cd "$WORK/auth" &&
-        exec env AUTH_ENABLED=true KEYCLOAK_URL="$ISSUER_URL" KEYCLOAK_REALM=mcp-gateway \
-          JWT_AUDIENCE=mcp-gateway JWT_ALGORITHM=RS256 AUDIT_TO_STDOUT=false LOG_LEVEL=warn \
-          "$GATEWAY_BIN" --config "$WORK/mcp_servers.yaml" --listen "127.0.0.1:$AUTH_PORT"
-    ) >"$WORK/gateway-auth.out" 2>"$WORK/gateway-auth.err" &
-    AUTH_PID=$!
-    STARTED_PIDS+=("$AUTH_PID")
+    start_gateway "$WORK/auth-off"
+    OFF_PID=$STARTED_PID
+    OFF_URL=$STARTED_URL
     # Healthy, and the issuer's keys loaded: /whoami accepts the token.
-    if "$BENCH" wait-health --url "http://127.0.0.1:$AUTH_PORT/health" --expect 2 \
-      --pid "$AUTH_PID" --timeout-secs 60 --bearer-token-file "$TOKEN_FILE" \
-      2>"$WORK/health-auth.err"; then
-      AUTH_URL="http://127.0.0.1:$AUTH_PORT/mcp"
-      say "gateway with auth on: $AUTH_URL (pid $AUTH_PID)"
+    start_gateway "$WORK/auth-on" AUTH_ENABLED=true KEYCLOAK_URL="$ISSUER_URL" \
+      KEYCLOAK_REALM=mcp-gateway JWT_AUDIENCE=mcp-gateway JWT_ALGORITHM=RS256 \
+      -- --bearer-token-file "$TOKEN_FILE"
+    AUTH_PID=$STARTED_PID
+    if [[ -n $OFF_URL && -n $STARTED_URL ]]; then
+      AUTH_URL=$STARTED_URL
+      say "gateways for the auth runs: auth off $OFF_URL (pid $OFF_PID), auth on $AUTH_URL (pid $AUTH_PID)"
     else
-      say "the gateway with auth on did not accept the token; no auth figures"
-      show_log "$WORK/health-auth.err"
-      show_log "$WORK/gateway-auth.err"
+      say "a gateway for the auth runs did not start (or did not accept the token); no auth figures"
     fi
   else
     say "the issuer did not start; no auth figures"
@@ -224,31 +245,23 @@ fi
 if [[ -n $AUTH_URL ]]; then
   issuer_requests() { grep -c '^served ' "$WORK/issuer.err" 2>/dev/null || true; }
   served_before=$(issuer_requests)
-  # Rounds alternate which gateway goes first, so a drift over the run (CPU clock, caches)
-  # does not always favour the same side. One gateway is under load at a time.
-  for concurrency in 1 "$HIGH"; do
-    rounds=$AUTH_ROUNDS
-    calls=$CALLS_LOW
-    if [[ $concurrency != 1 ]]; then
-      rounds=1
-      calls=$CALLS_HIGH
-    fi
-    common=(--concurrency "$concurrency" --calls "$calls" --max-secs "$MAX_SECS"
-      --tool bench__echo --watch "backend=$MOCK_PID" --bearer-token-file "$TOKEN_FILE"
-      "${CLIENT_FLAGS[@]}")
-    for round in $(seq 1 "$rounds"); do
-      off=(calls --url "$GATEWAY_URL" --label auth_off --pid "$GATEWAY_PID" "${common[@]}")
-      on=(calls --url "$AUTH_URL" --label auth_on --pid "$AUTH_PID" "${common[@]}")
-      what="concurrency $concurrency, $calls calls, round $round/$rounds"
-      if ((round % 2 == 1)); then
-        measure "auth off, $what" "${off[@]}"
-        measure "auth on, $what" "${on[@]}"
-      else
-        measure "auth on, $what" "${on[@]}"
-        measure "auth off, $what" "${off[@]}"
-      fi
-    done
+  auth_flags=(--tool bench__echo --max-secs "$MAX_SECS" --bearer-token-file "$TOKEN_FILE"
+    "${CLIENT_FLAGS[@]}")
+  # Concurrency 1: calls alternate between the two gateways (off on, on off, …), one in flight
+  # at a time, so both are measured over the same seconds and the machine's other work falls
+  # on both alike. Each run is one round of the report.
+  for round in $(seq 1 "$AUTH_ROUNDS"); do
+    measure "auth off and on interleaved, concurrency 1, $AUTH_CALLS calls each, round $round/$AUTH_ROUNDS" \
+      paired --url "$OFF_URL" --label auth_off --pid "$OFF_PID" \
+      --url-b "$AUTH_URL" --label-b auth_on --pid-b "$AUTH_PID" \
+      --calls "$AUTH_CALLS" "${auth_flags[@]}"
   done
+  # The high concurrency: one gateway after the other, never both under load at once.
+  high=(--concurrency "$HIGH" --calls "$CALLS_HIGH" --watch "backend=$MOCK_PID" "${auth_flags[@]}")
+  measure "auth off, concurrency $HIGH, $CALLS_HIGH calls" \
+    calls --url "$OFF_URL" --label auth_off --pid "$OFF_PID" "${high[@]}"
+  measure "auth on, concurrency $HIGH, $CALLS_HIGH calls" \
+    calls --url "$AUTH_URL" --label auth_on --pid "$AUTH_PID" "${high[@]}"
   say "issuer: $((served_before)) requests before the auth runs, $(($(issuer_requests) - served_before)) during them"
 fi
 

@@ -149,6 +149,7 @@ pub async fn run(plan: CallsPlan) -> Result<CallsResult> {
         processes,
         client_cpu_ms_per_call,
         first_error,
+        interleaved_with: None,
     })
 }
 
@@ -165,7 +166,7 @@ async fn worker(
             break;
         }
         // Warm-up failures show again in the measured phase, where they are counted.
-        let _ = timed_call(&session, &plan).await;
+        let _ = timed_call(&session, &plan.call, plan.call_timeout).await;
     }
     start_line.wait().await;
     let deadline = plan.time_cap.map(|cap| Instant::now() + cap);
@@ -179,7 +180,7 @@ async fn worker(
         if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
             break;
         }
-        match timed_call(&session, &plan).await {
+        match timed_call(&session, &plan.call, plan.call_timeout).await {
             Ok(latency) => latencies.push(latency),
             Err(error) => {
                 errors += 1;
@@ -196,19 +197,23 @@ async fn worker(
 }
 
 /// The latency of one successful call, or why it failed.
-async fn timed_call(session: &McpSession, plan: &CallsPlan) -> Result<Duration, String> {
+pub async fn timed_call(
+    session: &McpSession,
+    call: &PreparedCall,
+    call_timeout: Duration,
+) -> Result<Duration, String> {
     let started = Instant::now();
-    let outcome = tokio::time::timeout(plan.call_timeout, session.call_tool(&plan.call)).await;
+    let outcome = tokio::time::timeout(call_timeout, session.call_tool(call)).await;
     let latency = started.elapsed();
     match outcome {
         Ok(Ok(outcome)) if !outcome.is_error => Ok(latency),
         Ok(Ok(_)) => Err("the tool answered with isError".to_owned()),
         Ok(Err(error)) => Err(format!("{error:#}")),
-        Err(_) => Err(format!("no answer within {:?}", plan.call_timeout)),
+        Err(_) => Err(format!("no answer within {call_timeout:?}")),
     }
 }
 
-fn read_cpu_times(watched: &[WatchedProcess], ticks_per_second: u64) -> Vec<Option<Duration>> {
+pub fn read_cpu_times(watched: &[WatchedProcess], ticks_per_second: u64) -> Vec<Option<Duration>> {
     watched
         .iter()
         .map(|process| procfs::read_cpu_time(ProcId::Pid(process.pid), ticks_per_second).ok())
@@ -216,7 +221,7 @@ fn read_cpu_times(watched: &[WatchedProcess], ticks_per_second: u64) -> Vec<Opti
 }
 
 /// The highest VmRSS of each watched process until `sampling` turns false.
-async fn sample_peak_rss(watched: Vec<WatchedProcess>, sampling: Arc<AtomicBool>) -> Vec<u64> {
+pub async fn sample_peak_rss(watched: Vec<WatchedProcess>, sampling: Arc<AtomicBool>) -> Vec<u64> {
     let mut peaks = vec![0; watched.len()];
     let mut ticker = tokio::time::interval(RSS_SAMPLE_PERIOD);
     while sampling.load(Ordering::Relaxed) {

@@ -16,6 +16,7 @@ use crate::{
     calls::CallsPlan,
     fanout::FanoutPlan,
     issuer::IssuerPlan,
+    paired::{PairedPlan, Side},
     procfs::WatchedProcess,
     results::{ClientKind, Connections},
     session::PreparedCall,
@@ -41,6 +42,9 @@ pub struct RawCli {
 pub enum RawCommand {
     /// Many `tools/call` at a fixed concurrency, one MCP session per concurrent worker.
     Calls(RawCallsArgs),
+    /// `tools/call` on two servers in turn, one call at a time (A B, B A, …), to compare them
+    /// over the same seconds. Prints one result line per server.
+    Paired(RawPairedArgs),
     /// Time from `initialize` to the first `tools/list` answer, over many new sessions.
     Sessions(RawSessionsArgs),
     /// Wall time of single calls (a broadcast over many backends) on one session.
@@ -163,6 +167,40 @@ pub struct RawCallsArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct RawPairedArgs {
+    /// The first server (A): `--url`, `--label`, and the client flags both sides use.
+    #[command(flatten)]
+    pub target: RawTarget,
+    /// The second server's endpoint (B).
+    #[arg(long)]
+    pub url_b: String,
+    /// Name of B's measurement in the report.
+    #[arg(long, default_value = "run_b")]
+    pub label_b: String,
+    /// Tool to call on both.
+    #[arg(long, default_value = "echo")]
+    pub tool: String,
+    /// Arguments of every call, a JSON object.
+    #[arg(long, default_value = r#"{"message":"hello"}"#)]
+    pub args: String,
+    /// Measured calls per server.
+    #[arg(long, default_value_t = 10000)]
+    pub calls: usize,
+    /// Unmeasured calls per server first.
+    #[arg(long, default_value_t = 200)]
+    pub warmup: usize,
+    /// Stop the measured phase after this many seconds even if fewer calls were made.
+    #[arg(long)]
+    pub max_secs: Option<f64>,
+    /// A's process, whose CPU time and memory are read (as `gateway`).
+    #[arg(long)]
+    pub pid: Option<u32>,
+    /// B's process, read the same way.
+    #[arg(long)]
+    pub pid_b: Option<u32>,
+}
+
+#[derive(Debug, Args)]
 pub struct RawSessionsArgs {
     #[command(flatten)]
     pub target: RawTarget,
@@ -202,18 +240,24 @@ struct Target {
     bearer: Option<HeaderValue>,
 }
 
-fn check_target(raw: &RawTarget, problems: &mut Vec<String>) -> Option<Target> {
-    let url = match Url::parse(&raw.url) {
+fn check_url(flag: &str, text: &str, problems: &mut Vec<String>) -> Option<Url> {
+    match Url::parse(text) {
         Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Some(url),
         Ok(_) => {
-            problems.push("--url: must be an http:// or https:// URL with a host".to_owned());
+            problems.push(format!(
+                "{flag}: must be an http:// or https:// URL with a host"
+            ));
             None
         }
         Err(error) => {
-            problems.push(format!("--url: {error}"));
+            problems.push(format!("{flag}: {error}"));
             None
         }
-    };
+    }
+}
+
+fn check_target(raw: &RawTarget, problems: &mut Vec<String>) -> Option<Target> {
+    let url = check_url("--url", &raw.url, problems);
     check_label(&raw.label, problems);
     let timeout = check_seconds("--timeout-secs", raw.timeout_secs, problems);
     let bearer = match &raw.bearer_token_file {
@@ -362,6 +406,61 @@ impl TryFrom<RawCallsArgs> for CallsPlan {
                 call_timeout: target.timeout,
                 time_cap,
                 watched,
+            }),
+            _ => Err(problems),
+        }
+    }
+}
+
+impl TryFrom<RawPairedArgs> for PairedPlan {
+    type Error = Vec<String>;
+
+    fn try_from(raw: RawPairedArgs) -> Result<Self, Vec<String>> {
+        let mut problems = Vec::new();
+        let target = check_target(&raw.target, &mut problems);
+        let url_b = check_url("--url-b", &raw.url_b, &mut problems);
+        let mut label_problems = Vec::new();
+        check_label(&raw.label_b, &mut label_problems);
+        problems.extend(
+            label_problems
+                .into_iter()
+                .map(|problem| problem.replacen("--label", "--label-b", 1)),
+        );
+        if raw.label_b == raw.target.label {
+            problems.push("--label-b: must differ from --label".to_owned());
+        }
+        let call = check_tool_call(&raw.tool, &raw.args, &mut problems);
+        if raw.calls == 0 {
+            problems.push("--calls: must be at least 1".to_owned());
+        }
+        let time_cap = raw
+            .max_secs
+            .and_then(|seconds| check_seconds("--max-secs", seconds, &mut problems));
+        for (flag, pid) in [("--pid", raw.pid), ("--pid-b", raw.pid_b)] {
+            if pid == Some(0) {
+                problems.push(format!("{flag}: must be a positive number"));
+            }
+        }
+        match (target, url_b, call) {
+            (Some(target), Some(url_b), Some(call)) if problems.is_empty() => Ok(PairedPlan {
+                a: Side {
+                    url: target.url,
+                    label: target.label,
+                    pid: raw.pid,
+                },
+                b: Side {
+                    url: url_b,
+                    label: raw.label_b,
+                    pid: raw.pid_b,
+                },
+                call,
+                client: target.client,
+                connections: target.connections,
+                bearer: target.bearer,
+                calls: raw.calls,
+                warmup: raw.warmup,
+                call_timeout: target.timeout,
+                time_cap,
             }),
             _ => Err(problems),
         }
@@ -750,6 +849,80 @@ mod tests {
         ])
         .expect_err("invalid");
         assert_eq!(problems.len(), 1, "{problems:#?}");
+    }
+
+    fn paired(args: &[&str]) -> Result<PairedPlan, Vec<String>> {
+        let mut full = vec!["paired"];
+        full.extend_from_slice(args);
+        match parse(&full) {
+            RawCommand::Paired(raw) => PairedPlan::try_from(raw),
+            other => panic!("not paired: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn paired_takes_two_servers() {
+        let plan = paired(&[
+            "--url",
+            "http://127.0.0.1:1/mcp",
+            "--label",
+            "auth_off",
+            "--pid",
+            "3",
+            "--url-b",
+            "http://127.0.0.1:2/mcp",
+            "--label-b",
+            "auth_on",
+            "--pid-b",
+            "4",
+            "--tool",
+            "bench__echo",
+            "--raw",
+        ])
+        .expect("valid");
+        assert_eq!(
+            (plan.a.label.as_str(), plan.a.pid, plan.a.url.port()),
+            ("auth_off", Some(3), Some(1))
+        );
+        assert_eq!(
+            (plan.b.label.as_str(), plan.b.pid, plan.b.url.port()),
+            ("auth_on", Some(4), Some(2))
+        );
+        assert_eq!((plan.calls, plan.warmup), (10000, 200));
+        assert_eq!(plan.client, ClientKind::Raw);
+        assert_eq!(plan.call.tool, "bench__echo");
+    }
+
+    #[test]
+    fn paired_reports_every_problem() {
+        let problems = paired(&[
+            "--url",
+            "http://127.0.0.1:1/mcp",
+            "--url-b",
+            "ftp://x",
+            "--label-b",
+            "run",
+            "--calls",
+            "0",
+            "--pid-b",
+            "0",
+        ])
+        .expect_err("invalid");
+        assert_eq!(problems.len(), 4, "{problems:#?}");
+        assert!(problems[0].starts_with("--url-b"), "{problems:#?}");
+        let problems = paired(&[
+            "--url",
+            "http://h/mcp",
+            "--url-b",
+            "http://h/mcp",
+            "--label-b",
+            "a b",
+        ])
+        .expect_err("invalid");
+        assert_eq!(
+            problems,
+            ["--label-b: must be [A-Za-z0-9_.-]+, got \"a b\""]
+        );
     }
 
     #[test]

@@ -16,6 +16,7 @@ mod cli;
 mod fanout;
 mod health;
 mod issuer;
+mod paired;
 mod procfs;
 mod raw;
 mod report;
@@ -75,6 +76,12 @@ async fn run(command: RawCommand) -> Result<()> {
             let plan = calls::CallsPlan::try_from(raw).map_err(invalid)?;
             let result = calls::run(plan).await?;
             println!("{}", Record::Calls(result).to_json_line());
+        }
+        RawCommand::Paired(raw) => {
+            let plan = paired::PairedPlan::try_from(raw).map_err(invalid)?;
+            for result in paired::run(plan).await? {
+                println!("{}", Record::Calls(result).to_json_line());
+            }
         }
         RawCommand::Sessions(raw) => {
             let plan = sessions::SessionsPlan::try_from(raw).map_err(invalid)?;

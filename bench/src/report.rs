@@ -556,6 +556,7 @@ mod tests {
             processes,
             client_cpu_ms_per_call: Some(0.02),
             first_error: None,
+            interleaved_with: None,
         })
     }
 
@@ -639,7 +640,7 @@ mod tests {
         assert_eq!(target.measured, Some(20.0));
         assert_eq!(target.verdict(), Verdict::Met);
         let text = render(&figures, 0);
-        assert!(text.contains("2 round(s), alternating"), "{text}");
+        assert!(text.contains("2 round(s), one gateway after"), "{text}");
         assert!(text.contains("✓ auth on: added p50"), "{text}");
     }
 

@@ -75,6 +75,10 @@ pub struct CallsResult {
     /// Why the first failed call failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_error: Option<String>,
+    /// The label of the run whose calls alternated one by one with these (`paired`), absent
+    /// for a run on its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interleaved_with: Option<String>,
 }
 
 impl CallsResult {
@@ -180,6 +184,7 @@ mod tests {
             }],
             client_cpu_ms_per_call: None,
             first_error: None,
+            interleaved_with: None,
         };
         assert_eq!(result.process("gateway").map(|p| p.pid), Some(7));
         assert!(result.process("backend").is_none());

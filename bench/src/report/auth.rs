@@ -1,11 +1,13 @@
 //! The "auth on" part of the report: what validating a bearer token adds to a `tools/call`.
 //!
 //! Two gateways run in front of the same backend, one with auth off (`auth_off` runs) and one
-//! checking the token the benchmark issuer minted (`auth_on` runs). The script measures them
-//! in alternating rounds, one after the other, never both at once. A p50 difference of a few
-//! microseconds between two separate runs is within their noise, so each round gives one
-//! difference (on − off) and the figure held against the target is their median; CPU per call
-//! is pooled over all rounds (CPU time comes in 10 ms ticks, so more calls make it finer).
+//! checking the token the benchmark issuer minted (`auth_on` runs), never both under load at
+//! once. At concurrency 1 their calls are interleaved one by one (`mcp-bench paired`), so both
+//! are measured over the same seconds; at higher concurrency they are measured one after the
+//! other. Either way the runs come in rounds: each round gives one p50 difference (on − off)
+//! and the figure held against the target is their median, because a difference of a few
+//! microseconds is within the noise of a single round. CPU per call is pooled over all rounds
+//! (CPU time comes in 10 ms ticks, so more calls make it finer).
 
 use std::{collections::BTreeMap, fmt::Write as _};
 
@@ -44,6 +46,8 @@ pub struct AuthComparison {
     /// Gateway CPU per call over all rounds, µs.
     pub cpu_off_us: Option<f64>,
     pub cpu_on_us: Option<f64>,
+    /// Every round interleaved its calls between the two gateways (`paired`).
+    pub interleaved: bool,
     pub first_error: Option<String>,
 }
 
@@ -108,6 +112,11 @@ fn compare(concurrency: usize, off: &[CallsResult], on: &[CallsResult]) -> AuthC
         p99_on_us: median(on.iter().filter_map(p99).collect()),
         cpu_off_us: pooled_cpu_us(off),
         cpu_on_us: pooled_cpu_us(on),
+        interleaved: !off.is_empty()
+            && off
+                .iter()
+                .chain(on)
+                .all(|run| run.interleaved_with.is_some()),
         first_error: off
             .iter()
             .chain(on)
@@ -156,11 +165,14 @@ pub fn render(out: &mut String, runs: &AuthRuns) {
             "on − off",
             w = 36usize.saturating_sub(title.chars().count())
         );
-        let _ = writeln!(
-            out,
-            "  {} round(s), alternating which gateway goes first",
-            comparison.rounds
-        );
+        let how = if comparison.interleaved {
+            "calls interleaved one by one between the gateways"
+        } else if comparison.rounds > 1 {
+            "one gateway after the other, alternating which goes first"
+        } else {
+            "one gateway after the other"
+        };
+        let _ = writeln!(out, "  {} round(s), {how}", comparison.rounds);
         // Counts are shown without a difference; figures with one.
         let mut row = |name: &str, off: Option<f64>, on: Option<f64>, decimals: Option<usize>| {
             let Some(decimals) = decimals else {
@@ -288,6 +300,7 @@ mod tests {
             }],
             client_cpu_ms_per_call: None,
             first_error: None,
+            interleaved_with: None,
         }
     }
 
@@ -355,13 +368,34 @@ mod tests {
         let mut out = String::new();
         render(&mut out, &three_rounds());
         assert!(out.contains("auth, concurrency 1"), "{out}");
-        assert!(out.contains("3 round(s), alternating"), "{out}");
+        assert!(
+            out.contains("3 round(s), one gateway after the other"),
+            "{out}"
+        );
         assert!(
             out.contains("added p50 per round, µs: +6, -1, +10; median 6"),
             "{out}"
         );
         assert!(out.contains("300.0       310.0        10.0"), "{out}");
         assert!(problems(&three_rounds()).is_empty());
+    }
+
+    #[test]
+    fn interleaved_rounds_are_named_so() {
+        let mut runs = AuthRuns::default();
+        for label in [AUTH_OFF, AUTH_ON] {
+            let mut paired = run(label, 1, 300.0, 0.3);
+            paired.interleaved_with = Some("other".to_owned());
+            runs.take(paired);
+        }
+        assert!(runs.comparisons()[0].interleaved);
+        let mut out = String::new();
+        render(&mut out, &runs);
+        assert!(
+            out.contains("1 round(s), calls interleaved one by one"),
+            "{out}"
+        );
+        assert!(!three_rounds().comparisons()[0].interleaved);
     }
 
     #[test]
