@@ -5,11 +5,11 @@
 # backend, so session opening is measured with one configured), then with target/release/mcp-bench:
 # tools/call directly and through the gateway at concurrency 1 and 16, the gateway's RSS idle
 # and under load, its CPU time per call, and the time to open an MCP session. Then, with the
-# benchmark's own OIDC issuer (`mcp-bench issuer`), a second gateway with auth on in front of
-# the same backend, measured against the first (auth off) to show what token validation adds:
-# at concurrency 1 with calls interleaved one by one between the two, at the high concurrency
-# one after the other. Prints one table with every target marked ✓/✗. A benchmark, not a
-# test: it exits 0 whenever it ran.
+# benchmark's own OIDC issuer (`mcp-bench issuer`), two more gateways in front of the same
+# backend, one with auth off and one with auth on, compared to show what token validation
+# adds: at concurrency 1 with calls interleaved one by one between the two, at the high
+# concurrency one after the other. Prints one table with every target marked ✓/✗. A
+# benchmark, not a test: it exits 0 whenever it ran.
 #
 # Knobs (environment): BENCH_CALLS_LOW (5000), BENCH_CALLS_HIGH (20000), BENCH_CONCURRENCY
 # (16), BENCH_SESSIONS (50), BENCH_MAX_SECS (25, per measured phase), BENCH_CLIENT (raw |
@@ -210,9 +210,9 @@ fi
 # Auth on. The issuer serves discovery and JWKS at Keycloak's paths and writes one token
 # (RS256, valid for hours, realm role `user`). Two new gateways are compared, one with auth
 # off and one with AUTH_ENABLED=true pointed at the issuer (auth on is allowed on loopback
-# too): started together, with the same config, backend and history, so that the only
-# difference is validation (the gateway measured above has served tens of thousands of calls
-# and filled its audit database). Both get the same token; the auth-off one ignores it.
+# too): both new, with the same config, backend and history, so that the only difference is
+# validation (the gateway measured above has served tens of thousands of calls and filled its
+# audit database). Both get the same token; the auth-off one ignores it.
 AUTH_URL=""
 if [[ -n $GATEWAY_URL && $AUTH_ROUNDS -gt 0 ]]; then
   TOKEN_FILE=$WORK/bench-token
@@ -256,12 +256,15 @@ if [[ -n $AUTH_URL ]]; then
       --url-b "$AUTH_URL" --label-b auth_on --pid-b "$AUTH_PID" \
       --calls "$AUTH_CALLS" "${auth_flags[@]}"
   done
-  # The high concurrency: one gateway after the other, never both under load at once.
+  # The high concurrency: one gateway after the other, never both under load at once; two
+  # rounds, off on then on off, so neither always runs on the machine as the other left it.
   high=(--concurrency "$HIGH" --calls "$CALLS_HIGH" --watch "backend=$MOCK_PID" "${auth_flags[@]}")
-  measure "auth off, concurrency $HIGH, $CALLS_HIGH calls" \
-    calls --url "$OFF_URL" --label auth_off --pid "$OFF_PID" "${high[@]}"
-  measure "auth on, concurrency $HIGH, $CALLS_HIGH calls" \
-    calls --url "$AUTH_URL" --label auth_on --pid "$AUTH_PID" "${high[@]}"
+  off=(calls --url "$OFF_URL" --label auth_off --pid "$OFF_PID" "${high[@]}")
+  on=(calls --url "$AUTH_URL" --label auth_on --pid "$AUTH_PID" "${high[@]}")
+  measure "auth off, concurrency $HIGH, $CALLS_HIGH calls, round 1/2" "${off[@]}"
+  measure "auth on, concurrency $HIGH, $CALLS_HIGH calls, round 1/2" "${on[@]}"
+  measure "auth on, concurrency $HIGH, $CALLS_HIGH calls, round 2/2" "${on[@]}"
+  measure "auth off, concurrency $HIGH, $CALLS_HIGH calls, round 2/2" "${off[@]}"
   say "issuer: $((served_before)) requests before the auth runs, $(($(issuer_requests) - served_before)) during them"
 fi
 
