@@ -218,7 +218,13 @@ impl AuthState {
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
             return response;
         }
-        tracing::warn!(method = %request.method(), %path, %reason, "authentication failed");
+        if reason.token_was_sent() {
+            tracing::warn!(method = %request.method(), %path, %reason, "authentication failed");
+        } else {
+            // Every MCP client's first request comes without a token: that is how it learns
+            // where to log in (the challenge below), not an attack. The audit still has it.
+            tracing::info!(method = %request.method(), %path, %reason, "authentication failed");
+        }
         if let Some(hook) = &self.inner.failure_hook {
             hook(&AuthFailure {
                 method: request.method().clone(),
