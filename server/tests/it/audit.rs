@@ -117,6 +117,10 @@ impl Relay {
                     let target = target.clone();
                     let task = tokio::spawn(async move {
                         if let Ok(mut outbound) = TcpStream::connect(&target).await {
+                            // Forward at once: Nagle's algorithm on a relay holds the end
+                            // of a message back until an ACK, up to 40 ms.
+                            let _ = inbound.set_nodelay(true);
+                            let _ = outbound.set_nodelay(true);
                             let _ =
                                 tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
                         }

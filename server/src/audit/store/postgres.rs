@@ -43,6 +43,41 @@ pub(super) async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
 }
 
 pub(super) async fn insert(pool: &PgPool, records: &[AuditRecord]) -> Result<u64, StoreError> {
+    // Records are almost always new: insert them without asking the table first. Should one
+    // be there already (a retry after an ambiguous failure, a replayed spool), the primary
+    // key refuses the statement, which then has written nothing; the batch goes in again
+    // with the records already there left out (looked up under the same chain lock, so none
+    // can come in between).
+    match insert_linked(pool, records, Existing::Assume).await {
+        Err(e) if is_present_id(&e) => insert_linked(pool, records, Existing::Look).await,
+        other => other,
+    }
+}
+
+/// Whether to ask the table which records of the batch it has already.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Existing {
+    Assume,
+    Look,
+}
+
+/// A record's id is in the table already (`unique_violation` on the primary key).
+fn is_present_id(error: &StoreError) -> bool {
+    match error {
+        StoreError::Database(sqlx::Error::Database(e)) => {
+            e.code().as_deref() == Some("23505") && e.constraint() == Some("audit_log_pkey")
+        }
+        _ => false,
+    }
+}
+
+/// Link the records not in the table after its chain head and insert them, in one
+/// transaction under the chain lock.
+async fn insert_linked(
+    pool: &PgPool,
+    records: &[AuditRecord],
+    existing: Existing,
+) -> Result<u64, StoreError> {
     let mut tx = pool.begin().await?;
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
         .bind(CHAIN_LOCK_KEY)
@@ -52,19 +87,24 @@ pub(super) async fn insert(pool: &PgPool, records: &[AuditRecord]) -> Result<u64
         sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
             .fetch_optional(&mut *tx)
             .await?;
-    let ids: Vec<Uuid> = records.iter().map(|r| r.id).collect();
-    let existing: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM audit_log WHERE id = ANY($1)")
-        .bind(&ids)
-        .fetch_all(&mut *tx)
-        .await?;
-    let linked = link_new(records, &existing, head);
+    let present: Vec<Uuid> = match existing {
+        Existing::Assume => Vec::new(),
+        Existing::Look => {
+            let ids: Vec<Uuid> = records.iter().map(|r| r.id).collect();
+            sqlx::query_scalar("SELECT id FROM audit_log WHERE id = ANY($1)")
+                .bind(&ids)
+                .fetch_all(&mut *tx)
+                .await?
+        }
+    };
+    let linked = link_new(records, &present, head);
     if linked.is_empty() {
         tx.commit().await?;
         return Ok(0);
     }
     let columns = Columns::of(&linked);
     // One array per column, whatever the batch size: one statement text, prepared once per
-    // connection, and a parse cost independent of the number of rows.
+    // connection, and the whole batch in one message (see `INSERT`).
     let result = sqlx::query(INSERT)
         .bind(columns.seq)
         .bind(columns.id)
@@ -95,22 +135,22 @@ pub(super) async fn insert(pool: &PgPool, records: &[AuditRecord]) -> Result<u64
     Ok(result.rows_affected())
 }
 
-/// The batch insert. Roles travel as one JSON array per row (arrays of arrays must be
-/// rectangular) and become `TEXT[]` again here. `ON CONFLICT` never fires under the chain
-/// lock; it is kept so that no path can ever duplicate a row.
+/// The batch insert: one `UNNEST` per column, in the select list (the arrays are walked in
+/// step, with no intermediate table of rows). Roles travel as one array literal per row
+/// (an array of arrays must be rectangular) and are cast back to `TEXT[]`.
+///
+/// Measured against the alternatives on the table with its indexes: as fast as a binary
+/// `COPY` on the server, and faster than the former `FROM UNNEST(…)` with a sub-select per
+/// row for the roles and `ON CONFLICT` (about 16 µs a row against 21). It is also one
+/// protocol message: sqlx 0.9.0 leaves Nagle's algorithm on, and `COPY`'s closing
+/// `CopyDone`, a small write right after the data, often waited for a delayed ACK (40 ms).
 const INSERT: &str = r#"INSERT INTO audit_log (seq, id, "timestamp", event, request_id, session_id, "user", subject, roles, client_ip, transport, tool, mcp_server, backend_tool, parameters, status, duration_ms, error, broadcast_id, truncated, details, prev_hash, hash)
-SELECT seq, id, ts, event, request_id, session_id, usr, subject,
-       ARRAY(SELECT jsonb_array_elements_text(roles)), client_ip, transport, tool, mcp_server,
-       backend_tool, parameters, status, duration_ms, error, broadcast_id, truncated, details,
-       prev_hash, hash
-FROM UNNEST($1::BIGINT[], $2::UUID[], $3::TIMESTAMPTZ[], $4::TEXT[], $5::TEXT[], $6::TEXT[],
-            $7::TEXT[], $8::TEXT[], $9::JSONB[], $10::TEXT[], $11::TEXT[], $12::TEXT[],
-            $13::TEXT[], $14::TEXT[], $15::JSONB[], $16::TEXT[], $17::BIGINT[], $18::TEXT[],
-            $19::UUID[], $20::BOOLEAN[], $21::JSONB[], $22::TEXT[], $23::TEXT[])
-     AS t(seq, id, ts, event, request_id, session_id, usr, subject, roles, client_ip,
-          transport, tool, mcp_server, backend_tool, parameters, status, duration_ms, error,
-          broadcast_id, truncated, details, prev_hash, hash)
-ON CONFLICT (id) DO NOTHING"#;
+SELECT UNNEST($1::BIGINT[]), UNNEST($2::UUID[]), UNNEST($3::TIMESTAMPTZ[]), UNNEST($4::TEXT[]),
+       UNNEST($5::TEXT[]), UNNEST($6::TEXT[]), UNNEST($7::TEXT[]), UNNEST($8::TEXT[]),
+       UNNEST($9::TEXT[])::TEXT[], UNNEST($10::TEXT[]), UNNEST($11::TEXT[]), UNNEST($12::TEXT[]),
+       UNNEST($13::TEXT[]), UNNEST($14::TEXT[]), UNNEST($15::JSONB[]), UNNEST($16::TEXT[]),
+       UNNEST($17::BIGINT[]), UNNEST($18::TEXT[]), UNNEST($19::UUID[]), UNNEST($20::BOOLEAN[]),
+       UNNEST($21::JSONB[]), UNNEST($22::TEXT[]), UNNEST($23::TEXT[])"#;
 
 /// A batch as one array per column.
 struct Columns<'a> {
@@ -122,7 +162,7 @@ struct Columns<'a> {
     session_id: Vec<Option<&'a str>>,
     user: Vec<Option<&'a str>>,
     subject: Vec<Option<&'a str>>,
-    roles: Vec<Json<&'a Vec<String>>>,
+    roles: Vec<String>,
     client_ip: Vec<Option<&'a str>>,
     transport: Vec<Option<&'static str>>,
     tool: Vec<Option<&'a str>>,
@@ -176,7 +216,7 @@ impl<'a> Columns<'a> {
             c.session_id.push(r.session_id.as_deref());
             c.user.push(r.user.as_deref());
             c.subject.push(r.subject.as_deref());
-            c.roles.push(Json(&r.roles));
+            c.roles.push(array_literal(&r.roles));
             c.client_ip.push(r.client_ip.as_deref());
             c.transport.push(r.transport.map(transport_str));
             c.tool.push(r.tool.as_deref());
@@ -194,6 +234,28 @@ impl<'a> Columns<'a> {
         }
         c
     }
+}
+
+/// `roles` as a PostgreSQL array literal (`{"admin","user"}`), every element quoted: a
+/// batch binds one text per row, since an array of arrays must be rectangular.
+fn array_literal(items: &[String]) -> String {
+    let mut out = String::with_capacity(2 + items.iter().map(|i| i.len() + 3).sum::<usize>());
+    out.push('{');
+    for (n, item) in items.iter().enumerate() {
+        if n > 0 {
+            out.push(',');
+        }
+        out.push('"');
+        for c in item.chars() {
+            if c == '"' || c == '\\' {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+        out.push('"');
+    }
+    out.push('}');
+    out
 }
 
 pub(super) async fn query(
@@ -283,4 +345,23 @@ fn read_row(row: &PgRow) -> Result<StoredRow, sqlx::Error> {
         prev_hash: row.try_get("prev_hash")?,
         hash: row.try_get("hash")?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_become_an_array_literal_with_every_element_quoted() {
+        let roles = |items: &[&str]| items.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(array_literal(&[]), "{}");
+        assert_eq!(
+            array_literal(&roles(&["admin", "user"])),
+            r#"{"admin","user"}"#
+        );
+        assert_eq!(
+            array_literal(&roles(&[r#"a"b"#, r"c\d", "NULL", "", "{,}"])),
+            r#"{"a\"b","c\\d","NULL","","{,}"}"#
+        );
+    }
 }
