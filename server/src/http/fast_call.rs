@@ -241,26 +241,32 @@ pub async fn route(
     let guard = in_flight.register(Arc::clone(&session), id.clone());
     let ctx = caller::request_context(gateway.settings(), parts, Transport::Mcp);
     let Some(token) = progress else {
-        let options = CallOptions {
-            progress: None,
-            cancel: guard.token.clone(),
-            timeout: None,
-            identity: None,
-        };
-        let outcome = gateway
-            .call_tool(&ctx, &params.name, params.arguments, options)
-            .await;
-        drop(guard);
-        return Routed::Answered(json_response(&answer(outcome, id)));
+        let answer = call(gateway, &ctx, params, None, id, guard).await;
+        return Routed::Answered(json_response(&answer));
     };
     Routed::Answered(streamed(Arc::clone(gateway), ctx, params, token, id, guard))
 }
 
-/// The JSON-RPC answer to a call, in the session era's shape.
-fn answer(
-    outcome: Result<rmcp::model::CallToolResult, crate::gateway::ToolCallError>,
+/// Make the call and give its JSON-RPC answer, in the session era's shape. The call leaves
+/// the in-flight table (`guard`) as soon as it ends.
+async fn call(
+    gateway: &Gateway,
+    ctx: &crate::principal::RequestContext,
+    params: CallToolRequestParams,
+    progress: Option<ProgressTarget>,
     id: NumberOrString,
+    guard: InFlightGuard,
 ) -> ServerJsonRpcMessage {
+    let options = CallOptions {
+        progress,
+        cancel: guard.token.clone(),
+        timeout: None,
+        identity: None,
+    };
+    let outcome = gateway
+        .call_tool(ctx, &params.name, params.arguments, options)
+        .await;
+    drop(guard);
     match call_outcome_to_mcp(outcome) {
         Ok(result) => {
             let mut result = ServerResult::from(CallToolResponse::from(result));
@@ -290,20 +296,12 @@ fn streamed(
     let (done_tx, done_rx) = oneshot::channel();
     let cancel_on_drop = guard.token.clone().drop_guard();
     tokio::spawn(async move {
-        let options = CallOptions {
-            progress: Some(ProgressTarget {
-                sink: ProgressSink::Stream(progress_tx),
-                token,
-            }),
-            cancel: guard.token.clone(),
-            timeout: None,
-            identity: None,
+        let progress = ProgressTarget {
+            sink: ProgressSink::Stream(progress_tx),
+            token,
         };
-        let outcome = gateway
-            .call_tool(&ctx, &params.name, params.arguments, options)
-            .await;
-        drop(guard);
-        let _ = done_tx.send(answer(outcome, id));
+        let answer = call(&gateway, &ctx, params, Some(progress), id, guard).await;
+        let _ = done_tx.send(answer);
     });
     struct Stream {
         progress: mpsc::Receiver<ProgressNotificationParam>,
