@@ -89,7 +89,9 @@ impl ToolName {
             ToolName::Fail => "Return a tool error (isError) with the given message",
             ToolName::Crash => "Exit the server process at once with code 3",
             ToolName::GetEnv => "Return the value of an environment variable, or <unset>",
-            ToolName::Headers => "Return the HTTP request headers of this call as JSON",
+            ToolName::Headers => {
+                "Return the HTTP request headers of this call as JSON, and its JSON-RPC id under \":request-id\""
+            }
         }
     }
 
@@ -205,7 +207,11 @@ pub async fn call(
             None => invalid_arguments("get_env needs a string 'name'"),
         },
         ToolName::Headers => {
-            text(headers_json(context.request.extensions.get::<Parts>()).to_string())
+            let mut seen = headers_json(context.request.extensions.get::<Parts>());
+            // Not a header name (those never contain ':'): tests use it to tell which client
+            // path sent the call.
+            seen[REQUEST_ID_KEY] = serde_json::to_value(&context.request.id).unwrap_or_default();
+            text(seen.to_string())
         }
     })
 }
@@ -285,6 +291,9 @@ async fn sleep(arguments: &JsonObject, request: &RequestContext<RoleServer>) -> 
     }
     text(format!("slept {seconds} s"))
 }
+
+/// Where the `headers` tool puts the call's JSON-RPC id.
+const REQUEST_ID_KEY: &str = ":request-id";
 
 /// The request headers as a JSON object; repeated headers are joined with ", ".
 fn headers_json(parts: Option<&Parts>) -> Value {

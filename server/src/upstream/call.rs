@@ -1,15 +1,20 @@
-//! One `tools/call` on a backend: deadline, progress relay and cancellation.
+//! One `tools/call` on a backend: deadline, progress relay and cancellation, over the direct
+//! path of streamable HTTP backends ([`super::direct`]) or rmcp's client.
 
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use rmcp::RoleClient;
 use rmcp::model::{
     CallToolRequest, CallToolRequestParams, CallToolResult, CancelledNotification,
-    CancelledNotificationParam, ClientNotification, ClientRequest, JsonObject, ResultType,
-    ServerResult,
+    CancelledNotificationParam, ClientNotification, ClientRequest, JsonObject, NumberOrString,
+    ProgressToken, RequestId, ResultType, ServerResult,
 };
-use rmcp::service::{PeerRequestOptions, ServiceError};
+use rmcp::service::{Peer, PeerRequestOptions, ServiceError};
 use tokio_util::sync::CancellationToken;
 
+use super::direct::{DirectCall, DirectError, DirectHttp, RequestTemplate};
 use super::identity::{self, ForwardedIdentity};
 use super::{ProgressTarget, Upstream};
 use crate::config::TransportConfig;
@@ -70,7 +75,33 @@ impl Upstream {
                 .get_or_insert_with(JsonObject::new)
                 .insert(name.clone(), value.clone().into());
         }
+        let direct = live
+            .direct
+            .clone()
+            .filter(|_| !state.param_header_tools.iter().any(|t| t == tool));
         drop(state);
+
+        if let Some(direct) = direct
+            && let Some(template) = direct.template()
+        {
+            let outcome = self
+                .call_direct(
+                    &direct,
+                    &template,
+                    &peer,
+                    tool,
+                    arguments.as_ref(),
+                    &options,
+                )
+                .await;
+            match outcome {
+                Err(DirectError::SessionExpired) => {
+                    tracing::debug!(server = %self.config.name, "backend session expired; the call goes through rmcp, which opens a new one");
+                }
+                Err(DirectError::Failed(error)) => return Err(error),
+                Ok(result) => return Ok(result),
+            }
+        }
 
         let mut params = CallToolRequestParams::new(tool.to_owned());
         if let Some(arguments) = arguments {
@@ -113,13 +144,7 @@ impl Upstream {
             Ok(response) => response,
             Err(error) => {
                 if matches!(error, CallError::Timeout(_) | CallError::Cancelled) {
-                    let reason = error.to_string();
-                    let notification =
-                        ClientNotification::CancelledNotification(CancelledNotification::new(
-                            CancelledNotificationParam::new(Some(request_id), Some(reason)),
-                        ));
-                    // Best effort: the backend may already be gone.
-                    let _ = peer.send_notification(notification).await;
+                    send_cancelled(&peer, request_id, &error).await;
                 }
                 return Err(error);
             }
@@ -139,6 +164,65 @@ impl Upstream {
             }
         }
     }
+}
+
+impl Upstream {
+    /// The call on the direct path ([`super::direct`]), with the same deadline, cancellation and
+    /// progress relay as rmcp's.
+    async fn call_direct(
+        &self,
+        direct: &DirectHttp,
+        template: &RequestTemplate,
+        peer: &Peer<RoleClient>,
+        tool: &str,
+        arguments: Option<&JsonObject>,
+        options: &CallOptions,
+    ) -> Result<CallToolResult, DirectError> {
+        let id = direct.next_request_id();
+        // The backend may send progress on the session's own stream rather than the call's;
+        // rmcp's handler relays it from there.
+        let _relay = options.progress.clone().map(|target| {
+            let token = ProgressToken(NumberOrString::String(Arc::clone(&id)));
+            self.events.register_progress(token.clone(), target);
+            RelayGuard {
+                events: &self.events,
+                token,
+            }
+        });
+        let call = DirectCall {
+            id: &id,
+            tool,
+            arguments,
+            progress: options.progress.as_ref(),
+            identity: options
+                .identity
+                .as_ref()
+                .filter(|_| self.config.forward_identity),
+        };
+        let timeout = options.timeout.unwrap_or(self.config.timeout);
+        let outcome = tokio::select! {
+            outcome = direct.call(template, call, &self.events) => outcome,
+            _ = tokio::time::sleep(timeout) => Err(DirectError::Failed(CallError::Timeout(timeout))),
+            _ = options.cancel.cancelled() => Err(DirectError::Failed(CallError::Cancelled)),
+        };
+        if let Err(DirectError::Failed(error @ (CallError::Timeout(_) | CallError::Cancelled))) =
+            &outcome
+        {
+            send_cancelled(peer, RequestId::String(id), error).await;
+        }
+        outcome.map(|mut result| {
+            result.result_type.get_or_insert(ResultType::COMPLETE);
+            result
+        })
+    }
+}
+
+/// Tell the backend to stop a call. Best effort: the backend may already be gone.
+async fn send_cancelled(peer: &Peer<RoleClient>, request_id: RequestId, reason: &CallError) {
+    let notification = ClientNotification::CancelledNotification(CancelledNotification::new(
+        CancelledNotificationParam::new(Some(request_id), Some(reason.to_string())),
+    ));
+    let _ = peer.send_notification(notification).await;
 }
 
 /// Removes a progress mapping when the call ends, however it ends.

@@ -20,11 +20,18 @@ use tokio::io::AsyncBufReadExt as _;
 
 use super::client::{LinkEvents, UpstreamClient};
 use super::credentials::ResolvedAuth;
-use super::identity::IdentityForwardingClient;
+use super::direct::DirectHttp;
+use super::http_client::BackendHttpClient;
 use super::sse;
 use crate::config::{EnvValue, ServerConfig, TransportConfig};
 
 pub type Connection = RunningService<RoleClient, UpstreamClient>;
+
+/// An open session, and for streamable HTTP its direct `tools/call` path.
+pub struct Connected {
+    pub service: Connection,
+    pub direct: Option<Arc<DirectHttp>>,
+}
 
 /// The variables a stdio backend inherits from the gateway; everything else it gets comes
 /// from its own `env` block (SPEC §13).
@@ -41,7 +48,7 @@ pub async fn connect(
     http: &reqwest::Client,
     events: Arc<LinkEvents>,
     handshake_timeout: Duration,
-) -> Result<Connection, String> {
+) -> Result<Connected, String> {
     let handler = UpstreamClient::new(events);
     let serve = async {
         match &config.transport {
@@ -55,14 +62,21 @@ pub async fn connect(
                     StreamableHttpClientTransportConfig::with_uri(with_query(url, &auth.query)?)
                         .custom_headers(headers)
                         .max_concurrent_requests(HTTP_MAX_CONCURRENT_REQUESTS);
-                let transport = StreamableHttpClientTransport::with_client(
-                    IdentityForwardingClient(http.clone()),
-                    transport_config,
-                );
-                handler
+                let direct = Arc::new(DirectHttp::new(http.clone()));
+                let client = BackendHttpClient {
+                    http: http.clone(),
+                    direct: Arc::clone(&direct),
+                };
+                let transport =
+                    StreamableHttpClientTransport::with_client(client, transport_config);
+                let service = handler
                     .serve(transport)
                     .await
-                    .map_err(|e| format!("handshake failed: {}", initialize_category(&e)))
+                    .map_err(|e| format!("handshake failed: {}", initialize_category(&e)))?;
+                Ok(Connected {
+                    service,
+                    direct: Some(direct),
+                })
             }
             TransportConfig::Sse { url } => {
                 let target = sse::SseTarget {
@@ -76,6 +90,7 @@ pub async fn connect(
                 handler
                     .serve(transport)
                     .await
+                    .map(Connected::without_direct_path)
                     .map_err(|e| format!("handshake failed: {}", initialize_category(&e)))
             }
             TransportConfig::Stdio { command, args, env } => {
@@ -83,6 +98,7 @@ pub async fn connect(
                 handler
                     .serve(transport)
                     .await
+                    .map(Connected::without_direct_path)
                     .map_err(|e| format!("handshake failed: {}", initialize_category(&e)))
             }
         }
@@ -90,6 +106,15 @@ pub async fn connect(
     tokio::time::timeout(handshake_timeout, serve)
         .await
         .map_err(|_| format!("no handshake within {} s", handshake_timeout.as_secs_f64()))?
+}
+
+impl Connected {
+    fn without_direct_path(service: Connection) -> Self {
+        Self {
+            service,
+            direct: None,
+        }
+    }
 }
 
 /// rmcp's initialize errors may quote the transport error, which may quote the URL.

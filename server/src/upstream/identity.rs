@@ -3,21 +3,13 @@
 //!
 //! Every caller shares one backend session, so headers cannot be set per connection. The
 //! call carries the identity in a private `_meta` entry of its `tools/call`; the HTTP client
-//! of that backend ([`IdentityForwardingClient`] for streamable HTTP, the SSE transport for
-//! SSE) takes the entry out of the message and turns it into headers of that one POST. The
+//! of that backend ([`BackendHttpClient`](super::http_client::BackendHttpClient) for
+//! streamable HTTP, the SSE transport for SSE) takes the entry out of the message and turns it into headers of that one POST. The
 //! backend never sees the entry.
 
-use std::collections::HashMap;
-use std::sync::Arc;
-
-use futures::stream::BoxStream;
 use http::{HeaderName, HeaderValue};
 use rmcp::model::{CallToolRequestParams, ClientJsonRpcMessage, ClientRequest, JsonRpcMessage};
-use rmcp::transport::streamable_http_client::{
-    SseError, StreamableHttpClient, StreamableHttpError, StreamableHttpPostResponse,
-};
 use serde_json::{Value, json};
-use sse_stream::Sse;
 
 /// The private `_meta` key; removed before the message leaves the gateway.
 pub const IDENTITY_META_KEY: &str = "io.secure-mcp-gateway/forwarded-identity";
@@ -68,100 +60,6 @@ pub fn headers(identity: &ForwardedIdentity) -> Vec<(HeaderName, HeaderValue)> {
     .into_iter()
     .filter_map(|(name, value)| HeaderValue::from_str(value).ok().map(|v| (name, v)))
     .collect()
-}
-
-/// reqwest for rmcp's streamable HTTP transport, plus the identity headers of each call.
-#[derive(Clone)]
-pub struct IdentityForwardingClient(pub reqwest::Client);
-
-impl StreamableHttpClient for IdentityForwardingClient {
-    type Error = reqwest::Error;
-
-    async fn post_message(
-        &self,
-        uri: Arc<str>,
-        mut message: ClientJsonRpcMessage,
-        session_id: Option<Arc<str>>,
-        auth_header: Option<String>,
-        mut custom_headers: HashMap<HeaderName, HeaderValue>,
-    ) -> Result<StreamableHttpPostResponse, StreamableHttpError<Self::Error>> {
-        if let Some(identity) = detach(&mut message) {
-            custom_headers.extend(headers(&identity));
-        }
-        self.0
-            .post_message(uri, message, session_id, auth_header, custom_headers)
-            .await
-    }
-
-    async fn post_message_with_max_sse_event_size(
-        &self,
-        uri: Arc<str>,
-        mut message: ClientJsonRpcMessage,
-        session_id: Option<Arc<str>>,
-        auth_header: Option<String>,
-        mut custom_headers: HashMap<HeaderName, HeaderValue>,
-        max_sse_event_size: usize,
-    ) -> Result<StreamableHttpPostResponse, StreamableHttpError<Self::Error>> {
-        if let Some(identity) = detach(&mut message) {
-            custom_headers.extend(headers(&identity));
-        }
-        self.0
-            .post_message_with_max_sse_event_size(
-                uri,
-                message,
-                session_id,
-                auth_header,
-                custom_headers,
-                max_sse_event_size,
-            )
-            .await
-    }
-
-    async fn delete_session(
-        &self,
-        uri: Arc<str>,
-        session_id: Arc<str>,
-        auth_header: Option<String>,
-        custom_headers: HashMap<HeaderName, HeaderValue>,
-    ) -> Result<(), StreamableHttpError<Self::Error>> {
-        self.0
-            .delete_session(uri, session_id, auth_header, custom_headers)
-            .await
-    }
-
-    async fn get_stream(
-        &self,
-        uri: Arc<str>,
-        session_id: Option<Arc<str>>,
-        last_event_id: Option<String>,
-        auth_header: Option<String>,
-        custom_headers: HashMap<HeaderName, HeaderValue>,
-    ) -> Result<BoxStream<'static, Result<Sse, SseError>>, StreamableHttpError<Self::Error>> {
-        self.0
-            .get_stream(uri, session_id, last_event_id, auth_header, custom_headers)
-            .await
-    }
-
-    async fn get_stream_with_max_sse_event_size(
-        &self,
-        uri: Arc<str>,
-        session_id: Option<Arc<str>>,
-        last_event_id: Option<String>,
-        auth_header: Option<String>,
-        custom_headers: HashMap<HeaderName, HeaderValue>,
-        max_sse_event_size: usize,
-    ) -> Result<BoxStream<'static, Result<Sse, SseError>>, StreamableHttpError<Self::Error>> {
-        self.0
-            .get_stream_with_max_sse_event_size(
-                uri,
-                session_id,
-                last_event_id,
-                auth_header,
-                custom_headers,
-                max_sse_event_size,
-            )
-            .await
-    }
 }
 
 #[cfg(test)]

@@ -8,6 +8,8 @@ pub mod call;
 pub mod client;
 pub mod connect;
 pub mod credentials;
+pub mod direct;
+pub mod http_client;
 pub mod identity;
 pub mod pool;
 pub mod sse;
@@ -43,6 +45,8 @@ pub struct LiveLink {
     pub peer: Peer<RoleClient>,
     /// A `location: body` credential, added to the arguments of every call.
     pub body_argument: Option<(String, String)>,
+    /// Streamable HTTP backends: `tools/call` without rmcp's client worker.
+    pub direct: Option<Arc<direct::DirectHttp>>,
 }
 
 /// Everything the gateway knows about one backend right now. Replaced whole on change.
@@ -56,6 +60,8 @@ pub struct LinkState {
     /// Why the backend is not healthy, safe to show (no URL, no secret).
     pub last_error: Option<String>,
     pub info: Option<BackendInfo>,
+    /// Tools whose schema asks for `Mcp-Param-*` headers: only rmcp's client sends those.
+    pub param_header_tools: Arc<[String]>,
 }
 
 impl LinkState {

@@ -10,7 +10,8 @@ use std::time::Duration;
 use rmcp::model::Tool;
 use tokio::sync::Notify;
 
-use super::connect::{self, Connection};
+use super::connect::{self, Connected};
+use super::direct::wants_param_headers;
 use super::{BackendInfo, LinkState, LiveLink, Upstream};
 
 const INITIAL_BACKOFF: Duration = Duration::from_secs(1);
@@ -122,11 +123,15 @@ impl Upstream {
     /// Discover tools, publish the live state, and keep it current until the session ends.
     async fn serve_link(
         &self,
-        connection: Connection,
+        connection: Connected,
         auth: super::credentials::ResolvedAuth,
         discovery_timeout: Duration,
         changed: &Notify,
     ) -> Ended {
+        let Connected {
+            service: connection,
+            direct,
+        } = connection;
         let peer = connection.peer().clone();
         let info = peer.peer_info().map(|info| BackendInfo {
             name: info
@@ -144,6 +149,7 @@ impl Upstream {
         let live = LiveLink {
             peer: peer.clone(),
             body_argument: auth.body_argument.clone(),
+            direct,
         };
         let refresh = async {
             match auth.refresh_at {
@@ -174,11 +180,17 @@ impl Upstream {
                             && current.tools.as_deref() == Some(tools.as_slice());
                         if !same {
                             tracing::info!(server = %self.config.name, tools = tools.len(), "backend ready");
+                            let param_header_tools = tools
+                                .iter()
+                                .filter(|tool| wants_param_headers(&tool.input_schema))
+                                .map(|tool| tool.name.to_string())
+                                .collect();
                             self.state.store(Arc::new(LinkState {
                                 live: Some(live.clone()),
                                 tools: Some(tools.into()),
                                 last_error: None,
                                 info: info.clone(),
+                                param_header_tools,
                             }));
                             changed.notify_one();
                         }
@@ -208,6 +220,7 @@ impl Upstream {
             tools: previous.tools.clone(),
             last_error: Some(reason.to_owned()),
             info: previous.info.clone(),
+            param_header_tools: Arc::clone(&previous.param_header_tools),
         }));
         changed.notify_one();
     }

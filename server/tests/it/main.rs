@@ -8,6 +8,7 @@ mod auth;
 mod binary;
 mod broadcast;
 mod credentials;
+mod direct;
 mod fast_call;
 mod interop;
 mod mcp;

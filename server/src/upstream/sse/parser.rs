@@ -34,6 +34,10 @@ pub(crate) struct SseParser {
     event_type: String,
     data: String,
     max_event_bytes: usize,
+    /// The last `id:` field seen (the standard's "last event ID buffer"); empty when none.
+    last_event_id: String,
+    /// The last valid `retry:` field, in milliseconds.
+    retry_ms: Option<u64>,
 }
 
 impl SseParser {
@@ -46,7 +50,24 @@ impl SseParser {
             event_type: String::new(),
             data: String::new(),
             max_event_bytes,
+            last_event_id: String::new(),
+            retry_ms: None,
         }
+    }
+
+    /// The id of the last event with one, for `Last-Event-ID` when resuming a stream.
+    pub(crate) fn last_event_id(&self) -> Option<&str> {
+        (!self.last_event_id.is_empty()).then_some(self.last_event_id.as_str())
+    }
+
+    /// Carry the last event id over to the stream that resumes this one.
+    pub(crate) fn set_last_event_id(&mut self, id: &str) {
+        id.clone_into(&mut self.last_event_id);
+    }
+
+    /// How long the server asked clients to wait before reconnecting.
+    pub(crate) fn retry(&self) -> Option<std::time::Duration> {
+        self.retry_ms.map(std::time::Duration::from_millis)
     }
 
     /// Adds a chunk of the body. Call [`Self::next_event`] until it gives `None` before
@@ -119,8 +140,12 @@ impl SseParser {
                 self.data.push_str(value);
                 self.data.push('\n');
             }
-            // `id` and `retry` matter for reconnection, which this transport never does:
-            // a new connection is a new session in the 2024-11-05 protocol.
+            // Only for resuming a stream (the 2024-11-05 transport never does: a new
+            // connection is a new session there).
+            "id" if !value.contains('\0') => value.clone_into(&mut self.last_event_id),
+            "retry" if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) => {
+                self.retry_ms = value.parse().ok();
+            }
             _ => {}
         }
         None
@@ -333,5 +358,21 @@ mod tests {
             parse_all(&[b"data: \xFF\n\n"]),
             vec![event("message", "\u{FFFD}")]
         );
+    }
+
+    #[test]
+    fn the_last_event_id_and_retry_are_kept_for_resumption() {
+        let mut parser = SseParser::new(1 << 10);
+        assert_eq!(parser.last_event_id(), None);
+        parser
+            .push(b"id: 0\nretry: 250\ndata:\n\nid: 7\ndata: x\n\nretry: soon\nid: a\0b\n\n")
+            .expect("fits");
+        assert_eq!(parser.next_event(), Some(event("message", "")));
+        assert_eq!(parser.next_event(), Some(event("message", "x")));
+        assert_eq!(parser.next_event(), None);
+        assert_eq!(parser.last_event_id(), Some("7"));
+        assert_eq!(parser.retry(), Some(std::time::Duration::from_millis(250)));
+        parser.set_last_event_id("9");
+        assert_eq!(parser.last_event_id(), Some("9"));
     }
 }
