@@ -37,7 +37,7 @@ use mcp::{ListServerFilter, McpHandler};
 
 type McpService = StreamableHttpService<McpHandler, LocalSessionManager>;
 
-#[derive(Clone)]
+/// Shared by every `/mcp` request (behind an `Arc`: axum clones the state per request).
 struct McpEndpoint {
     gateway: Arc<Gateway>,
     service: McpService,
@@ -96,7 +96,7 @@ pub fn router(gateway: Arc<Gateway>, auth: auth::AuthState, shutdown: Cancellati
         .route("/health", get(info::health))
         .route("/metrics", get(info::metrics))
         .with_state(Arc::clone(&gateway))
-        .route("/mcp", any(mcp_endpoint).with_state(endpoint))
+        .route("/mcp", any(mcp_endpoint).with_state(Arc::new(endpoint)))
         .merge(legacy)
         .merge(match gateway.audit().reader() {
             // One database pool for writing and reading the audit log.
@@ -128,7 +128,7 @@ pub fn router(gateway: Arc<Gateway>, auth: auth::AuthState, shutdown: Cancellati
 
 /// `/mcp`: plain JSON-RPC callers are answered here; MCP clients go to rmcp, within the
 /// sessions they own.
-async fn mcp_endpoint(State(endpoint): State<McpEndpoint>, request: Request) -> Response {
+async fn mcp_endpoint(State(endpoint): State<Arc<McpEndpoint>>, request: Request) -> Response {
     let subject = sessions::subject_of(request.extensions()).to_owned();
     let session = request
         .headers()
