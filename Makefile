@@ -33,7 +33,7 @@ test: test-deps ## Run every test (unit, integration, interop)
 	$(CARGO) nextest run --workspace --no-fail-fast
 
 bench: ## Benchmark the gateway against direct calls to the same backend
-	$(CARGO) build --release --workspace --all-targets
+	$(CARGO) build --release --workspace
 	@scripts/bench.sh
 	@scripts/bench-fanout.sh
 
