@@ -33,6 +33,8 @@ async fn a_reload_adds_changes_and_removes_servers_under_a_live_session() {
     gateway.wait_for_tool("gamma__echo", true).await;
     gateway.wait_for_tool("alpha__echo", false).await;
     gateway.wait_for_tool("beta__sleep", false).await;
+    // A changed server reconnects: its tools are back once the new process answered.
+    gateway.wait_for_tool("beta__echo", true).await;
 
     // Same session, no reconnect: the list and calls reflect the new config.
     let after = client
