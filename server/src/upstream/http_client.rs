@@ -25,6 +25,25 @@ pub struct BackendHttpClient {
     pub direct: Arc<DirectHttp>,
 }
 
+impl BackendHttpClient {
+    /// What every POST passes through before it leaves: the direct path learns from it (as
+    /// rmcp built it), then a call's forwarded identity moves from `_meta` into headers.
+    fn prepare(
+        &self,
+        uri: &str,
+        session_id: Option<&str>,
+        auth_header: Option<&str>,
+        custom_headers: &mut HashMap<HeaderName, HeaderValue>,
+        message: &mut ClientJsonRpcMessage,
+    ) {
+        self.direct
+            .learn(uri, session_id, auth_header, custom_headers, message);
+        if let Some(identity) = identity::detach(message) {
+            custom_headers.extend(identity::headers(&identity));
+        }
+    }
+}
+
 impl StreamableHttpClient for BackendHttpClient {
     type Error = reqwest::Error;
 
@@ -36,16 +55,13 @@ impl StreamableHttpClient for BackendHttpClient {
         auth_header: Option<String>,
         mut custom_headers: HashMap<HeaderName, HeaderValue>,
     ) -> Result<StreamableHttpPostResponse, StreamableHttpError<Self::Error>> {
-        self.direct.learn(
+        self.prepare(
             &uri,
             session_id.as_deref(),
             auth_header.as_deref(),
-            &custom_headers,
-            &message,
+            &mut custom_headers,
+            &mut message,
         );
-        if let Some(identity) = identity::detach(&mut message) {
-            custom_headers.extend(identity::headers(&identity));
-        }
         self.http
             .post_message(uri, message, session_id, auth_header, custom_headers)
             .await
@@ -60,16 +76,13 @@ impl StreamableHttpClient for BackendHttpClient {
         mut custom_headers: HashMap<HeaderName, HeaderValue>,
         max_sse_event_size: usize,
     ) -> Result<StreamableHttpPostResponse, StreamableHttpError<Self::Error>> {
-        self.direct.learn(
+        self.prepare(
             &uri,
             session_id.as_deref(),
             auth_header.as_deref(),
-            &custom_headers,
-            &message,
+            &mut custom_headers,
+            &mut message,
         );
-        if let Some(identity) = identity::detach(&mut message) {
-            custom_headers.extend(identity::headers(&identity));
-        }
         self.http
             .post_message_with_max_sse_event_size(
                 uri,

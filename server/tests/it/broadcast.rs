@@ -4,13 +4,11 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use rmcp::model::{CallToolRequest, CallToolRequestParams, ClientRequest};
-use rmcp::service::PeerRequestOptions;
 use serde_json::{Value, json};
 
 use crate::common::python::run_client;
 use crate::common::*;
-use crate::mcp::{list_changed_count, recording_client};
+use crate::mcp::{call_with_progress_token, list_changed_count, recording_client};
 
 fn tagged_http(name: &str, url: &str, tags: &str, extra: &str) -> String {
     format!("  {name}:\n    type: http\n    url: {url}\n    tags: [{tags}]\n{extra}")
@@ -247,17 +245,7 @@ async fn one_progress_notification_per_finished_target() {
     let gateway = TestGateway::start(&yaml).await;
     gateway.wait_healthy(3).await;
     let (client, recorder) = recording_client(&gateway.mcp_url()).await;
-    let params = CallToolRequestParams::new("broadcast__echo")
-        .with_arguments(json!({"p": 1}).as_object().cloned().unwrap_or_default());
-    let handle = client
-        .peer()
-        .send_request_with_option(
-            ClientRequest::CallToolRequest(CallToolRequest::new(params)),
-            PeerRequestOptions::no_options(),
-        )
-        .await
-        .expect("send");
-    handle.await_response().await.expect("response");
+    call_with_progress_token(&client, "broadcast__echo", json!({"p": 1})).await;
     // Progress notifications travel ahead of the response on the same stream.
     let deadline = Instant::now() + PATIENCE;
     while recorder.progress.load(Ordering::SeqCst) < 3 {

@@ -8,12 +8,11 @@
 
 use std::sync::atomic::Ordering;
 
-use rmcp::model::{CallToolRequest, CallToolRequestParams, ClientRequest, ServerResult};
-use rmcp::service::PeerRequestOptions;
+use rmcp::model::ServerResult;
 use serde_json::{Value, json};
 
 use crate::common::*;
-use crate::mcp::recording_client;
+use crate::mcp::{call_with_progress_token, recording_client};
 
 async fn gateway_over(mock: &MockServer, extra: &str) -> TestGateway {
     let yaml = format!(
@@ -142,22 +141,8 @@ async fn progress_from_an_http_backend_reaches_the_caller() {
     let mock = MockServer::start("http", "alpha", &[]);
     let gateway = gateway_over(&mock, "").await;
     let (client, recorder) = recording_client(&gateway.mcp_url()).await;
-    let params = CallToolRequestParams::new("alpha__sleep").with_arguments(
-        json!({"seconds": 0.5})
-            .as_object()
-            .cloned()
-            .unwrap_or_default(),
-    );
     // rmcp's client attaches a progress token to every request it sends.
-    let handle = client
-        .peer()
-        .send_request_with_option(
-            ClientRequest::CallToolRequest(CallToolRequest::new(params)),
-            PeerRequestOptions::no_options(),
-        )
-        .await
-        .expect("send");
-    let response = handle.await_response().await.expect("response");
+    let response = call_with_progress_token(&client, "alpha__sleep", json!({"seconds": 0.5})).await;
     let ServerResult::CallToolResult(result) = response else {
         panic!("not a tool result: {response:?}");
     };

@@ -171,21 +171,15 @@ pub async fn recording_client(
     (client, recorder)
 }
 
-pub fn list_changed_count(recorder: &Recorder) -> usize {
-    recorder.list_changed.load(Ordering::SeqCst)
-}
-
-#[tokio::test]
-async fn progress_notifications_are_relayed_to_the_caller() {
-    let (_http, gateway) = two_backends().await;
-    let (client, recorder) = recording_client(&gateway.mcp_url()).await;
-    let params = CallToolRequestParams::new("beta__sleep").with_arguments(
-        json!({"seconds": 0.5})
-            .as_object()
-            .cloned()
-            .unwrap_or_default(),
-    );
-    // rmcp's client attaches a progress token to every request it sends.
+/// A `tools/call` sent through rmcp's request API, which gives every request a progress
+/// token, and its response.
+pub async fn call_with_progress_token(
+    client: &rmcp::service::RunningService<RoleClient, Recorder>,
+    tool: &str,
+    arguments: serde_json::Value,
+) -> rmcp::model::ServerResult {
+    let params = CallToolRequestParams::new(tool.to_owned())
+        .with_arguments(arguments.as_object().cloned().unwrap_or_default());
     let handle = client
         .peer()
         .send_request_with_option(
@@ -194,7 +188,19 @@ async fn progress_notifications_are_relayed_to_the_caller() {
         )
         .await
         .expect("send");
-    let response = handle.await_response().await.expect("response");
+    handle.await_response().await.expect("response")
+}
+
+pub fn list_changed_count(recorder: &Recorder) -> usize {
+    recorder.list_changed.load(Ordering::SeqCst)
+}
+
+#[tokio::test]
+async fn progress_notifications_are_relayed_to_the_caller() {
+    let (_http, gateway) = two_backends().await;
+    let (client, recorder) = recording_client(&gateway.mcp_url()).await;
+    // rmcp's client attaches a progress token to every request it sends.
+    let response = call_with_progress_token(&client, "beta__sleep", json!({"seconds": 0.5})).await;
     assert!(matches!(
         response,
         rmcp::model::ServerResult::CallToolResult(_)
