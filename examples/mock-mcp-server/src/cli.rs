@@ -36,6 +36,9 @@ pub struct RawArgs {
     /// and `/messages`.
     #[arg(long, default_value = "/mcp")]
     pub path: String,
+    /// Another path that answers every request with a redirect (307) to `--path` (http).
+    #[arg(long, value_name = "PATH")]
+    pub redirect_from: Option<String>,
     /// Number of independent servers, each on its own listener, named NAME-0 … NAME-{N-1}.
     #[arg(long, default_value_t = 1)]
     pub count: u16,
@@ -85,6 +88,7 @@ pub struct MockConfig {
     pub transport: TransportKind,
     pub listen: SocketAddr,
     pub path: String,
+    pub redirect_from: Option<String>,
     pub count: u16,
     pub latency: Duration,
     /// `None`: every tool.
@@ -120,6 +124,18 @@ impl TryFrom<RawArgs> for MockConfig {
         };
         if path.contains(['{', '}', '*', '?', '#']) || path == "/" {
             problems.push("--path: must be a plain path such as /mcp".to_owned());
+        }
+        let redirect_from = raw.redirect_from.as_deref().map(|from| {
+            if from.starts_with('/') {
+                from.to_owned()
+            } else {
+                format!("/{from}")
+            }
+        });
+        if let Some(from) = &redirect_from
+            && (from.contains(['{', '}', '*', '?', '#']) || *from == path || from == "/")
+        {
+            problems.push("--redirect-from: must be a plain path other than --path".to_owned());
         }
         let tools = if raw.tools.is_empty() {
             None
@@ -170,6 +186,7 @@ impl TryFrom<RawArgs> for MockConfig {
             transport: raw.transport,
             listen: raw.listen,
             path,
+            redirect_from,
             count: raw.count,
             latency: Duration::from_millis(raw.latency_ms),
             tools,
@@ -215,6 +232,17 @@ mod tests {
             RawArgs::try_parse_from(std::iter::once("mock-mcp-server").chain(args.iter().copied()))
                 .map_err(|e| vec![e.to_string()])?;
         MockConfig::try_from(raw)
+    }
+
+    #[test]
+    fn redirect_from_is_a_plain_path_other_than_the_endpoint() {
+        let config = parse(&["--redirect-from", "old"]).expect("valid");
+        assert_eq!(config.redirect_from.as_deref(), Some("/old"));
+        assert!(parse(&[]).expect("valid").redirect_from.is_none());
+        for bad in ["/mcp", "/", "/a/{id}"] {
+            let problems = parse(&["--redirect-from", bad]).expect_err(bad);
+            assert!(problems[0].contains("--redirect-from"), "{problems:?}");
+        }
     }
 
     #[test]

@@ -196,7 +196,21 @@ fn http_app(
         Arc::new(LocalSessionManager::default()),
         http_config,
     );
-    Router::new().route_service(&config.path, service)
+    let router = Router::new().route_service(&config.path, service);
+    match &config.redirect_from {
+        // 307 keeps the method and the body; the Location is relative, so same-origin.
+        Some(from) => {
+            let to = config.path.clone();
+            router.route(
+                from,
+                axum::routing::any(move || {
+                    let to = to.clone();
+                    async move { axum::response::Redirect::temporary(&to) }
+                }),
+            )
+        }
+        None => router,
+    }
 }
 
 fn sse_app(server: MockServer, shutdown: &CancellationToken) -> Router {

@@ -22,6 +22,7 @@ use crate::authz::Policy;
 use crate::catalog::{self, Catalog, ServerView};
 use crate::config::{Config, Settings};
 use crate::ratelimit::{RateLimiter, RetryAfter};
+use crate::upstream::http_clients::HttpClients;
 use crate::upstream::{CallError, Pool};
 
 /// Why a `tools/call` could not be routed or produced no backend result.
@@ -115,13 +116,15 @@ impl Gateway {
     /// Build the gateway and start connecting to every enabled backend (in the background:
     /// this returns at once, so the listener can bind while slow backends connect).
     pub fn start(settings: Settings, snapshot: Snapshot, audit: Auditor) -> Arc<Self> {
-        let http = reqwest::Client::builder()
+        const USER_AGENT: &str = concat!("secure-mcp-gateway/", env!("CARGO_PKG_VERSION"));
+        let reqwest = reqwest::Client::builder()
             // A backend must not redirect our credentials to another origin.
             .redirect(crate::upstream::sse::same_origin_redirects())
-            .user_agent(concat!("secure-mcp-gateway/", env!("CARGO_PKG_VERSION")))
+            .user_agent(USER_AGENT)
             .pool_max_idle_per_host(64)
             .build()
             .unwrap_or_default();
+        let http = HttpClients::new(reqwest, USER_AGENT);
         let gateway = Arc::new(Gateway {
             settings: Arc::new(settings),
             snapshot: ArcSwap::from_pointee(snapshot),

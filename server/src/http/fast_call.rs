@@ -18,6 +18,7 @@
 //! - `notifications/cancelled` from the client reaches calls in flight here through
 //!   [`InFlight`], and goes on to rmcp as before (for calls rmcp serves).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -34,6 +35,7 @@ use rmcp::model::{
 use rmcp::transport::streamable_http_server::session::SessionManager as _;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
@@ -153,15 +155,18 @@ fn accepts_json_and_sse(headers: &http::HeaderMap) -> bool {
     json && sse
 }
 
-/// The parts of a JSON-RPC message this path looks at.
+/// The parts of a JSON-RPC message this path looks at; `params` stays text until its type
+/// is known, so it is parsed once, straight into that type.
 #[derive(Deserialize)]
-struct Envelope {
-    jsonrpc: String,
+struct Envelope<'a> {
+    #[serde(borrow)]
+    jsonrpc: Cow<'a, str>,
     #[serde(default)]
     id: Option<NumberOrString>,
-    method: String,
-    #[serde(default)]
-    params: Option<serde_json::Value>,
+    #[serde(borrow)]
+    method: Cow<'a, str>,
+    #[serde(default, borrow)]
+    params: Option<&'a RawValue>,
 }
 
 /// What the endpoint should do with a session-era POST body.
@@ -202,10 +207,10 @@ pub async fn route(
     if envelope.jsonrpc != "2.0" {
         return Routed::ToRmcp;
     }
-    let (id, params) = match (envelope.method.as_str(), envelope.id, envelope.params) {
+    let (id, params) = match (&*envelope.method, envelope.id, envelope.params) {
         ("tools/call", Some(id), Some(params)) => (id, params),
         ("notifications/cancelled", None, Some(params)) => {
-            if let Ok(cancelled) = serde_json::from_value::<CancelledNotificationParam>(params)
+            if let Ok(cancelled) = serde_json::from_str::<CancelledNotificationParam>(params.get())
                 && let Some(id) = &cancelled.request_id
             {
                 in_flight.cancel(session, id);
@@ -214,7 +219,7 @@ pub async fn route(
         }
         _ => return Routed::ToRmcp,
     };
-    let Ok(params) = serde_json::from_value::<CallToolRequestParams>(params) else {
+    let Ok(params) = serde_json::from_str::<CallToolRequestParams>(params.get()) else {
         return Routed::ToRmcp;
     };
     // A per-request protocol version and input responses belong to 2026-07-28 requests:

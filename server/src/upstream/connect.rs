@@ -22,6 +22,7 @@ use super::client::{LinkEvents, UpstreamClient};
 use super::credentials::ResolvedAuth;
 use super::direct::DirectHttp;
 use super::http_client::BackendHttpClient;
+use super::http_clients::HttpClients;
 use super::sse;
 use crate::config::{EnvValue, ServerConfig, TransportConfig};
 
@@ -45,7 +46,7 @@ const HTTP_MAX_CONCURRENT_REQUESTS: usize = 1024;
 pub async fn connect(
     config: &ServerConfig,
     auth: &ResolvedAuth,
-    http: &reqwest::Client,
+    http: &HttpClients,
     events: Arc<LinkEvents>,
     handshake_timeout: Duration,
 ) -> Result<Connected, String> {
@@ -64,7 +65,7 @@ pub async fn connect(
                         .max_concurrent_requests(HTTP_MAX_CONCURRENT_REQUESTS);
                 let direct = Arc::new(DirectHttp::new(http.clone()));
                 let client = BackendHttpClient {
-                    http: http.clone(),
+                    http: http.reqwest.clone(),
                     direct: Arc::clone(&direct),
                 };
                 let transport =
@@ -84,7 +85,7 @@ pub async fn connect(
                     headers: auth.headers.clone(),
                     query: auth.query.clone(),
                 };
-                let transport = sse::connect(http.clone(), target, handshake_timeout)
+                let transport = sse::connect(http.reqwest.clone(), target, handshake_timeout)
                     .await
                     .map_err(|e| e.to_string())?;
                 handler

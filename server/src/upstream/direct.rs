@@ -21,13 +21,14 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
 use base64::Engine as _;
-use http::header::{ACCEPT, CONTENT_TYPE};
-use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use bytes::Bytes;
+use http::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use rmcp::model::{
     CallToolResult, ClientJsonRpcMessage, ErrorData, JsonObject, NumberOrString,
     ProgressNotificationParam,
@@ -36,6 +37,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::client::LinkEvents;
+use super::http_clients::{HttpClients, Response, next_chunk};
 use super::identity::{self, ForwardedIdentity};
 use super::sse::parser::SseParser;
 use super::{CallError, ProgressTarget};
@@ -58,6 +60,8 @@ const MAX_RETRY_WAIT: Duration = Duration::from_secs(5);
 /// What every request on one backend session carries, as rmcp last sent it.
 pub struct RequestTemplate {
     url: reqwest::Url,
+    /// `url` for the plain client.
+    uri: http::Uri,
     session_id: Option<HeaderValue>,
     /// `Authorization: Bearer …`, marked sensitive.
     authorization: Option<HeaderValue>,
@@ -71,7 +75,9 @@ pub struct RequestTemplate {
 
 /// One backend connection's direct `tools/call` path.
 pub struct DirectHttp {
-    http: reqwest::Client,
+    http: HttpClients,
+    /// The plain client may be used for this backend: false once it answered with a redirect.
+    plain: AtomicBool,
     template: ArcSwapOption<RequestTemplate>,
     next_id: AtomicU64,
 }
@@ -94,9 +100,10 @@ pub struct DirectCall<'a> {
 }
 
 impl DirectHttp {
-    pub fn new(http: reqwest::Client) -> Self {
+    pub fn new(http: HttpClients) -> Self {
         Self {
             http,
+            plain: AtomicBool::new(true),
             template: ArcSwapOption::empty(),
             next_id: AtomicU64::new(1),
         }
@@ -128,11 +135,12 @@ impl DirectHttp {
         if !matches!(request.request.method(), "tools/list" | "tools/call") {
             return;
         }
-        let Ok(url) = reqwest::Url::parse(uri) else {
+        let (Ok(url), Ok(uri)) = (reqwest::Url::parse(uri), http::Uri::try_from(uri)) else {
             return;
         };
         let template = RequestTemplate {
             url,
+            uri,
             session_id: session_id.and_then(|s| HeaderValue::from_str(s).ok()),
             authorization: bearer.and_then(|token| {
                 let mut value = HeaderValue::from_str(&format!("Bearer {token}")).ok()?;
@@ -171,24 +179,29 @@ impl DirectHttp {
             },
         })
         .map_err(|_| failed(CallError::Transport("could not encode the call")))?;
-        let mut headers = template.headers.clone();
-        headers.insert(ACCEPT, ACCEPT_BOTH);
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static(JSON));
-        template.add_session_headers(&mut headers);
-        if template.standard_headers {
-            headers.insert(METHOD_HEADER, HeaderValue::from_static("tools/call"));
-            if let Ok(value) = HeaderValue::from_str(&header_value(call.tool)) {
-                headers.insert(NAME_HEADER, value);
+        let headers = || {
+            let mut headers = template.headers.clone();
+            headers.insert(ACCEPT, ACCEPT_BOTH);
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static(JSON));
+            template.add_session_headers(&mut headers);
+            if template.standard_headers {
+                headers.insert(METHOD_HEADER, HeaderValue::from_static("tools/call"));
+                if let Ok(value) = HeaderValue::from_str(&header_value(call.tool)) {
+                    headers.insert(NAME_HEADER, value);
+                }
             }
-        }
-        if let Some(identity) = call.identity {
-            headers.extend(identity::headers(identity));
-        }
-        let request = self.http.post(template.url.clone()).headers(headers);
-        let response = request.body(body).send().await.map_err(|_| {
-            events.suspect.notify_one();
-            failed(CallError::Transport("could not send to the backend"))
-        })?;
+            if let Some(identity) = call.identity {
+                headers.extend(identity::headers(identity));
+            }
+            headers
+        };
+        let response = self
+            .send(Method::POST, template, headers, Bytes::from(body))
+            .await
+            .map_err(|()| {
+                events.suspect.notify_one();
+                failed(CallError::Transport("could not send to the backend"))
+            })?;
         let status = response.status();
         if status == StatusCode::NOT_FOUND && template.session_id.is_some() {
             return Err(DirectError::SessionExpired);
@@ -219,10 +232,37 @@ impl DirectHttp {
         }
     }
 
+    /// Send a request to the template's URL: through the plain client while this backend
+    /// may use it, else (and for a redirect it answered) through reqwest. `headers` builds
+    /// the request's headers (twice when a redirect sends it again).
+    async fn send(
+        &self,
+        method: Method,
+        template: &RequestTemplate,
+        headers: impl Fn() -> HeaderMap,
+        body: Bytes,
+    ) -> Result<Response, ()> {
+        if self.plain.load(Ordering::Relaxed) && self.http.plain_serves(&template.url) {
+            let response = self
+                .http
+                .send_plain(method.clone(), &template.uri, headers(), body.clone())
+                .await?;
+            if !response.status().is_redirection() {
+                return Ok(response);
+            }
+            // reqwest follows redirects within the origin; this backend keeps it from now on.
+            tracing::debug!("backend redirected a direct call; using reqwest for it from now on");
+            self.plain.store(false, Ordering::Relaxed);
+        }
+        self.http
+            .send_reqwest(method, &template.url, headers(), body)
+            .await
+    }
+
     /// Read events until the answer; resume the stream when it ends early and can be resumed.
     async fn read_stream(
         &self,
-        mut response: reqwest::Response,
+        mut response: Response,
         template: &RequestTemplate,
         answer: &Answer<'_>,
     ) -> Result<CallToolResult, CallError> {
@@ -234,10 +274,11 @@ impl DirectHttp {
                     continue;
                 }
                 if let Some(outcome) = answer.handle(event.data.as_bytes(), self, template).await {
+                    finish_in_background(response);
                     return outcome;
                 }
             }
-            match response.chunk().await {
+            match next_chunk(response.body_mut()).await {
                 Ok(Some(chunk)) => parser
                     .push(&chunk)
                     .map_err(|_| CallError::Transport("answer too large"))?,
@@ -266,20 +307,20 @@ impl DirectHttp {
         &self,
         template: &RequestTemplate,
         last_event_id: &str,
-    ) -> Result<reqwest::Response, CallError> {
+    ) -> Result<Response, CallError> {
         let closed = CallError::Transport("connection closed during the call");
         let last_event_id = HeaderValue::from_str(last_event_id).map_err(|_| closed.clone())?;
-        let mut headers = template.headers.clone();
-        headers.insert(ACCEPT, HeaderValue::from_static(EVENT_STREAM));
-        headers.insert(LAST_EVENT_ID_HEADER, last_event_id);
-        template.add_session_headers(&mut headers);
+        let headers = || {
+            let mut headers = template.headers.clone();
+            headers.insert(ACCEPT, HeaderValue::from_static(EVENT_STREAM));
+            headers.insert(LAST_EVENT_ID_HEADER, last_event_id.clone());
+            template.add_session_headers(&mut headers);
+            headers
+        };
         let response = self
-            .http
-            .get(template.url.clone())
-            .headers(headers)
-            .send()
+            .send(Method::GET, template, headers, Bytes::new())
             .await
-            .map_err(|_| closed.clone())?;
+            .map_err(|()| closed.clone())?;
         match content_kind(response.headers()) {
             Some(Kind::EventStream) if response.status().is_success() => Ok(response),
             _ => Err(closed),
@@ -299,8 +340,10 @@ impl DirectHttp {
         let mut headers = template.headers.clone();
         headers.insert(ACCEPT, ACCEPT_BOTH);
         template.add_session_headers(&mut headers);
+        // Rare (a backend's ping during a call): reqwest, whatever the backend.
         let request = self
             .http
+            .reqwest
             .post(template.url.clone())
             .headers(headers)
             .json(&reply);
@@ -383,10 +426,45 @@ fn content_kind(headers: &HeaderMap) -> Option<Kind> {
     }
 }
 
-async fn read_bounded(mut response: reqwest::Response) -> Result<Vec<u8>, CallError> {
-    let mut body = Vec::with_capacity(response.content_length().unwrap_or(0).min(1 << 16) as usize);
+/// How long the rest of a call's event stream may take to end after the answer.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// How much of it is read before the connection is given up instead.
+const DRAIN_MAX_BYTES: usize = 64 * 1024;
+
+/// Read what follows the answer on its event stream (normally only the stream's end), so
+/// that the connection goes back to the pool. A response dropped before its end closes its
+/// connection: with the answer and the end of the stream in separate writes, that was one
+/// new backend connection every dozen calls. The end is usually already there; otherwise a
+/// task waits for it, briefly.
+fn finish_in_background(response: Response) {
+    use futures::FutureExt as _;
+    let mut body = response.into_body();
+    if let Some(Ok(None) | Err(())) = next_chunk(&mut body).now_or_never() {
+        return;
+    }
+    tokio::spawn(async move {
+        let drain = async {
+            let mut read = 0;
+            while let Ok(Some(chunk)) = next_chunk(&mut body).await {
+                read += chunk.len();
+                if read > DRAIN_MAX_BYTES {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(DRAIN_TIMEOUT, drain).await;
+    });
+}
+
+async fn read_bounded(response: Response) -> Result<Vec<u8>, CallError> {
+    let length = response
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+    let mut stream = response.into_body();
+    let mut body = Vec::with_capacity(length.unwrap_or(0).min(1 << 16));
     loop {
-        match response.chunk().await {
+        match next_chunk(&mut stream).await {
             Ok(Some(chunk)) if body.len() + chunk.len() <= MAX_ANSWER_BYTES => {
                 body.extend_from_slice(&chunk);
             }
@@ -399,11 +477,7 @@ async fn read_bounded(mut response: reqwest::Response) -> Result<Vec<u8>, CallEr
 
 /// A non-success status: the backend's JSON-RPC error when it sent one (rmcp surfaces it the
 /// same way), else a category of the status.
-async fn refused(
-    status: StatusCode,
-    response: reqwest::Response,
-    answer: &Answer<'_>,
-) -> CallError {
+async fn refused(status: StatusCode, response: Response, answer: &Answer<'_>) -> CallError {
     let credentials = matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN);
     if !credentials
         && matches!(content_kind(response.headers()), Some(Kind::Json))
@@ -571,7 +645,7 @@ mod tests {
         headers: &[(&'static str, &'static str)],
         meta: Option<Value>,
     ) -> Arc<RequestTemplate> {
-        let direct = DirectHttp::new(reqwest::Client::new());
+        let direct = DirectHttp::new(HttpClients::reqwest_only(reqwest::Client::new()));
         let headers = headers
             .iter()
             .map(|(n, v)| (HeaderName::from_static(n), HeaderValue::from_static(v)))
@@ -625,7 +699,7 @@ mod tests {
 
     #[test]
     fn only_tools_requests_teach_a_template() {
-        let direct = DirectHttp::new(reqwest::Client::new());
+        let direct = DirectHttp::new(HttpClients::reqwest_only(reqwest::Client::new()));
         let ping = ClientJsonRpcMessage::request(
             ClientRequest::PingRequest(Default::default()),
             RequestId::Number(1),

@@ -10,6 +10,7 @@ pub mod connect;
 pub mod credentials;
 pub mod direct;
 pub mod http_client;
+pub mod http_clients;
 pub mod identity;
 pub mod pool;
 pub mod sse;

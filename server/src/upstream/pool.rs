@@ -10,6 +10,7 @@ use arc_swap::ArcSwap;
 use tokio::sync::Notify;
 
 use super::Upstream;
+use super::http_clients::HttpClients;
 use crate::config::ServerConfig;
 
 /// What a config change did to the running backends.
@@ -29,12 +30,12 @@ impl PoolChanges {
 /// All enabled backends, by name.
 pub struct Pool {
     upstreams: ArcSwap<BTreeMap<String, Arc<Upstream>>>,
-    http: reqwest::Client,
+    http: HttpClients,
     changed: Arc<Notify>,
 }
 
 impl Pool {
-    pub fn new(http: reqwest::Client) -> Self {
+    pub fn new(http: HttpClients) -> Self {
         Self {
             upstreams: Default::default(),
             http,

@@ -12,6 +12,7 @@ use tokio::sync::Notify;
 
 use super::connect::{self, Connected};
 use super::direct::wants_param_headers;
+use super::http_clients::HttpClients;
 use super::{BackendInfo, LinkState, LiveLink, Upstream};
 
 const INITIAL_BACKOFF: Duration = Duration::from_secs(1);
@@ -35,7 +36,7 @@ impl Upstream {
     /// Create the backend and start its supervisor. `changed` is woken on every state change.
     pub(super) fn spawn(
         config: Arc<crate::config::ServerConfig>,
-        http: reqwest::Client,
+        http: HttpClients,
         changed: Arc<Notify>,
     ) -> Arc<Self> {
         let upstream = Arc::new(Upstream {
@@ -50,7 +51,7 @@ impl Upstream {
         upstream
     }
 
-    async fn supervise(self: Arc<Self>, http: reqwest::Client, changed: Arc<Notify>) {
+    async fn supervise(self: Arc<Self>, http: HttpClients, changed: Arc<Notify>) {
         let name = self.config.name.clone();
         let mut backoff = INITIAL_BACKOFF;
         let connect_timeout = self.config.timeout.max(MIN_CONNECT_TIMEOUT);
@@ -61,7 +62,7 @@ impl Upstream {
             let attempt = async {
                 let auth = self
                     .credentials
-                    .resolve(self.config.auth.as_ref(), &http)
+                    .resolve(self.config.auth.as_ref(), &http.reqwest)
                     .await
                     .map_err(|e| e.to_string())?;
                 let connection = connect::connect(

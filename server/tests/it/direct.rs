@@ -7,6 +7,9 @@
 //! JSON-RPC id: the direct path's ids are strings (`gw-…`), rmcp's are numbers.
 
 use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use rmcp::model::ServerResult;
 use serde_json::{Value, json};
@@ -166,4 +169,162 @@ async fn a_call_past_its_deadline_times_out_and_the_backend_keeps_serving() {
     assert!(outcome.contains("timeout after 0.5 s"), "{outcome}");
     let seen = headers_seen(&client).await;
     assert!(took_the_direct_path(&seen), "{seen}");
+}
+
+#[tokio::test]
+async fn a_backend_that_redirects_is_followed_within_its_origin() {
+    let mock = MockServer::start("http", "alpha", &["--redirect-from", "/old"]);
+    let old_url = mock.url().replace("/mcp", "/old");
+    let yaml = format!("servers:\n{}", url_entry("alpha", "http", &old_url));
+    let gateway = TestGateway::start(&yaml).await;
+    gateway.wait_healthy(1).await;
+    let client = rmcp_client(&gateway.mcp_url()).await;
+    // The first direct call meets the redirect and is sent again through the client that
+    // follows it; later ones go there at once. Every call arrives, once.
+    for _ in 0..3 {
+        let seen = headers_seen(&client).await;
+        assert!(took_the_direct_path(&seen), "{seen}");
+        assert!(seen["mcp-session-id"].is_string(), "{seen}");
+    }
+    let echoed = call(&client, "alpha__echo", json!({"n": 1}))
+        .await
+        .expect("echo");
+    let echoed: Value = serde_json::from_str(&text_of(&echoed)).expect("echo JSON");
+    assert_eq!(echoed, json!({"n": 1}));
+}
+
+#[tokio::test]
+async fn direct_calls_name_the_gateway_as_user_agent() {
+    let mock = MockServer::start("http", "alpha", &[]);
+    let gateway = gateway_over(&mock, "").await;
+    let client = rmcp_client(&gateway.mcp_url()).await;
+    let seen = headers_seen(&client).await;
+    assert!(took_the_direct_path(&seen), "{seen}");
+    assert!(
+        seen["user-agent"]
+            .as_str()
+            .is_some_and(|agent| agent.starts_with("secure-mcp-gateway/")),
+        "{seen}"
+    );
+}
+
+/// Sequential calls share pooled backend connections: an answer read off its event stream
+/// leaves the connection reusable (the stream's end is read too), so a hundred calls open
+/// only a few connections, not one each. The proxy holds back the end of every chunked body
+/// for a moment, as a busy backend's separate writes would.
+#[tokio::test]
+async fn calls_reuse_backend_connections() {
+    let mock = MockServer::start("http", "alpha", &[]);
+    let proxy = CountingProxy::start(mock.url(), Duration::from_millis(2)).await;
+    let yaml = format!("servers:\n{}", url_entry("alpha", "http", &proxy.url));
+    let gateway = TestGateway::start(&yaml).await;
+    gateway.wait_healthy(1).await;
+    let client = rmcp_client(&gateway.mcp_url()).await;
+    call(&client, "alpha__echo", json!({"warm": true}))
+        .await
+        .expect("first call");
+    let before = proxy.accepted();
+    for n in 0..100 {
+        let result = call(&client, "alpha__echo", json!({"n": n}))
+            .await
+            .expect("echo");
+        let echoed: Value = serde_json::from_str(&text_of(&result)).expect("echo JSON");
+        assert_eq!(echoed, json!({"n": n}));
+    }
+    let opened = proxy.accepted() - before;
+    assert!(
+        opened <= 5,
+        "100 sequential calls opened {opened} new backend connections"
+    );
+}
+
+/// The end of a chunked HTTP/1.1 body.
+const LAST_CHUNK: &[u8] = b"\r\n0\r\n\r\n";
+
+/// A TCP forwarder in front of a backend that counts the connections it accepts and passes
+/// the end of each chunked body from the backend on only after `pause`.
+struct CountingProxy {
+    url: String,
+    accepted: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl CountingProxy {
+    async fn start(backend_url: &str, pause: Duration) -> CountingProxy {
+        let backend: reqwest::Url = backend_url.parse().expect("backend URL");
+        let backend_addr = format!(
+            "{}:{}",
+            backend.host_str().expect("host"),
+            backend.port().expect("port")
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind proxy");
+        let port = listener.local_addr().expect("proxy address").port();
+        let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = std::sync::Arc::clone(&accepted);
+        let task = tokio::spawn(async move {
+            while let Ok((inbound, _)) = listener.accept().await {
+                counter.fetch_add(1, Ordering::SeqCst);
+                let backend_addr = backend_addr.clone();
+                tokio::spawn(async move {
+                    let Ok(outbound) = tokio::net::TcpStream::connect(&backend_addr).await else {
+                        return;
+                    };
+                    let _ = inbound.set_nodelay(true);
+                    let _ = outbound.set_nodelay(true);
+                    let (mut from_client, mut to_client) = inbound.into_split();
+                    let (mut from_backend, mut to_backend) = outbound.into_split();
+                    let upstream = tokio::io::copy(&mut from_client, &mut to_backend);
+                    let downstream = async {
+                        let mut buffer = vec![0u8; 64 * 1024];
+                        loop {
+                            match from_backend.read(&mut buffer).await {
+                                Ok(0) | Err(_) => break,
+                                Ok(n) => {
+                                    // The last chunk of a chunked body (`0` CRLF CRLF) goes
+                                    // on its own, after a pause.
+                                    let data = &buffer[..n];
+                                    let split = if data.len() > LAST_CHUNK.len()
+                                        && data.ends_with(LAST_CHUNK)
+                                    {
+                                        data.len() - LAST_CHUNK.len()
+                                    } else {
+                                        data.len()
+                                    };
+                                    let (before, end) = data.split_at(split);
+                                    if to_client.write_all(before).await.is_err() {
+                                        break;
+                                    }
+                                    if !end.is_empty() {
+                                        tokio::time::sleep(pause).await;
+                                        if to_client.write_all(end).await.is_err() {
+                                            break;
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                        let _ = to_client.shutdown().await;
+                    };
+                    let _ = tokio::join!(upstream, downstream);
+                });
+            }
+        });
+        CountingProxy {
+            url: format!("http://127.0.0.1:{port}{}", backend.path()),
+            accepted,
+            task,
+        }
+    }
+
+    fn accepted(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for CountingProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }

@@ -4,6 +4,7 @@
 
 use std::borrow::Cow;
 use std::str::FromStr;
+use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, Utc};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
@@ -11,7 +12,9 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
 use sqlx::types::Json;
-use sqlx::{Connection as _, QueryBuilder, Row, SqlSafeStr, Sqlite, SqlitePool};
+use sqlx::{
+    AssertSqlSafe, Connection as _, QueryBuilder, Row, SqlSafeStr, SqlStr, Sqlite, SqlitePool,
+};
 use uuid::Uuid;
 
 use super::{
@@ -22,8 +25,11 @@ use crate::audit::record::{AuditRecord, format_timestamp, transport_str};
 
 const MIGRATION_0001: &str = include_str!("../../../../migrations/sqlite/0001_audit_log.sql");
 
-/// Rows per INSERT statement: 23 parameters each, SQLite allows 32766.
-const ROWS_PER_STATEMENT: usize = 1000;
+/// Rows per INSERT statement (23 parameters each; SQLite allows 32766). A batch is cut into
+/// statements of these sizes, largest first, so that only four SQL texts ever occur: each is
+/// prepared once per connection and kept, where a statement as long as the batch was parsed
+/// anew for every batch (a sixth of the writer's time).
+const STATEMENT_ROWS: [usize; 4] = [128, 32, 8, 1];
 
 pub(super) fn connect_lazy(url: &str) -> Result<SqlitePool, StoreError> {
     let options = SqliteConnectOptions::from_str(url)
@@ -86,40 +92,63 @@ pub(super) async fn insert(pool: &SqlitePool, records: &[AuditRecord]) -> Result
         .collect();
     let linked = link_new(records, &existing, head);
     let mut inserted = 0;
-    for chunk in linked.chunks(ROWS_PER_STATEMENT) {
-        let mut builder =
-            QueryBuilder::<Sqlite>::new(format!("INSERT INTO audit_log (seq, {COLUMNS}) "));
-        builder.push_values(chunk, |mut row, (seq, r)| {
-            row.push_bind(*seq)
-                .push_bind(r.id.to_string())
-                .push_bind(format_timestamp(&r.timestamp))
-                .push_bind(r.event.as_str())
-                .push_bind(r.request_id.clone())
-                .push_bind(r.session_id.clone())
-                .push_bind(r.user.clone())
-                .push_bind(r.subject.clone())
-                .push_bind(Json(&r.roles))
-                .push_bind(r.client_ip.clone())
-                .push_bind(r.transport.map(transport_str))
-                .push_bind(r.tool.clone())
-                .push_bind(r.mcp_server.clone())
-                .push_bind(r.backend_tool.clone())
-                .push_bind(Json(&r.parameters))
-                .push_bind(r.status.as_str())
-                .push_bind(duration_column(r))
-                .push_bind(r.error.clone())
-                .push_bind(r.broadcast_id.map(|id| id.to_string()))
-                .push_bind(r.truncated)
-                .push_bind(Json(&r.details))
-                .push_bind(r.prev_hash.clone())
-                .push_bind(r.hash.clone());
-        });
-        builder.push(" ON CONFLICT (id) DO NOTHING");
-        let result = builder.build().persistent(false).execute(&mut *tx).await?;
-        inserted += result.rows_affected();
+    let mut rest = linked.as_slice();
+    for (size, rows) in STATEMENT_ROWS.into_iter().enumerate() {
+        while rest.len() >= rows {
+            let (chunk, tail) = rest.split_at(rows);
+            rest = tail;
+            let mut query = sqlx::query(insert_sql(size));
+            for (seq, r) in chunk {
+                query = query
+                    .bind(*seq)
+                    .bind(r.id.to_string())
+                    .bind(format_timestamp(&r.timestamp))
+                    .bind(r.event.as_str())
+                    .bind(r.request_id.as_deref())
+                    .bind(r.session_id.as_deref())
+                    .bind(r.user.as_deref())
+                    .bind(r.subject.as_deref())
+                    .bind(Json(&r.roles))
+                    .bind(r.client_ip.as_deref())
+                    .bind(r.transport.map(transport_str))
+                    .bind(r.tool.as_deref())
+                    .bind(r.mcp_server.as_deref())
+                    .bind(r.backend_tool.as_deref())
+                    .bind(Json(&r.parameters))
+                    .bind(r.status.as_str())
+                    .bind(duration_column(r))
+                    .bind(r.error.as_deref())
+                    .bind(r.broadcast_id.map(|id| id.to_string()))
+                    .bind(r.truncated)
+                    .bind(Json(&r.details))
+                    .bind(r.prev_hash.as_deref())
+                    .bind(r.hash.as_deref());
+            }
+            inserted += query.execute(&mut *tx).await?.rows_affected();
+        }
     }
     tx.commit().await?;
     Ok(inserted)
+}
+
+/// The INSERT of as many records as `STATEMENT_ROWS[size]`; the texts are built once.
+fn insert_sql(size: usize) -> SqlStr {
+    static SQL: OnceLock<Vec<SqlStr>> = OnceLock::new();
+    let all = SQL.get_or_init(|| {
+        let row = format!("({})", ["?"; 23].join(", "));
+        STATEMENT_ROWS
+            .iter()
+            .map(|&rows| {
+                let values = vec![row.as_str(); rows].join(", ");
+                let sql = format!(
+                    "INSERT INTO audit_log (seq, {COLUMNS}) VALUES {values} ON CONFLICT (id) DO NOTHING"
+                );
+                // Shared, so that handing it to a query does not copy it.
+                AssertSqlSafe(Arc::<str>::from(sql)).into_sql_str()
+            })
+            .collect()
+    });
+    all[size].clone()
 }
 
 pub(super) async fn query(
