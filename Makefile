@@ -9,7 +9,7 @@ HOST        ?= 127.0.0.1
 PORT        ?= 8000
 DEMO_HTTP   ?= 127.0.0.1:8101
 
-.PHONY: help run test test-deps build release bench fmt lint check-config clean-local
+.PHONY: help run test test-deps build release bench bench-instructions fmt lint check-config clean-local
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -36,6 +36,10 @@ bench: ## Benchmark the gateway against direct calls to the same backend
 	$(CARGO) build --release --workspace
 	@scripts/bench.sh
 	@scripts/bench-fanout.sh
+
+bench-instructions: ## Count the gateway's instructions per call (valgrind; for comparing builds)
+	$(CARGO) build --release --workspace
+	@scripts/bench-instructions.sh
 
 fmt: ## Format the code
 	$(CARGO) fmt --all
