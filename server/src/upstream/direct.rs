@@ -3,8 +3,10 @@
 //! rmcp's client sends every request through its service task and its transport worker: two
 //! channel hops and a task per request, the whole message turned into a `serde_json::Value` to
 //! build headers, and every answer parsed as rmcp's untagged message enum. For the one request
-//! the gateway sends at volume that was a fifth of its CPU. Here a call is one POST on the
-//! shared reqwest pool, answered with JSON or with an event stream read in place.
+//! the gateway sends at volume that was a fifth of its CPU. Here a call is one POST on a
+//! shared connection pool ([`HttpClients`]: hyper's bare client for `http://`, else reqwest),
+//! answered with JSON or with an event stream read in place, to its end so that the
+//! connection is reused.
 //!
 //! The session stays rmcp's: it connects, negotiates the protocol, lists tools, probes, sends
 //! notifications (cancellation) and re-initialises an expired session. What a request to that
