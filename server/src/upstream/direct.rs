@@ -244,10 +244,11 @@ impl DirectHttp {
         headers: impl Fn() -> HeaderMap,
         body: Bytes,
     ) -> Result<Response, ()> {
-        if self.plain.load(Ordering::Relaxed) && self.http.plain_serves(&template.url) {
-            let response = self
-                .http
-                .send_plain(method.clone(), &template.uri, headers(), body.clone())
+        if self.plain.load(Ordering::Relaxed)
+            && let Some(plain) = self.http.plain_for(&template.url)
+        {
+            let response = plain
+                .send(method.clone(), &template.uri, headers(), body.clone())
                 .await?;
             if !response.status().is_redirection() {
                 return Ok(response);

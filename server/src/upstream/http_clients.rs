@@ -48,10 +48,33 @@ pub struct HttpClients {
     plain: Option<PlainClient>,
 }
 
+/// hyper's pooled HTTP/1.1 client, for plain `http://` only.
 #[derive(Clone)]
-struct PlainClient {
+pub struct PlainClient {
     client: Client<HttpConnector, Full<Bytes>>,
     user_agent: HeaderValue,
+}
+
+impl PlainClient {
+    /// Send a request; `Err` on a transport error. `uri` is the URL [`HttpClients::plain_for`]
+    /// was asked about.
+    pub async fn send(
+        &self,
+        method: Method,
+        uri: &http::Uri,
+        mut headers: HeaderMap,
+        body: Bytes,
+    ) -> Result<Response, ()> {
+        headers
+            .entry(USER_AGENT)
+            .or_insert_with(|| self.user_agent.clone());
+        let mut request = http::Request::new(Full::new(body));
+        *request.method_mut() = method;
+        *request.uri_mut() = uri.clone();
+        *request.headers_mut() = headers;
+        let response = self.client.request(request).await.map_err(|_| ())?;
+        Ok(response.map(|body| body.map_err(BodyError::from).boxed_unsync()))
+    }
 }
 
 impl HttpClients {
@@ -84,30 +107,9 @@ impl HttpClients {
         }
     }
 
-    /// Whether [`HttpClients::send_plain`] may be used for `url`.
-    pub fn plain_serves(&self, url: &reqwest::Url) -> bool {
-        self.plain.is_some() && url.scheme() == "http"
-    }
-
-    /// Send through the plain client; `Err` when it could not (no plain client, a transport
-    /// error). `uri` is the same URL as `url` of [`HttpClients::plain_serves`].
-    pub async fn send_plain(
-        &self,
-        method: Method,
-        uri: &http::Uri,
-        mut headers: HeaderMap,
-        body: Bytes,
-    ) -> Result<Response, ()> {
-        let plain = self.plain.as_ref().ok_or(())?;
-        headers
-            .entry(USER_AGENT)
-            .or_insert_with(|| plain.user_agent.clone());
-        let mut request = http::Request::new(Full::new(body));
-        *request.method_mut() = method;
-        *request.uri_mut() = uri.clone();
-        *request.headers_mut() = headers;
-        let response = plain.client.request(request).await.map_err(|_| ())?;
-        Ok(response.map(|body| body.map_err(BodyError::from).boxed_unsync()))
+    /// The plain client, when it may serve `url`.
+    pub fn plain_for(&self, url: &reqwest::Url) -> Option<&PlainClient> {
+        self.plain.as_ref().filter(|_| url.scheme() == "http")
     }
 
     /// Send through reqwest; `Err` on a transport error.

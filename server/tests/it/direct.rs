@@ -17,11 +17,9 @@ use serde_json::{Value, json};
 use crate::common::*;
 use crate::mcp::{call_with_progress_token, recording_client};
 
-async fn gateway_over(mock: &MockServer, extra: &str) -> TestGateway {
-    let yaml = format!(
-        "servers:\n{}{extra}",
-        url_entry("alpha", "http", mock.url())
-    );
+/// A gateway with one HTTP backend `alpha` at `url`, healthy.
+async fn gateway_at(url: &str, extra: &str) -> TestGateway {
+    let yaml = format!("servers:\n{}{extra}", url_entry("alpha", "http", url));
     let gateway = TestGateway::start(&yaml).await;
     gateway.wait_healthy(1).await;
     gateway
@@ -53,7 +51,7 @@ fn standard_headers_match(seen: &Value) -> bool {
 #[tokio::test]
 async fn calls_to_a_session_backend_take_the_direct_path_with_the_sessions_headers() {
     let mock = MockServer::start("http", "alpha", &[]);
-    let gateway = gateway_over(&mock, "").await;
+    let gateway = gateway_at(mock.url(), "").await;
     let client = rmcp_client(&gateway.mcp_url()).await;
 
     let seen = headers_seen(&client).await;
@@ -96,7 +94,7 @@ async fn calls_to_a_session_backend_take_the_direct_path_with_the_sessions_heade
 #[tokio::test]
 async fn a_stateless_backend_answering_with_json_is_called_directly() {
     let mock = MockServer::start("http", "alpha", &["--stateless"]);
-    let gateway = gateway_over(&mock, "").await;
+    let gateway = gateway_at(mock.url(), "").await;
     let client = rmcp_client(&gateway.mcp_url()).await;
 
     let seen = headers_seen(&client).await;
@@ -112,7 +110,7 @@ async fn a_stateless_backend_answering_with_json_is_called_directly() {
 #[tokio::test]
 async fn a_session_the_backend_forgot_is_reopened_without_the_caller_noticing() {
     let mock = MockServer::start("http", "alpha", &[]);
-    let gateway = gateway_over(&mock, "").await;
+    let gateway = gateway_at(mock.url(), "").await;
     let client = rmcp_client(&gateway.mcp_url()).await;
     let first = headers_seen(&client).await;
     let session = first["mcp-session-id"]
@@ -142,7 +140,7 @@ async fn a_session_the_backend_forgot_is_reopened_without_the_caller_noticing() 
 #[tokio::test]
 async fn progress_from_an_http_backend_reaches_the_caller() {
     let mock = MockServer::start("http", "alpha", &[]);
-    let gateway = gateway_over(&mock, "").await;
+    let gateway = gateway_at(mock.url(), "").await;
     let (client, recorder) = recording_client(&gateway.mcp_url()).await;
     // rmcp's client attaches a progress token to every request it sends.
     let response = call_with_progress_token(&client, "alpha__sleep", json!({"seconds": 0.5})).await;
@@ -160,7 +158,7 @@ async fn progress_from_an_http_backend_reaches_the_caller() {
 #[tokio::test]
 async fn a_call_past_its_deadline_times_out_and_the_backend_keeps_serving() {
     let mock = MockServer::start("http", "alpha", &[]);
-    let gateway = gateway_over(&mock, "    timeout: 0.5\n").await;
+    let gateway = gateway_at(mock.url(), "    timeout: 0.5\n").await;
     let client = rmcp_client(&gateway.mcp_url()).await;
     let outcome = match call(&client, "alpha__sleep", json!({"seconds": 30})).await {
         Ok(result) => text_of(&result),
@@ -174,10 +172,7 @@ async fn a_call_past_its_deadline_times_out_and_the_backend_keeps_serving() {
 #[tokio::test]
 async fn a_backend_that_redirects_is_followed_within_its_origin() {
     let mock = MockServer::start("http", "alpha", &["--redirect-from", "/old"]);
-    let old_url = mock.url().replace("/mcp", "/old");
-    let yaml = format!("servers:\n{}", url_entry("alpha", "http", &old_url));
-    let gateway = TestGateway::start(&yaml).await;
-    gateway.wait_healthy(1).await;
+    let gateway = gateway_at(&mock.url().replace("/mcp", "/old"), "").await;
     let client = rmcp_client(&gateway.mcp_url()).await;
     // The first direct call meets the redirect and is sent again through the client that
     // follows it; later ones go there at once. Every call arrives, once.
@@ -196,7 +191,7 @@ async fn a_backend_that_redirects_is_followed_within_its_origin() {
 #[tokio::test]
 async fn direct_calls_name_the_gateway_as_user_agent() {
     let mock = MockServer::start("http", "alpha", &[]);
-    let gateway = gateway_over(&mock, "").await;
+    let gateway = gateway_at(mock.url(), "").await;
     let client = rmcp_client(&gateway.mcp_url()).await;
     let seen = headers_seen(&client).await;
     assert!(took_the_direct_path(&seen), "{seen}");
@@ -216,9 +211,7 @@ async fn direct_calls_name_the_gateway_as_user_agent() {
 async fn calls_reuse_backend_connections() {
     let mock = MockServer::start("http", "alpha", &[]);
     let proxy = CountingProxy::start(mock.url(), Duration::from_millis(2)).await;
-    let yaml = format!("servers:\n{}", url_entry("alpha", "http", &proxy.url));
-    let gateway = TestGateway::start(&yaml).await;
-    gateway.wait_healthy(1).await;
+    let gateway = gateway_at(&proxy.url, "").await;
     let client = rmcp_client(&gateway.mcp_url()).await;
     call(&client, "alpha__echo", json!({"warm": true}))
         .await
