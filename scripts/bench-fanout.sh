@@ -19,25 +19,10 @@ FANOUT_TARGETS=${FANOUT_TARGETS:-100}
 DISCOVERY_TARGETS=${DISCOVERY_TARGETS:-200}
 LATENCY_MS=${FANOUT_LATENCY_MS:-100}
 
-for binary in "$BENCH" "$MOCK_BIN" "$GATEWAY_BIN"; do
-  if [[ ! -x $binary ]]; then
-    echo "bench-fanout: $binary is missing; run: cargo build --release --workspace" >&2
-    exit 1
-  fi
-done
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/mcp-fanout.XXXXXX")
-PIDS=()
-cleanup() {
-  local pid
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  [[ ${BENCH_KEEP:-0} == 1 ]] && echo "bench-fanout: work dir kept: $WORK" >&2 || rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-export NO_PROXY=127.0.0.1,localhost no_proxy=127.0.0.1,localhost
-say() { printf 'bench-fanout: %s\n' "$*" >&2; }
+# shellcheck source=scripts/bench-lib.sh
+source "$ROOT/scripts/bench-lib.sh"
+bench_init bench-fanout
+require_binaries "$BENCH" "$MOCK_BIN" "$GATEWAY_BIN"
 
 # Start `count` mock backends in one process; print their URLs, one per line.
 start_mocks() {

@@ -5,7 +5,7 @@
 # Starts the mock MCP server (streamable HTTP) and the gateway under callgrind in front of it,
 # warms up, zeroes the counters, sends BENCH_CALLS calls (default 2000) at concurrency
 # BENCH_CONCURRENCY (default 1), and prints the instructions the gateway executed per call
-# (every thread, the audit writer included). The count repeats within a fraction of a percent
+# (every thread, the audit writer included). The count repeats within about 1 %
 # for the same binary, whatever else the machine is doing; it does not include the kernel
 # (system calls, scheduling), so it complements the timings of `make bench` and does not
 # replace them. valgrind has no SHA extensions: SHA-256 (the audit hash chain) runs in
@@ -24,43 +24,22 @@ GATEWAY_BIN=${BENCH_GATEWAY_BIN:-$BIN_DIR/mcp-gateway}
 CALLS=${BENCH_CALLS:-2000}
 CONCURRENCY=${BENCH_CONCURRENCY:-1}
 
-say() { printf 'bench-instructions: %s\n' "$*" >&2; }
-
+# shellcheck source=scripts/bench-lib.sh
+source "$ROOT/scripts/bench-lib.sh"
+bench_init bench-instructions
 for tool in valgrind callgrind_control; do
   if ! command -v "$tool" >/dev/null 2>&1; then
     say "$tool is missing (Debian: apt-get install valgrind)"
     exit 1
   fi
 done
-for binary in "$BENCH" "$MOCK_BIN" "$GATEWAY_BIN"; do
-  if [[ ! -x $binary ]]; then
-    say "$binary is missing; run: cargo build --release --workspace"
-    exit 1
-  fi
-done
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/mcp-instructions.XXXXXX")
-PIDS=()
-cleanup() {
-  local pid
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  if [[ ${BENCH_KEEP:-0} == 1 ]]; then say "work dir kept: $WORK"; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-export NO_PROXY=127.0.0.1,localhost no_proxy=127.0.0.1,localhost
+require_binaries "$BENCH" "$MOCK_BIN" "$GATEWAY_BIN"
 
 "$MOCK_BIN" --transport http --listen 127.0.0.1:0 --name bench >"$WORK/mock.out" 2>"$WORK/mock.err" &
-PIDS+=($!)
-MOCK_URL=""
-for _ in $(seq 1 100); do
-  MOCK_URL=$(awk '/^LISTENING /{print $2; exit}' "$WORK/mock.out" 2>/dev/null)
-  [[ -n $MOCK_URL ]] && break
-  sleep 0.1
-done
-if [[ -z $MOCK_URL ]]; then
+PIDS+=("$!")
+if ! MOCK_URL=$(wait_listening "$WORK/mock.out" "${PIDS[-1]}"); then
   say "the mock MCP server did not start"
+  show_log "$WORK/mock.err"
   exit 1
 fi
 cat >"$WORK/mcp_servers.yaml" <<YAML

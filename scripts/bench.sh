@@ -47,57 +47,12 @@ case ${BENCH_CONNECTIONS:-keepalive} in
   *) echo "bench: BENCH_CONNECTIONS must be keepalive or fresh" >&2; exit 2 ;;
 esac
 
-for binary in "$BENCH" "$MOCK_BIN"; do
-  if [[ ! -x $binary ]]; then
-    echo "bench: $binary is missing; run: cargo build --release --workspace" >&2
-    exit 1
-  fi
-done
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/mcp-bench.XXXXXX")
+# shellcheck source=scripts/bench-lib.sh
+source "$ROOT/scripts/bench-lib.sh"
+bench_init bench
+require_binaries "$BENCH" "$MOCK_BIN"
 RESULTS=$WORK/results.jsonl
 : >"$RESULTS"
-STARTED_PIDS=()
-
-cleanup() {
-  local pid
-  for pid in "${STARTED_PIDS[@]}"; do
-    kill "$pid" 2>/dev/null || true
-  done
-  for pid in "${STARTED_PIDS[@]}"; do
-    wait "$pid" 2>/dev/null || true
-  done
-  if [[ ${BENCH_KEEP:-0} == 1 ]]; then
-    echo "bench: work dir kept: $WORK" >&2
-  else
-    rm -rf "$WORK"
-  fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-say() { printf 'bench: %s\n' "$*" >&2; }
-
-# The last lines of a log, indented, when something did not start.
-show_log() {
-  [[ -s $1 ]] && sed -e 's/^/    /' "$1" | tail -n 20 >&2
-  return 0
-}
-
-# Waits for the first `LISTENING <url>` line of a process's stdout.
-wait_listening() {
-  local out=$1 pid=$2 url=""
-  for _ in $(seq 1 100); do
-    url=$(awk '/^LISTENING /{print $2; exit}' "$out" 2>/dev/null)
-    if [[ -n $url ]]; then
-      echo "$url"
-      return 0
-    fi
-    kill -0 "$pid" 2>/dev/null || return 1
-    sleep 0.1
-  done
-  return 1
-}
 
 # One measuring subcommand; its JSON line goes to the results, a failure only to stderr.
 measure() {
@@ -137,7 +92,7 @@ start_gateway() {
         "$GATEWAY_BIN" --config "$WORK/mcp_servers.yaml" --listen "127.0.0.1:$port"
   ) >"$dir/gateway.out" 2>"$dir/gateway.err" &
   STARTED_PID=$!
-  STARTED_PIDS+=("$STARTED_PID")
+  PIDS+=("$STARTED_PID")
   STARTED_URL=""
   if "$BENCH" wait-health --url "http://127.0.0.1:$port/health" --expect 2 \
     --pid "$STARTED_PID" --timeout-secs 60 "${health_flags[@]}" 2>"$dir/health.err"; then
@@ -148,13 +103,10 @@ start_gateway() {
   fi
 }
 
-# Everything binds 127.0.0.1 only; no proxy between the processes.
-export NO_PROXY=127.0.0.1,localhost no_proxy=127.0.0.1,localhost
-
 "$MOCK_BIN" --transport http --listen 127.0.0.1:0 --name bench \
   >"$WORK/mock.out" 2>"$WORK/mock.err" &
 MOCK_PID=$!
-STARTED_PIDS+=("$MOCK_PID")
+PIDS+=("$MOCK_PID")
 if ! MOCK_URL=$(wait_listening "$WORK/mock.out" "$MOCK_PID"); then
   say "the mock MCP server did not start"
   show_log "$WORK/mock.err"
@@ -219,7 +171,7 @@ if [[ -n $GATEWAY_URL && $AUTH_ROUNDS -gt 0 ]]; then
   "$BENCH" --threads 1 issuer --token-file "$TOKEN_FILE" \
     >"$WORK/issuer.out" 2>"$WORK/issuer.err" &
   ISSUER_PID=$!
-  STARTED_PIDS+=("$ISSUER_PID")
+  PIDS+=("$ISSUER_PID")
   if ISSUER_URL=$(wait_listening "$WORK/issuer.out" "$ISSUER_PID"); then
     say "issuer: $ISSUER_URL (pid $ISSUER_PID)"
     start_gateway "$WORK/auth-off"
