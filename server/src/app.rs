@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use axum::serve::ListenerExt as _;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -11,7 +10,7 @@ use crate::audit::{AuditRecord, AuditSettings, Auditor};
 use crate::config::{self, Settings};
 use crate::gateway::{Gateway, Snapshot};
 use crate::principal::Transport;
-use crate::{http, reload};
+use crate::{http, reload, serving};
 
 /// A gateway bound to a socket, not yet serving (tests use the bound address).
 pub struct Bound {
@@ -75,18 +74,12 @@ pub async fn serve(bound: Bound) -> anyhow::Result<()> {
         public_url = %gateway.settings().public_url,
         "gateway listening; MCP endpoint at /mcp"
     );
-    let drain = shutdown.clone();
-    // Responses go out in several writes (headers, then events); without TCP_NODELAY the
-    // second waits for the client's delayed ACK, ~40 ms on Linux.
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    let served = axum::serve(
+    let served = serving::serve(
         listener,
-        // The peer address is the audit record's `client_ip`.
-        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        router,
+        gateway.settings().worker_threads,
+        shutdown.clone(),
     )
-    .with_graceful_shutdown(async move { drain.cancelled().await })
     .await;
     gateway.shut_down();
     gateway.audit().flush_and_close(AUDIT_DRAIN).await;

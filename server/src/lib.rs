@@ -18,5 +18,6 @@ pub mod principal;
 pub mod ratelimit;
 pub mod reload;
 pub mod result_shape;
+pub mod serving;
 pub mod telemetry;
 pub mod upstream;

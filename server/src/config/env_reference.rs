@@ -32,6 +32,11 @@ const ENV_REFERENCE: &[(&str, &str, &str)] = &[
         "Comma list of accepted Origin headers; a request without Origin is accepted.",
     ),
     (
+        "GATEWAY_WORKER_THREADS",
+        "(one per CPU the process may use)",
+        "Threads that serve client connections, each with its own event loop; a connection stays on one of them.",
+    ),
+    (
         "MCP_SERVERS_CONFIG",
         "mcp_servers.yaml",
         "The backend configuration file; the --config flag wins.",

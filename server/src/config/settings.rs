@@ -13,6 +13,9 @@ use super::credentials::Secret;
 use super::env_reference::literal_default;
 use super::problems::{ConfigErrors, ConfigProblem};
 
+/// More serving threads than this is a typing error, not a machine.
+const MAX_WORKER_THREADS: usize = 1024;
+
 /// Label of settings problems in place of a file name.
 const ENVIRONMENT: &str = "environment";
 
@@ -112,6 +115,8 @@ pub struct Settings {
     pub allowed_hosts: Vec<String>,
     /// Accepted `Origin` headers (`scheme://host:port`, `:*` for any port).
     pub allowed_origins: Vec<String>,
+    /// Serving threads (see [`crate::serving`]).
+    pub worker_threads: usize,
     pub config_path: PathBuf,
     pub auth_enabled: bool,
     /// Without a trailing slash.
@@ -191,6 +196,20 @@ impl Settings {
             None => default_origins(public.as_ref()),
         };
 
+        let worker_threads = match reader.value("GATEWAY_WORKER_THREADS") {
+            None => crate::serving::default_threads(),
+            Some(text) => match text.parse::<usize>() {
+                Ok(threads) if (1..=MAX_WORKER_THREADS).contains(&threads) => threads,
+                _ => {
+                    reader.problem(
+                        "GATEWAY_WORKER_THREADS",
+                        format!("must be a whole number from 1 to {MAX_WORKER_THREADS}"),
+                    );
+                    1
+                }
+            },
+        };
+
         let config_path = match overrides.config_path {
             Some(path) => path,
             None => PathBuf::from(reader.text("MCP_SERVERS_CONFIG")),
@@ -248,6 +267,7 @@ impl Settings {
             public_url: public_url.unwrap_or_default(),
             allowed_hosts,
             allowed_origins,
+            worker_threads,
             config_path,
             auth_enabled,
             keycloak_url,

@@ -13,6 +13,10 @@
 //!   reqwest, which follows it within the origin, and keeps reqwest from then on
 //!   ([`crate::upstream::direct`] decides that).
 //!
+//! The plain client keeps one connection pool per thread: a call served on one of the
+//! [`crate::serving`] threads sends on a backend connection driven by that same thread, so
+//! no other thread is woken along the way.
+//!
 //! Both answer with the same [`Response`] type, so the code reading answers is shared.
 
 use std::time::Duration;
@@ -51,8 +55,28 @@ pub struct HttpClients {
 /// hyper's pooled HTTP/1.1 client, for plain `http://` only.
 #[derive(Clone)]
 pub struct PlainClient {
-    client: Client<HttpConnector, Full<Bytes>>,
     user_agent: HeaderValue,
+}
+
+type PooledClient = Client<HttpConnector, Full<Bytes>>;
+
+thread_local! {
+    /// This thread's pool of backend connections, shared by every [`PlainClient`] (they
+    /// differ only in the User-Agent, which is set per request). A connection's task runs on
+    /// the runtime of the thread that opened it.
+    static THREAD_POOL: PooledClient = pooled_client();
+}
+
+/// A pooled client with reqwest's pool settings.
+fn pooled_client() -> PooledClient {
+    let mut connector = HttpConnector::new();
+    // As reqwest does: requests are small and answered at once.
+    connector.set_nodelay(true);
+    Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(MAX_IDLE_PER_HOST)
+        .pool_idle_timeout(IDLE_TIMEOUT)
+        .pool_timer(TokioTimer::new())
+        .build(connector)
 }
 
 impl PlainClient {
@@ -72,7 +96,8 @@ impl PlainClient {
         *request.method_mut() = method;
         *request.uri_mut() = uri.clone();
         *request.headers_mut() = headers;
-        let response = self.client.request(request).await.map_err(|_| ())?;
+        let client = THREAD_POOL.with(PooledClient::clone);
+        let response = client.request(request).await.map_err(|_| ())?;
         Ok(response.map(|body| body.map_err(BodyError::from).boxed_unsync()))
     }
 }
@@ -83,18 +108,8 @@ impl HttpClients {
         let proxied = PROXY_VARIABLES
             .iter()
             .any(|name| std::env::var_os(name).is_some_and(|value| !value.is_empty()));
-        let plain = (!proxied).then(|| {
-            let mut connector = HttpConnector::new();
-            // As reqwest does: requests are small and answered at once.
-            connector.set_nodelay(true);
-            PlainClient {
-                client: Client::builder(TokioExecutor::new())
-                    .pool_max_idle_per_host(MAX_IDLE_PER_HOST)
-                    .pool_idle_timeout(IDLE_TIMEOUT)
-                    .pool_timer(TokioTimer::new())
-                    .build(connector),
-                user_agent: HeaderValue::from_static(user_agent),
-            }
+        let plain = (!proxied).then(|| PlainClient {
+            user_agent: HeaderValue::from_static(user_agent),
         });
         Self { reqwest, plain }
     }

@@ -16,3 +16,4 @@ mod plain;
 mod policy;
 mod reload;
 mod rest;
+mod serving;

@@ -64,6 +64,8 @@ fn defaults() {
     assert!(s.audit_to_stdout);
     assert_eq!(s.log_level, "info");
     assert_eq!(s.log_format, LogFormat::Pretty);
+    assert_eq!(s.worker_threads, crate::serving::default_threads());
+    assert!(s.worker_threads >= 1);
     assert!(s.is_loopback_listen());
     assert_eq!(s.listen_addr(), "127.0.0.1:8000");
 }
@@ -351,7 +353,18 @@ fn numbers() {
         Duration::ZERO
     );
     assert_eq!(settings(&[("GATEWAY_PORT", "0")]).unwrap().port, 0);
+    for threads in ["1", "3", " 16 ", "1024"] {
+        assert_eq!(
+            settings(&[("GATEWAY_WORKER_THREADS", threads)])
+                .unwrap()
+                .worker_threads,
+            threads.trim().parse::<usize>().unwrap()
+        );
+    }
     for (name, bad) in [
+        ("GATEWAY_WORKER_THREADS", "0"),
+        ("GATEWAY_WORKER_THREADS", "1025"),
+        ("GATEWAY_WORKER_THREADS", "two"),
         ("GATEWAY_PORT", "65536"),
         ("GATEWAY_PORT", "-1"),
         ("JWT_LEEWAY_SECONDS", "1.5"),
