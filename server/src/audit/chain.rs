@@ -25,7 +25,16 @@ pub fn hash_of(prev_hash: &str, record_without_hash: &Value) -> String {
     let mut hasher = Sha256::new();
     hasher.update(prev_hash.as_bytes());
     hasher.update(canonical_json(record_without_hash));
-    hex::encode(hasher.finalize())
+    lower_hex(&hasher.finalize().into())
+}
+
+/// A SHA-256 digest as 64 lower-case hex digits. `hex::encode` builds its string a character
+/// at a time; at two hashes per audited call that was 1 % of the gateway's instructions.
+fn lower_hex(digest: &[u8; 32]) -> String {
+    let mut digits = [0u8; 64];
+    // Cannot fail: 64 bytes hold 32 bytes in hex.
+    let _ = hex::encode_to_slice(digest, &mut digits);
+    String::from_utf8_lossy(&digits).into_owned()
 }
 
 /// Link `record` after `prev_hash`: sets its `prev_hash` and `hash`, returns the hash.
@@ -38,7 +47,7 @@ pub fn link(record: &mut AuditRecord, prev_hash: &str) -> String {
     let mut hasher = Sha256::new();
     hasher.update(prev_hash.as_bytes());
     hasher.update(canonical);
-    let hash = hex::encode(hasher.finalize());
+    let hash = lower_hex(&hasher.finalize().into());
     record.hash = Some(hash.clone());
     hash
 }
@@ -186,6 +195,15 @@ mod tests {
             verifier.check(record).map_err(|kind| (i, kind))?;
         }
         Ok(verifier.checked())
+    }
+
+    #[test]
+    fn digests_are_lower_case_hex() {
+        for input in ["", "a", "audit"] {
+            let digest: [u8; 32] = Sha256::digest(input.as_bytes()).into();
+            assert_eq!(lower_hex(&digest), hex::encode(digest), "{input}");
+        }
+        assert_eq!(lower_hex(&[0xab; 32]), "ab".repeat(32));
     }
 
     #[test]

@@ -229,7 +229,10 @@ impl Auditor {
         let (store, backlog, writer) = match &settings.database_url {
             None => (None, None, None),
             Some(url) => {
+                // Reads (`GET /audit`) get a pool of their own: they come from the serving
+                // threads, and a connection opened there belongs to that thread's runtime.
                 let store = Store::connect_lazy(url.expose())?;
+                let writer_store = Store::connect_writer(url.expose())?;
                 let spool = settings.spool_path();
                 let backlog = Arc::new(
                     Backlog::open(settings.memory_queue, Some(&spool)).with_context(|| {
@@ -243,7 +246,6 @@ impl Auditor {
                     );
                 }
                 let rejected = settings.rejected_path();
-                let writer_store = store.clone();
                 let writer_backlog = Arc::clone(&backlog);
                 let tuning = settings.writer;
                 let writer = tokio::spawn(async move {
@@ -309,7 +311,7 @@ impl Auditor {
         self.inner.sinks.file().path().to_owned()
     }
 
-    /// A reader of the audit database for `GET /audit`, sharing this auditor's pool.
+    /// A reader of the audit database for `GET /audit` (one pool for every reader).
     pub fn reader(&self) -> Option<AuditReader> {
         self.inner.store.clone().map(|store| AuditReader { store })
     }

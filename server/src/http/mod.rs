@@ -99,7 +99,7 @@ pub fn router(gateway: Arc<Gateway>, auth: auth::AuthState, shutdown: Cancellati
         .route("/mcp", any(mcp_endpoint).with_state(Arc::new(endpoint)))
         .merge(legacy)
         .merge(match gateway.audit().reader() {
-            // One database pool for writing and reading the audit log.
+            // The auditor's reader pool, shared by every `/audit` request.
             Some(reader) => audit_api::routes(reader),
             None => audit_api::routes_from_settings(&settings),
         })

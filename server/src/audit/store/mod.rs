@@ -88,13 +88,25 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// A pool that connects on first use: an unreachable database never fails this.
-    /// Must run inside a Tokio runtime.
+    /// A pool that connects on first use, for reading: an unreachable database never fails
+    /// this. Must run inside a Tokio runtime.
     pub fn connect_lazy(url: &str) -> Result<Store, StoreError> {
+        Self::connect(url, MAX_CONNECTIONS)
+    }
+
+    /// The writer's pool: like [`Store::connect_lazy`], with one connection. The writer
+    /// writes one batch at a time, and on SQLite one connection keeps its page cache valid
+    /// from batch to batch, where connections taking turns each read again the pages the
+    /// other had written (and each woke its own worker thread).
+    pub fn connect_writer(url: &str) -> Result<Store, StoreError> {
+        Self::connect(url, 1)
+    }
+
+    fn connect(url: &str, max_connections: u32) -> Result<Store, StoreError> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            postgres::connect_lazy(url).map(Store::Postgres)
+            postgres::connect_lazy(url, max_connections).map(Store::Postgres)
         } else if url.starts_with("sqlite:") {
-            sqlite::connect_lazy(url).map(Store::Sqlite)
+            sqlite::connect_lazy(url, max_connections).map(Store::Sqlite)
         } else {
             Err(StoreError::Config(
                 "DATABASE_URL must start with sqlite:, postgres:// or postgresql://".into(),
@@ -372,5 +384,21 @@ mod tests {
     fn an_unknown_url_scheme_is_refused_without_quoting_it() {
         let error = Store::connect_lazy("mysql://root:hunter2@db/x").unwrap_err();
         assert!(!error.to_string().contains("hunter2"));
+    }
+
+    #[tokio::test]
+    async fn the_writer_has_one_connection_and_readers_several() {
+        let max = |store: &Store| match store {
+            Store::Postgres(pool) => pool.options().get_max_connections(),
+            Store::Sqlite(pool) => pool.options().get_max_connections(),
+        };
+        for url in ["sqlite://unused.db", "postgres://u@127.0.0.1:1/db"] {
+            assert_eq!(max(&Store::connect_writer(url).unwrap()), 1, "{url}");
+            assert_eq!(
+                max(&Store::connect_lazy(url).unwrap()),
+                MAX_CONNECTIONS,
+                "{url}"
+            );
+        }
     }
 }

@@ -9,9 +9,7 @@ use sqlx::types::Json;
 use sqlx::{PgPool, Postgres, QueryBuilder, Row, SqlSafeStr};
 use uuid::Uuid;
 
-use super::{
-    ACQUIRE_TIMEOUT, COLUMNS, MAX_CONNECTIONS, StoreError, StoredRow, duration_column, link_new,
-};
+use super::{ACQUIRE_TIMEOUT, COLUMNS, StoreError, StoredRow, duration_column, link_new};
 use crate::audit::query::AuditFilter;
 use crate::audit::record::{AuditRecord, transport_str};
 
@@ -20,12 +18,12 @@ const MIGRATION_0001: &str = include_str!("../../../../migrations/postgres/0001_
 /// Key of the advisory lock that serialises chain appends (ASCII "auditlog").
 const CHAIN_LOCK_KEY: i64 = 0x6175_6469_746c_6f67;
 
-pub(super) fn connect_lazy(url: &str) -> Result<PgPool, StoreError> {
+pub(super) fn connect_lazy(url: &str, max_connections: u32) -> Result<PgPool, StoreError> {
     let options = PgConnectOptions::from_str(url)
         .map_err(|_| StoreError::Config("DATABASE_URL is not a valid PostgreSQL URL".into()))?
         .application_name("mcp-gateway");
     Ok(PgPoolOptions::new()
-        .max_connections(MAX_CONNECTIONS)
+        .max_connections(max_connections)
         .acquire_timeout(ACQUIRE_TIMEOUT)
         .connect_lazy_with(options))
 }

@@ -17,9 +17,7 @@ use sqlx::{
 };
 use uuid::Uuid;
 
-use super::{
-    ACQUIRE_TIMEOUT, COLUMNS, MAX_CONNECTIONS, StoreError, StoredRow, duration_column, link_new,
-};
+use super::{ACQUIRE_TIMEOUT, COLUMNS, StoreError, StoredRow, duration_column, link_new};
 use crate::audit::query::AuditFilter;
 use crate::audit::record::{AuditRecord, format_timestamp, transport_str};
 
@@ -31,7 +29,7 @@ const MIGRATION_0001: &str = include_str!("../../../../migrations/sqlite/0001_au
 /// anew for every batch (a sixth of the writer's time).
 const STATEMENT_ROWS: [usize; 4] = [128, 32, 8, 1];
 
-pub(super) fn connect_lazy(url: &str) -> Result<SqlitePool, StoreError> {
+pub(super) fn connect_lazy(url: &str, max_connections: u32) -> Result<SqlitePool, StoreError> {
     let options = SqliteConnectOptions::from_str(url)
         .map_err(|_| StoreError::Config("DATABASE_URL is not a valid sqlite: URL".into()))?
         .create_if_missing(true)
@@ -41,7 +39,7 @@ pub(super) fn connect_lazy(url: &str) -> Result<SqlitePool, StoreError> {
         .synchronous(SqliteSynchronous::Normal)
         .busy_timeout(ACQUIRE_TIMEOUT);
     Ok(SqlitePoolOptions::new()
-        .max_connections(MAX_CONNECTIONS)
+        .max_connections(max_connections)
         .acquire_timeout(ACQUIRE_TIMEOUT)
         .connect_lazy_with(options))
 }
