@@ -33,9 +33,11 @@ pub struct WriterTuning {
     /// First retry delay after a failure; doubles up to `backoff_max`.
     pub backoff_min: Duration,
     pub backoff_max: Duration,
-    /// A migration or a batch taking longer than this counts as failed (a database that
-    /// stopped answering without closing the connection).
+    /// A batch taking longer than this counts as failed (a database that stopped answering
+    /// without closing the connection).
     pub write_timeout: Duration,
+    /// The same for applying the migrations, which may rebuild a large table once.
+    pub migrate_timeout: Duration,
     /// After a batch smaller than `batch_size`, wait this long before the next one, so that
     /// a steady trickle of records becomes a few transactions per second rather than one
     /// per record (each commit costs far more than a row). The records are in the audit
@@ -50,6 +52,8 @@ impl Default for WriterTuning {
             backoff_min: Duration::from_millis(100),
             backoff_max: Duration::from_secs(5),
             write_timeout: Duration::from_secs(15),
+            // SQLite's 0002 copies the table: ~10 s per million records on a small machine.
+            migrate_timeout: Duration::from_secs(600),
             linger: Duration::from_millis(100),
         }
     }
@@ -132,7 +136,7 @@ pub async fn run(
             break;
         }
         if !migrated {
-            match bounded(store.migrate(), tuning.write_timeout, &mut shutdown).await {
+            match bounded(store.migrate(), tuning.migrate_timeout, &mut shutdown).await {
                 Bounded::Done(Ok(())) => {
                     migrated = true;
                     backoff = tuning.backoff_min;

@@ -13,7 +13,8 @@ use sqlx::sqlite::{
 };
 use sqlx::types::Json;
 use sqlx::{
-    AssertSqlSafe, Connection as _, QueryBuilder, Row, SqlSafeStr, SqlStr, Sqlite, SqlitePool,
+    AssertSqlSafe, ConnectOptions as _, Connection as _, QueryBuilder, Row, SqlSafeStr, SqlStr,
+    Sqlite, SqlitePool,
 };
 use uuid::Uuid;
 
@@ -22,6 +23,8 @@ use crate::audit::query::AuditFilter;
 use crate::audit::record::{AuditRecord, format_timestamp, transport_str};
 
 const MIGRATION_0001: &str = include_str!("../../../../migrations/sqlite/0001_audit_log.sql");
+const MIGRATION_0002: &str =
+    include_str!("../../../../migrations/sqlite/0002_compact_audit_log.sql");
 
 /// Rows per INSERT statement (23 parameters each; SQLite allows 32766). A batch is cut into
 /// statements of these sizes, largest first, so that only four SQL texts ever occur: each is
@@ -37,7 +40,10 @@ pub(super) fn connect_lazy(url: &str, max_connections: u32) -> Result<SqlitePool
         // With WAL, NORMAL syncs at checkpoints rather than at every commit: safe against a
         // crash of the gateway, and every record is in the audit file before this anyway.
         .synchronous(SqliteSynchronous::Normal)
-        .busy_timeout(ACQUIRE_TIMEOUT);
+        .busy_timeout(ACQUIRE_TIMEOUT)
+        // sqlx would log a slow statement with its whole text (a migration file, a 128-row
+        // INSERT); the writer reports its own slowness.
+        .disable_statement_logging();
     Ok(SqlitePoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(ACQUIRE_TIMEOUT)
@@ -58,15 +64,53 @@ pub(super) async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
             ))
         })?;
     }
-    let migrator = Migrator::with_migrations(vec![Migration::new(
-        1,
-        Cow::Borrowed("audit_log"),
-        MigrationType::Simple,
-        MIGRATION_0001.into_sql_str(),
-        false,
-    )]);
-    migrator.run(pool).await?;
+    // `None` on a new database (no migrations table yet).
+    let applied: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations")
+        .fetch_one(pool)
+        .await
+        .ok()
+        .flatten();
+    let rebuilds = applied.is_some_and(|version| version < 2);
+    if rebuilds {
+        tracing::info!(
+            "audit database: rebuilding audit_log in its compact form (once; about 10 s per million records; records queue meanwhile)"
+        );
+    }
+    migrator(LATEST_VERSION).run(pool).await?;
+    if rebuilds {
+        // The copy went through the write-ahead log: fold it into the database and give
+        // its space back, rather than leave a log as large as the table.
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(pool)
+            .await?;
+        tracing::info!("audit database: audit_log rebuilt");
+    }
     Ok(())
+}
+
+/// The version of the last migration.
+const LATEST_VERSION: i64 = 2;
+
+/// The migrations up to `version`, each in its own transaction.
+fn migrator(version: i64) -> Migrator {
+    let all = [
+        (1, "audit_log", MIGRATION_0001),
+        (2, "compact audit_log", MIGRATION_0002),
+    ];
+    Migrator::with_migrations(
+        all.into_iter()
+            .filter(|(number, _, _)| *number <= version)
+            .map(|(number, description, sql)| {
+                Migration::new(
+                    number,
+                    Cow::Borrowed(description),
+                    MigrationType::Simple,
+                    sql.into_sql_str(),
+                    false,
+                )
+            })
+            .collect(),
+    )
 }
 
 pub(super) async fn insert(pool: &SqlitePool, records: &[AuditRecord]) -> Result<u64, StoreError> {
@@ -77,13 +121,22 @@ pub(super) async fn insert(pool: &SqlitePool, records: &[AuditRecord]) -> Result
         sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
             .fetch_optional(&mut *tx)
             .await?;
+    // Records already present (a retried batch, a replayed spool) are found by time, then id:
+    // `id` has no index of its own, and a record keeps its timestamp.
     let ids: Vec<String> = records.iter().map(|r| r.id.to_string()).collect();
     let ids_json = serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into());
-    let existing: Vec<String> =
-        sqlx::query_scalar("SELECT id FROM audit_log WHERE id IN (SELECT value FROM json_each(?))")
-            .bind(ids_json)
-            .fetch_all(&mut *tx)
-            .await?;
+    let Some((earliest, latest)) = time_span(records) else {
+        return Ok(0);
+    };
+    let existing: Vec<String> = sqlx::query_scalar(
+        r#"SELECT id FROM audit_log WHERE "timestamp" BETWEEN ? AND ?
+           AND id IN (SELECT value FROM json_each(?))"#,
+    )
+    .bind(format_timestamp(&earliest))
+    .bind(format_timestamp(&latest))
+    .bind(ids_json)
+    .fetch_all(&mut *tx)
+    .await?;
     let existing: Vec<Uuid> = existing
         .iter()
         .filter_map(|id| Uuid::parse_str(id).ok())
@@ -129,6 +182,18 @@ pub(super) async fn insert(pool: &SqlitePool, records: &[AuditRecord]) -> Result
     Ok(inserted)
 }
 
+/// The earliest and latest timestamps of a batch (`None` when it is empty).
+fn time_span(records: &[AuditRecord]) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+    let first = records.first()?.timestamp;
+    Some(
+        records
+            .iter()
+            .fold((first, first), |(earliest, latest), r| {
+                (earliest.min(r.timestamp), latest.max(r.timestamp))
+            }),
+    )
+}
+
 /// The INSERT of as many records as `STATEMENT_ROWS[size]`; the texts are built once.
 fn insert_sql(size: usize) -> SqlStr {
     static SQL: OnceLock<Vec<SqlStr>> = OnceLock::new();
@@ -138,9 +203,7 @@ fn insert_sql(size: usize) -> SqlStr {
             .iter()
             .map(|&rows| {
                 let values = vec![row.as_str(); rows].join(", ");
-                let sql = format!(
-                    "INSERT INTO audit_log (seq, {COLUMNS}) VALUES {values} ON CONFLICT (id) DO NOTHING"
-                );
+                let sql = format!("INSERT INTO audit_log (seq, {COLUMNS}) VALUES {values}");
                 // Shared, so that handing it to a query does not copy it.
                 AssertSqlSafe(Arc::<str>::from(sql)).into_sql_str()
             })
@@ -260,4 +323,117 @@ fn read_row(row: &SqliteRow) -> Result<StoredRow, String> {
         prev_hash: get(row, "prev_hash")?,
         hash: get(row, "hash")?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{Duration as TimeDelta, TimeZone as _};
+
+    use super::*;
+    use crate::audit::chain::ChainStart;
+    use crate::audit::record::{AuditEvent, AuditStatus};
+    use crate::audit::store::Store;
+
+    fn records(count: usize) -> Vec<AuditRecord> {
+        let start = Utc.with_ymd_and_hms(2026, 11, 21, 8, 0, 0).unwrap();
+        (0..count)
+            .map(|n| {
+                let mut record = AuditRecord::new(AuditEvent::ToolCall, AuditStatus::Success)
+                    .with_timestamp(start + TimeDelta::milliseconds(n as i64 / 3));
+                record.user = Some(format!("user{}", n % 4));
+                record.tool = Some(format!("s__t{}", n % 5));
+                record
+            })
+            .collect()
+    }
+
+    async fn store_at(dir: &std::path::Path) -> (SqlitePool, Store) {
+        let url = format!("sqlite://{}", dir.join("audit.db").display());
+        (
+            connect_lazy(&url, 1).unwrap(),
+            Store::connect_lazy(&url).unwrap(),
+        )
+    }
+
+    async fn schema(pool: &SqlitePool) -> Vec<String> {
+        sqlx::query_scalar("SELECT sql FROM sqlite_schema WHERE sql IS NOT NULL ORDER BY name")
+            .fetch_all(pool)
+            .await
+            .unwrap()
+    }
+
+    /// A database written before 0002 keeps every record, its order and its chain, and takes
+    /// new records after the migration.
+    #[tokio::test]
+    async fn the_compacting_migration_keeps_every_record_and_the_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        let (pool, store) = store_at(dir.path()).await;
+        migrator(1).run(&pool).await.unwrap();
+        let batch = records(700);
+        assert_eq!(insert(&pool, &batch[..500]).await.unwrap(), 500);
+        let before = chain_page(&pool, 0, 1000).await.unwrap();
+
+        migrate(&pool).await.unwrap();
+        let tables = schema(&pool).await.join("\n");
+        assert!(
+            tables.contains("seq          INTEGER PRIMARY KEY"),
+            "{tables}"
+        );
+        assert!(!tables.contains("audit_log_seq"), "{tables}");
+        let after = chain_page(&pool, 0, 1000).await.unwrap();
+        assert_eq!(
+            format!("{after:?}"),
+            format!("{before:?}"),
+            "rows changed in the copy"
+        );
+
+        // New records continue the chain; ones already there are not written twice.
+        assert_eq!(insert(&pool, &batch[400..]).await.unwrap(), 200);
+        let report = crate::audit::verify::verify_store(&store, ChainStart::Genesis)
+            .await
+            .unwrap();
+        assert!(report.intact(), "{report:?}");
+        assert_eq!(report.checked, 700);
+        migrate(&pool).await.unwrap();
+    }
+
+    /// `/audit` pages come newest first by (timestamp, id), ties included, filtered or not.
+    #[tokio::test]
+    async fn pages_follow_time_then_id_through_ties() {
+        let dir = tempfile::tempdir().unwrap();
+        let (pool, _) = store_at(dir.path()).await;
+        migrate(&pool).await.unwrap();
+        let batch = records(60);
+        insert(&pool, &batch).await.unwrap();
+        for user in [None, Some("user1")] {
+            let mut expected: Vec<&AuditRecord> = batch
+                .iter()
+                .filter(|r| user.is_none_or(|u| r.user.as_deref() == Some(u)))
+                .collect();
+            expected.sort_by_key(|r| std::cmp::Reverse((r.timestamp, r.id.to_string())));
+            let mut seen = Vec::new();
+            let mut cursor = None;
+            loop {
+                let filter = AuditFilter {
+                    user: user.map(str::to_owned),
+                    cursor,
+                    limit: 7,
+                    ..AuditFilter::default()
+                };
+                let rows = query(&pool, &filter, 8).await.unwrap();
+                let more = rows.len() > 7;
+                seen.extend(rows.iter().take(7).map(|row| row.id));
+                if !more {
+                    break;
+                }
+                let last = &rows[6];
+                cursor = Some(crate::audit::query::Cursor {
+                    timestamp: last.timestamp,
+                    id: last.id,
+                });
+            }
+            let expected: Vec<Uuid> = expected.iter().map(|r| r.id).collect();
+            assert_eq!(seen, expected, "user {user:?}");
+        }
+    }
 }
