@@ -127,6 +127,32 @@ fn a_missing_config_file_is_named() {
     assert!(stderr.contains("/nonexistent/servers.yaml"), "{stderr}");
 }
 
+#[test]
+fn a_bad_worker_thread_count_stops_the_start() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("ok.yaml");
+    std::fs::write(&path, "servers: {}\n").expect("write");
+    let output = gateway_command()
+        .args(["--listen", "127.0.0.1:0", "--config"])
+        .arg(&path)
+        .env("AUTH_ENABLED", "false")
+        .env("GATEWAY_WORKER_THREADS", "0")
+        .output()
+        .expect("run gateway");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("GATEWAY_WORKER_THREADS"), "{stderr}");
+}
+
+/// The threads of process `pid` named as serving threads (`gateway-http-N`).
+fn serving_threads(pid: u32) -> usize {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("/proc of the gateway");
+    tasks
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .filter(|name| name.starts_with("gateway-http-"))
+        .count()
+}
+
 #[tokio::test]
 async fn the_binary_serves_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -143,6 +169,7 @@ async fn the_binary_serves_and_stops_on_sigterm() {
         .env("AUTH_ENABLED", "false")
         .env("AUDIT_TO_STDOUT", "false")
         .env("LOG_FORMAT", "json")
+        .env("GATEWAY_WORKER_THREADS", "3")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -169,6 +196,11 @@ async fn the_binary_serves_and_stops_on_sigterm() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+    assert_eq!(
+        serving_threads(child.id()),
+        3,
+        "GATEWAY_WORKER_THREADS sets the serving threads"
+    );
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
