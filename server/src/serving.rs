@@ -4,11 +4,11 @@
 //!
 //! Why not the multi-threaded runtime the rest of the gateway runs on: a call there hops
 //! between worker threads at every step — the connection's task, the backend connection's
-//! task, the audit intake — and a parked worker is woken for each hop and parks again. At
-//! one call in flight that was ~6.6 context switches per call and ~40 % of the gateway's CPU
-//! time (docs/benchmarks.md). On a serving thread the same call wakes nothing but its own
-//! thread: the backend connection is the thread's own ([`crate::upstream::http_clients`]
-//! keeps one pool per thread) and so is the audit intake.
+//! task — and a parked worker is woken for each hop and parks again. At one call in flight
+//! that was ~6.6 context switches per call and ~40 % of the gateway's CPU time
+//! (docs/decisions.md). On a serving thread the same call wakes nothing but its own thread:
+//! the backend connection is the thread's own ([`crate::upstream::http_clients`] keeps one
+//! pool per thread), and the call's audit record is written there too.
 //!
 //! One task on the main runtime accepts and hands each connection to the next thread in turn
 //! (round-robin). Everything else — backend supervision, rmcp clients, the audit writer,
@@ -16,7 +16,6 @@
 //! over to it as before.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -81,7 +80,7 @@ async fn accept(
     handoffs: &[mpsc::UnboundedSender<Accepted>],
     shutdown: &CancellationToken,
 ) {
-    let next = AtomicUsize::new(0);
+    let mut next = 0;
     loop {
         let (stream, peer) = tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -99,7 +98,8 @@ async fn accept(
         let Ok(stream) = stream.into_std() else {
             continue;
         };
-        let index = next.fetch_add(1, Ordering::Relaxed) % handoffs.len();
+        let index = next % handoffs.len();
+        next = next.wrapping_add(1);
         if handoffs[index].send((stream, peer)).is_err() {
             tracing::error!("serving thread {index} is gone; connection from {peer} dropped");
         }
