@@ -229,8 +229,7 @@ impl Auditor {
         let (store, backlog, writer) = match &settings.database_url {
             None => (None, None, None),
             Some(url) => {
-                // Reads (`GET /audit`) get a pool of their own: they come from the serving
-                // threads, and a connection opened there belongs to that thread's runtime.
+                // Reads (`GET /audit`) get a pool of their own (see `Store::connect_writer`).
                 let store = Store::connect_lazy(url.expose())?;
                 let writer_store = Store::connect_writer(url.expose())?;
                 let spool = settings.spool_path();

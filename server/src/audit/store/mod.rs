@@ -94,10 +94,11 @@ impl Store {
         Self::connect(url, MAX_CONNECTIONS)
     }
 
-    /// The writer's pool: like [`Store::connect_lazy`], with one connection. The writer
-    /// writes one batch at a time, and on SQLite one connection keeps its page cache valid
-    /// from batch to batch, where connections taking turns each read again the pages the
-    /// other had written (and each woke its own worker thread).
+    /// The writer's pool: like [`Store::connect_lazy`], with one connection, as the writer
+    /// writes one batch at a time (on SQLite, one connection also keeps its page cache valid
+    /// from batch to batch). Kept apart from the readers' pool: reads come from the serving
+    /// threads, and a PostgreSQL connection opened there is driven by that thread's runtime,
+    /// which is gone when the writer drains the last records at shutdown.
     pub fn connect_writer(url: &str) -> Result<Store, StoreError> {
         Self::connect(url, 1)
     }
