@@ -3,6 +3,7 @@
 //! and memory of the watched processes are read around the measured phase only.
 
 use std::{
+    collections::BTreeMap,
     sync::{
         Arc,
         atomic::{AtomicBool, AtomicUsize, Ordering},
@@ -79,6 +80,7 @@ pub async fn run(plan: CallsPlan) -> Result<CallsResult> {
     start_line.wait().await;
     let ticks_per_second = procfs::clock_ticks_per_second();
     let cpu_before = read_cpu_times(&plan.watched, ticks_per_second);
+    let threads_before = read_thread_ticks(&plan.watched);
     let client_cpu_before = procfs::read_cpu_time(ProcId::SelfProcess, ticks_per_second).ok();
     let sampling = Arc::new(AtomicBool::new(true));
     let sampler = tokio::spawn(sample_peak_rss(plan.watched.clone(), Arc::clone(&sampling)));
@@ -91,6 +93,7 @@ pub async fn run(plan: CallsPlan) -> Result<CallsResult> {
 
     let elapsed = started.elapsed();
     let cpu_after = read_cpu_times(&plan.watched, ticks_per_second);
+    let threads_after = read_thread_ticks(&plan.watched);
     let client_cpu_after = procfs::read_cpu_time(ProcId::SelfProcess, ticks_per_second).ok();
     sampling.store(false, Ordering::Relaxed);
     let peaks = sampler.await.unwrap_or_default();
@@ -125,6 +128,12 @@ pub async fn run(plan: CallsPlan) -> Result<CallsResult> {
                 cpu_ms_per_call: per_call_ms(cpu, calls_made),
                 rss_peak_kib: peaks.get(index).copied().unwrap_or(0).max(rss_end_kib),
                 rss_end_kib,
+                threads_cpu_ms_per_call: per_thread_group_ms(
+                    &threads_before[index],
+                    &threads_after[index],
+                    ticks_per_second,
+                    calls_made,
+                ),
             })
         })
         .collect();
@@ -220,6 +229,32 @@ pub fn read_cpu_times(watched: &[WatchedProcess], ticks_per_second: u64) -> Vec<
         .collect()
 }
 
+/// The CPU ticks of each watched process's thread groups.
+fn read_thread_ticks(watched: &[WatchedProcess]) -> Vec<BTreeMap<String, u64>> {
+    watched
+        .iter()
+        .map(|process| procfs::read_thread_group_ticks(process.pid))
+        .collect()
+}
+
+/// CPU milliseconds per call of each thread group between two readings (a group that
+/// appeared in between counts from zero).
+pub fn per_thread_group_ms(
+    before: &BTreeMap<String, u64>,
+    after: &BTreeMap<String, u64>,
+    ticks_per_second: u64,
+    calls: usize,
+) -> BTreeMap<String, f64> {
+    after
+        .iter()
+        .map(|(group, ticks)| {
+            let spent = ticks.saturating_sub(before.get(group).copied().unwrap_or(0));
+            let cpu = procfs::ticks_to_duration(spent, ticks_per_second);
+            (group.clone(), per_call_ms(cpu, calls))
+        })
+        .collect()
+}
+
 /// The highest VmRSS of each watched process until `sampling` turns false.
 pub async fn sample_peak_rss(watched: Vec<WatchedProcess>, sampling: Arc<AtomicBool>) -> Vec<u64> {
     let mut peaks = vec![0; watched.len()];
@@ -247,6 +282,20 @@ pub fn per_call_ms(cpu: Duration, calls: usize) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn thread_groups_are_charged_what_they_spent_in_between() {
+        let before = BTreeMap::from([("http".to_owned(), 100), ("rt".to_owned(), 50)]);
+        let after = BTreeMap::from([
+            ("http".to_owned(), 150),
+            ("rt".to_owned(), 50),
+            ("new".to_owned(), 10),
+        ]);
+        let per_call = per_thread_group_ms(&before, &after, 100, 1000);
+        assert!((per_call["http"] - 0.5).abs() < 1e-12);
+        assert_eq!(per_call["rt"], 0.0);
+        assert!((per_call["new"] - 0.1).abs() < 1e-12);
+    }
 
     #[test]
     fn per_call_cost_divides_cpu_by_calls() {

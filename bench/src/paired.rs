@@ -8,6 +8,7 @@
 //! Only one call is in flight at any time, so only one server is under load at a time.
 
 use std::{
+    collections::BTreeMap,
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
@@ -163,6 +164,7 @@ pub async fn run(plan: PairedPlan) -> Result<[CallsResult; 2]> {
                         cpu_ms_per_call: per_call_ms(cpu, calls),
                         rss_peak_kib: peaks.get(index).copied().unwrap_or(0).max(rss_end_kib),
                         rss_end_kib,
+                        threads_cpu_ms_per_call: BTreeMap::new(),
                     })
                 })
                 .into_iter()

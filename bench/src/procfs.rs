@@ -2,7 +2,7 @@
 //! threads) and resident memory (`VmRSS` in `/proc/<pid>/status`). Parsing is pure and tested;
 //! reading is a thin wrapper. Linux only, which is where the benchmark runs.
 
-use std::{fmt, process::Command, str::FromStr, time::Duration};
+use std::{collections::BTreeMap, fmt, process::Command, str::FromStr, time::Duration};
 
 use anyhow::{Context, Result};
 
@@ -110,6 +110,39 @@ pub fn read_cpu_time(process: ProcId, ticks_per_second: u64) -> Result<Duration>
     Ok(ticks_to_duration(ticks, ticks_per_second))
 }
 
+/// CPU clock ticks so far of each group of a process's threads, a group being the thread
+/// name without a trailing number (`gateway-http-0` and `gateway-http-1` are `gateway-http`).
+/// Threads that end in the meantime are missed; so are processes that cannot be read.
+pub fn read_thread_group_ticks(pid: u32) -> BTreeMap<String, u64> {
+    let mut groups = BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return groups;
+    };
+    for task in tasks.flatten() {
+        let dir = task.path();
+        let (Ok(name), Ok(stat)) = (
+            std::fs::read_to_string(dir.join("comm")),
+            std::fs::read_to_string(dir.join("stat")),
+        ) else {
+            continue;
+        };
+        if let Some(ticks) = parse_cpu_ticks(&stat) {
+            *groups.entry(thread_group(&name).to_owned()).or_insert(0) += ticks;
+        }
+    }
+    groups
+}
+
+/// The group of a thread name: the name without a trailing `-N` or `N`.
+pub fn thread_group(name: &str) -> &str {
+    let name = name.trim();
+    let stem = name.trim_end_matches(|c: char| c.is_ascii_digit());
+    if stem.is_empty() {
+        return name;
+    }
+    stem.strip_suffix('-').unwrap_or(stem)
+}
+
 /// Resident memory of a process now, in KiB.
 pub fn read_rss_kib(process: ProcId) -> Result<u64> {
     let path = format!("{}/status", process.dir());
@@ -152,6 +185,33 @@ mod tests {
 
     const STAT: &str = "4242 (mcp-gateway) S 1 4242 4242 0 -1 4194560 1234 0 0 0 \
                         150 25 0 0 20 0 4 0 123456 12345678 2048 18446744073709551615";
+
+    #[test]
+    fn thread_names_group_without_their_number() {
+        assert_eq!(thread_group("gateway-http-0"), "gateway-http");
+        assert_eq!(thread_group("gateway-http-12\n"), "gateway-http");
+        assert_eq!(thread_group("tokio-rt-worker"), "tokio-rt-worker");
+        assert_eq!(thread_group("sqlx-sqlite-wor"), "sqlx-sqlite-wor");
+        assert_eq!(thread_group("worker7"), "worker");
+        assert_eq!(thread_group("1234"), "1234");
+    }
+
+    #[test]
+    fn this_process_has_its_threads_grouped() {
+        let spin = std::thread::Builder::new()
+            .name("bench-spin-3".to_owned())
+            .spawn(|| {
+                let start = std::time::Instant::now();
+                let mut groups = BTreeMap::new();
+                while start.elapsed() < Duration::from_millis(300) {
+                    groups = read_thread_group_ticks(std::process::id());
+                }
+                groups
+            })
+            .expect("thread");
+        let groups = spin.join().expect("join");
+        assert!(groups.contains_key("bench-spin"), "{groups:?}");
+    }
 
     #[test]
     fn cpu_ticks_are_utime_plus_stime() {

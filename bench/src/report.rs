@@ -412,6 +412,34 @@ fn render_concurrency(out: &mut String, figures: &Figures, concurrency: usize) {
         1,
         false,
     );
+    if let Some(line) = gateway
+        .and_then(|run| run.process(GATEWAY_PROCESS))
+        .and_then(|usage| thread_breakdown(&usage.threads_cpu_ms_per_call))
+    {
+        let _ = writeln!(out, "  {line}");
+    }
+}
+
+/// `gateway CPU per call by thread, ms: gateway-http 0.052, …`, costliest first, groups that
+/// spent nothing left out; `None` when nothing was measured.
+fn thread_breakdown(groups: &std::collections::BTreeMap<String, f64>) -> Option<String> {
+    let mut spent: Vec<(&String, f64)> = groups
+        .iter()
+        .map(|(group, ms)| (group, *ms))
+        .filter(|(_, ms)| *ms > 0.0)
+        .collect();
+    if spent.is_empty() {
+        return None;
+    }
+    spent.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    let parts: Vec<String> = spent
+        .iter()
+        .map(|(group, ms)| format!("{group} {ms:.3}"))
+        .collect();
+    Some(format!(
+        "gateway CPU per call by thread, ms: {}",
+        parts.join(", ")
+    ))
 }
 
 fn render_targets(out: &mut String, targets: &[Target]) {
@@ -526,7 +554,25 @@ mod tests {
             cpu_ms_per_call,
             rss_peak_kib,
             rss_end_kib: rss_peak_kib,
+            threads_cpu_ms_per_call: Default::default(),
         }
+    }
+
+    #[test]
+    fn the_thread_breakdown_puts_the_costliest_first() {
+        let groups = std::collections::BTreeMap::from([
+            ("tokio-rt-worker".to_owned(), 0.004),
+            ("gateway-http".to_owned(), 0.0521),
+            ("sqlx-sqlite-wor".to_owned(), 0.0066),
+            ("mcp-gateway".to_owned(), 0.0),
+        ]);
+        assert_eq!(
+            thread_breakdown(&groups).as_deref(),
+            Some(
+                "gateway CPU per call by thread, ms: gateway-http 0.052, sqlx-sqlite-wor 0.007, tokio-rt-worker 0.004"
+            )
+        );
+        assert_eq!(thread_breakdown(&Default::default()), None);
     }
 
     fn calls(

@@ -2,6 +2,8 @@
 //! reads back. `kind` tells them apart; `label` says which path was measured (`direct`,
 //! `gateway`, or what the caller chose).
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::stats::LatencySummary;
@@ -100,6 +102,10 @@ pub struct ProcessUsage {
     pub rss_peak_kib: u64,
     /// VmRSS at the end of the phase.
     pub rss_end_kib: u64,
+    /// CPU milliseconds per call of each group of threads (threads named alike but for a
+    /// trailing number, as `procfs::thread_group` has them), for seeing where the time went.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub threads_cpu_ms_per_call: BTreeMap<String, f64>,
 }
 
 /// Opening MCP sessions: from `initialize` to the first `tools/list` answer.
@@ -181,6 +187,7 @@ mod tests {
                 cpu_ms_per_call: 0.1,
                 rss_peak_kib: 10,
                 rss_end_kib: 9,
+                threads_cpu_ms_per_call: BTreeMap::from([("gateway-http".to_owned(), 0.08)]),
             }],
             client_cpu_ms_per_call: None,
             first_error: None,

@@ -297,6 +297,7 @@ mod tests {
                 cpu_ms_per_call: gateway_cpu_s,
                 rss_peak_kib: 1,
                 rss_end_kib: 1,
+                threads_cpu_ms_per_call: Default::default(),
             }],
             client_cpu_ms_per_call: None,
             first_error: None,
