@@ -151,7 +151,8 @@ async fn mcp_endpoint(State(endpoint): State<Arc<McpEndpoint>>, request: Request
         return ApiError::NotFound("session not found".into()).into_response();
     }
     let is_delete = request.method() == http::Method::DELETE;
-    let response = route_mcp(&endpoint, request).await;
+    // Boxed: the call's state machine is large, and every layer above would move it.
+    let response = Box::pin(route_mcp(&endpoint, request)).await;
     match &session {
         Some(session) if is_delete => endpoint.owners.release(session),
         Some(_) => {}
