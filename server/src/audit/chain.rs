@@ -34,7 +34,7 @@ fn lower_hex(digest: &[u8; 32]) -> String {
     let mut digits = [0u8; 64];
     // Cannot fail: 64 bytes hold 32 bytes in hex.
     let _ = hex::encode_to_slice(digest, &mut digits);
-    String::from_utf8_lossy(&digits).into_owned()
+    std::str::from_utf8(&digits).map_or_else(|_| String::new(), str::to_owned)
 }
 
 /// Link `record` after `prev_hash`: sets its `prev_hash` and `hash`, returns the hash.

@@ -31,9 +31,17 @@ pub(crate) struct SseParser {
     skip_lf: bool,
     /// Whether the start of the stream was checked for a byte-order mark.
     bom_checked: bool,
+    max_event_bytes: usize,
+    /// Apart from `buffer`, so that a line can be read in place from the buffer while the
+    /// event is built.
+    fields: Fields,
+}
+
+/// What the lines read so far say: the event being built, and the stream's settings.
+#[derive(Debug, Default)]
+struct Fields {
     event_type: String,
     data: String,
-    max_event_bytes: usize,
     /// The last `id:` field seen (the standard's "last event ID buffer"); empty when none.
     last_event_id: String,
     /// The last valid `retry:` field, in milliseconds.
@@ -47,27 +55,25 @@ impl SseParser {
             start: 0,
             skip_lf: false,
             bom_checked: false,
-            event_type: String::new(),
-            data: String::new(),
             max_event_bytes,
-            last_event_id: String::new(),
-            retry_ms: None,
+            fields: Fields::default(),
         }
     }
 
     /// The id of the last event with one, for `Last-Event-ID` when resuming a stream.
     pub(crate) fn last_event_id(&self) -> Option<&str> {
-        (!self.last_event_id.is_empty()).then_some(self.last_event_id.as_str())
+        let id = &self.fields.last_event_id;
+        (!id.is_empty()).then_some(id.as_str())
     }
 
     /// Carry the last event id over to the stream that resumes this one.
     pub(crate) fn set_last_event_id(&mut self, id: &str) {
-        id.clone_into(&mut self.last_event_id);
+        id.clone_into(&mut self.fields.last_event_id);
     }
 
     /// How long the server asked clients to wait before reconnecting.
     pub(crate) fn retry(&self) -> Option<std::time::Duration> {
-        self.retry_ms.map(std::time::Duration::from_millis)
+        self.fields.retry_ms.map(std::time::Duration::from_millis)
     }
 
     /// Adds a chunk of the body. Call [`Self::next_event`] until it gives `None` before
@@ -75,7 +81,7 @@ impl SseParser {
     pub(crate) fn push(&mut self, chunk: &[u8]) -> Result<(), EventTooLarge> {
         self.buffer.drain(..self.start);
         self.start = 0;
-        let held = self.buffer.len() + self.data.len() + self.event_type.len();
+        let held = self.buffer.len() + self.fields.data.len() + self.fields.event_type.len();
         if held.saturating_add(chunk.len()) > self.max_event_bytes {
             return Err(EventTooLarge);
         }
@@ -115,14 +121,16 @@ impl SseParser {
             self.skip_lf = ended_with_cr;
             // Lines split on ASCII CR/LF, which never occur inside a multi-byte UTF-8
             // sequence, so decoding line by line is exact for valid input.
-            let line =
-                String::from_utf8_lossy(&self.buffer[line_start..line_start + end]).into_owned();
-            if let Some(event) = self.process_line(&line) {
+            // Borrowed from the buffer unless the line is not valid UTF-8.
+            let line = String::from_utf8_lossy(&self.buffer[line_start..line_start + end]);
+            if let Some(event) = self.fields.process_line(&line) {
                 return Some(event);
             }
         }
     }
+}
 
+impl Fields {
     fn process_line(&mut self, line: &str) -> Option<SseEvent> {
         if line.is_empty() {
             return self.dispatch();
