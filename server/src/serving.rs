@@ -98,10 +98,21 @@ async fn accept(
         let Ok(stream) = stream.into_std() else {
             continue;
         };
-        let index = next % handoffs.len();
-        next = next.wrapping_add(1);
-        if handoffs[index].send((stream, peer)).is_err() {
-            tracing::error!("serving thread {index} is gone; connection from {peer} dropped");
+        let mut accepted = Some((stream, peer));
+        // In turn; a thread that is gone (it could only have panicked) is passed over.
+        for _ in 0..handoffs.len() {
+            let index = next % handoffs.len();
+            next = next.wrapping_add(1);
+            let Some(connection) = accepted.take() else {
+                break;
+            };
+            if let Err(mpsc::error::SendError(connection)) = handoffs[index].send(connection) {
+                tracing::error!("serving thread {index} is gone");
+                accepted = Some(connection);
+            }
+        }
+        if accepted.is_some() {
+            tracing::error!("no serving thread is left; connection from {peer} dropped");
         }
     }
 }
