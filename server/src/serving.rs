@@ -98,23 +98,33 @@ async fn accept(
         let Ok(stream) = stream.into_std() else {
             continue;
         };
-        let mut accepted = Some((stream, peer));
-        // In turn; a thread that is gone (it could only have panicked) is passed over.
-        for _ in 0..handoffs.len() {
-            let index = next % handoffs.len();
-            next = next.wrapping_add(1);
-            let Some(connection) = accepted.take() else {
-                break;
-            };
-            if let Err(mpsc::error::SendError(connection)) = handoffs[index].send(connection) {
+        deal(handoffs, &mut next, (stream, peer));
+    }
+}
+
+/// Hand `connection` to the serving thread `next` points at and move `next` on; a thread that
+/// is gone (it could only have panicked) is passed over. `false` when none is left.
+fn deal(
+    handoffs: &[mpsc::UnboundedSender<Accepted>],
+    next: &mut usize,
+    mut connection: Accepted,
+) -> bool {
+    for _ in 0..handoffs.len() {
+        let index = *next % handoffs.len();
+        *next = next.wrapping_add(1);
+        match handoffs[index].send(connection) {
+            Ok(()) => return true,
+            Err(mpsc::error::SendError(back)) => {
                 tracing::error!("serving thread {index} is gone");
-                accepted = Some(connection);
+                connection = back;
             }
         }
-        if accepted.is_some() {
-            tracing::error!("no serving thread is left; connection from {peer} dropped");
-        }
     }
+    tracing::error!(
+        "no serving thread is left; connection from {} dropped",
+        connection.1
+    );
+    false
 }
 
 /// One serving thread: its own runtime, serving the connections handed to it.
@@ -183,5 +193,38 @@ impl Listener for HandedOff {
 
     fn local_addr(&self) -> std::io::Result<SocketAddr> {
         Ok(self.local_addr)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connections_go_round_robin_past_threads_that_are_gone() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        let connection = || (std::net::TcpStream::connect(address).unwrap(), address);
+        let (first, mut first_rx) = mpsc::unbounded_channel();
+        let (gone, gone_rx) = mpsc::unbounded_channel();
+        let (third, mut third_rx) = mpsc::unbounded_channel();
+        drop(gone_rx);
+        let handoffs = [first, gone, third];
+        let mut next = 0;
+        for _ in 0..4 {
+            assert!(deal(&handoffs, &mut next, connection()));
+        }
+        // first, (gone) third, first, (gone) third
+        let mut received = (0, 0);
+        while first_rx.try_recv().is_ok() {
+            received.0 += 1;
+        }
+        while third_rx.try_recv().is_ok() {
+            received.1 += 1;
+        }
+        assert_eq!(received, (2, 2));
+        drop(first_rx);
+        drop(third_rx);
+        assert!(!deal(&handoffs, &mut next, connection()), "none left");
     }
 }
