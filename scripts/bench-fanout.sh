@@ -11,10 +11,6 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-BIN_DIR=${BENCH_BIN_DIR:-$ROOT/target/release}
-BENCH=$BIN_DIR/mcp-bench
-MOCK_BIN=$BIN_DIR/mock-mcp-server
-GATEWAY_BIN=$BIN_DIR/mcp-gateway
 FANOUT_TARGETS=${FANOUT_TARGETS:-100}
 DISCOVERY_TARGETS=${DISCOVERY_TARGETS:-200}
 LATENCY_MS=${FANOUT_LATENCY_MS:-100}

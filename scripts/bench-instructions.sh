@@ -17,10 +17,6 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-BIN_DIR=${BENCH_BIN_DIR:-$ROOT/target/release}
-BENCH=$BIN_DIR/mcp-bench
-MOCK_BIN=$BIN_DIR/mock-mcp-server
-GATEWAY_BIN=${BENCH_GATEWAY_BIN:-$BIN_DIR/mcp-gateway}
 CALLS=${BENCH_CALLS:-2000}
 CONCURRENCY=${BENCH_CONCURRENCY:-1}
 

@@ -7,6 +7,14 @@
 #   show_log FILE       the last lines of a log, indented, when something did not start.
 #   wait_listening OUT PID
 #                       print the first `LISTENING <url>` line of a process's stdout.
+#
+# Sourcing it also names the binaries (ROOT set by the script): BENCH (mcp-bench), MOCK_BIN and
+# GATEWAY_BIN, from BENCH_BIN_DIR (target/release), BENCH_MOCK_BIN and BENCH_GATEWAY_BIN.
+
+BIN_DIR=${BENCH_BIN_DIR:-$ROOT/target/release}
+BENCH=$BIN_DIR/mcp-bench
+MOCK_BIN=${BENCH_MOCK_BIN:-$BIN_DIR/mock-mcp-server}
+GATEWAY_BIN=${BENCH_GATEWAY_BIN:-$BIN_DIR/mcp-gateway}
 
 bench_init() {
   BENCH_NAME=$1

@@ -22,10 +22,6 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-BIN_DIR=${BENCH_BIN_DIR:-$ROOT/target/release}
-BENCH=$BIN_DIR/mcp-bench
-MOCK_BIN=${BENCH_MOCK_BIN:-$BIN_DIR/mock-mcp-server}
-GATEWAY_BIN=${BENCH_GATEWAY_BIN:-$BIN_DIR/mcp-gateway}
 CALLS_LOW=${BENCH_CALLS_LOW:-5000}
 CALLS_HIGH=${BENCH_CALLS_HIGH:-20000}
 HIGH=${BENCH_CONCURRENCY:-16}
