@@ -94,19 +94,25 @@ fn a_bad_config_stops_the_start_with_exit_1() {
     assert!(stderr.contains("prod-elk-1"), "{stderr}");
 }
 
-#[test]
-fn a_forbidden_jwt_algorithm_stops_the_start() {
+/// Start the gateway with an empty valid config and `vars`; it must refuse to start (exit 1).
+/// Returns its stderr.
+fn refused_start_with(vars: &[(&str, &str)]) -> String {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("ok.yaml");
     std::fs::write(&path, "servers: {}\n").expect("write");
     let output = gateway_command()
         .args(["--listen", "127.0.0.1:0", "--config"])
         .arg(&path)
-        .env("JWT_ALGORITHM", "RS256,HS256")
+        .envs(vars.iter().copied())
         .output()
         .expect("run gateway");
     assert_eq!(output.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn a_forbidden_jwt_algorithm_stops_the_start() {
+    let stderr = refused_start_with(&[("JWT_ALGORITHM", "RS256,HS256")]);
     assert!(stderr.contains("JWT_ALGORITHM"), "{stderr}");
 }
 
@@ -129,18 +135,7 @@ fn a_missing_config_file_is_named() {
 
 #[test]
 fn a_bad_worker_thread_count_stops_the_start() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("ok.yaml");
-    std::fs::write(&path, "servers: {}\n").expect("write");
-    let output = gateway_command()
-        .args(["--listen", "127.0.0.1:0", "--config"])
-        .arg(&path)
-        .env("AUTH_ENABLED", "false")
-        .env("GATEWAY_WORKER_THREADS", "0")
-        .output()
-        .expect("run gateway");
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = refused_start_with(&[("AUTH_ENABLED", "false"), ("GATEWAY_WORKER_THREADS", "0")]);
     assert!(stderr.contains("GATEWAY_WORKER_THREADS"), "{stderr}");
 }
 

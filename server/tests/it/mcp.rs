@@ -171,23 +171,32 @@ pub async fn recording_client(
     (client, recorder)
 }
 
-/// A `tools/call` sent through rmcp's request API, which gives every request a progress
-/// token, and its response.
-pub async fn call_with_progress_token(
-    client: &rmcp::service::RunningService<RoleClient, Recorder>,
+/// Send a `tools/call` through rmcp's request API, which gives every request a progress
+/// token; the handle awaits or cancels it.
+pub async fn send_tool_call<H: ClientHandler>(
+    client: &rmcp::service::RunningService<RoleClient, H>,
     tool: &str,
     arguments: serde_json::Value,
-) -> rmcp::model::ServerResult {
+) -> rmcp::service::RequestHandle<RoleClient> {
     let params = CallToolRequestParams::new(tool.to_owned())
         .with_arguments(arguments.as_object().cloned().unwrap_or_default());
-    let handle = client
+    client
         .peer()
         .send_request_with_option(
             ClientRequest::CallToolRequest(CallToolRequest::new(params)),
             PeerRequestOptions::no_options(),
         )
         .await
-        .expect("send");
+        .expect("send")
+}
+
+/// A `tools/call` with a progress token (see [`send_tool_call`]), and its response.
+pub async fn call_with_progress_token(
+    client: &rmcp::service::RunningService<RoleClient, Recorder>,
+    tool: &str,
+    arguments: serde_json::Value,
+) -> rmcp::model::ServerResult {
+    let handle = send_tool_call(client, tool, arguments).await;
     handle.await_response().await.expect("response")
 }
 
@@ -216,20 +225,7 @@ async fn progress_notifications_are_relayed_to_the_caller() {
 async fn cancelling_a_call_frees_the_caller_and_the_backend_keeps_serving() {
     let (_http, gateway) = two_backends().await;
     let client = rmcp_client(&gateway.mcp_url()).await;
-    let params = CallToolRequestParams::new("beta__sleep").with_arguments(
-        json!({"seconds": 30})
-            .as_object()
-            .cloned()
-            .unwrap_or_default(),
-    );
-    let handle = client
-        .peer()
-        .send_request_with_option(
-            ClientRequest::CallToolRequest(CallToolRequest::new(params)),
-            PeerRequestOptions::no_options(),
-        )
-        .await
-        .expect("send");
+    let handle = send_tool_call(&client, "beta__sleep", json!({"seconds": 30})).await;
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     handle
         .cancel(Some("changed my mind".into()))

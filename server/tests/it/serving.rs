@@ -88,6 +88,14 @@ async fn get_on(stream: &mut TcpStream, path: &str) -> String {
     }
 }
 
+/// A connection on which one request was already answered by a serving thread.
+async fn served_connection(served: &Served) -> TcpStream {
+    let mut stream = TcpStream::connect(served.address).await.unwrap();
+    let thread = get_on(&mut stream, "/thread").await;
+    assert!(thread.starts_with("gateway-http-"), "{thread}");
+    stream
+}
+
 /// Whether the gateway closes `stream` within 10 s (EOF or reset).
 async fn closed_by_server(stream: &mut TcpStream) -> bool {
     let mut buffer = [0u8; 64];
@@ -143,12 +151,7 @@ async fn handlers_see_the_peer_address() {
 #[tokio::test]
 async fn shutdown_lets_a_request_in_flight_finish_then_closes_and_returns() {
     let served = serve(2).await;
-    let mut idle = TcpStream::connect(served.address).await.unwrap();
-    assert!(
-        get_on(&mut idle, "/thread")
-            .await
-            .starts_with("gateway-http-")
-    );
+    let mut idle = served_connection(&served).await;
     let mut busy = TcpStream::connect(served.address).await.unwrap();
     let slow = tokio::spawn(async move { get_on(&mut busy, "/slow").await });
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -172,12 +175,7 @@ async fn shutdown_lets_a_request_in_flight_finish_then_closes_and_returns() {
 #[tokio::test]
 async fn dropping_the_serving_future_stops_its_threads() {
     let served = serve(2).await;
-    let mut open = TcpStream::connect(served.address).await.unwrap();
-    assert!(
-        get_on(&mut open, "/thread")
-            .await
-            .starts_with("gateway-http-")
-    );
+    let mut open = served_connection(&served).await;
     served.task.abort();
     assert!(served.task.await.unwrap_err().is_cancelled());
     assert!(
