@@ -18,6 +18,88 @@ use super::record::{AuditRecord, format_timestamp, transport_str};
 /// JCS bytes of an audit record: the same bytes as [`of_value`] of its JSON, written field
 /// by field in key order without building a JSON tree first (this runs for every record).
 pub fn of_record(record: &AuditRecord) -> Vec<u8> {
+    let mut out = Vec::with_capacity(768);
+    write_record(
+        &mut out,
+        record,
+        record.hash.as_deref(),
+        record.prev_hash.as_deref(),
+    );
+    out
+}
+
+/// JCS bytes of a record without its chain fields, and where `prev_hash` goes among its keys.
+///
+/// Both sinks hash the same record, each after its own `prev_hash`; the bytes are written
+/// once and reused by the database's chain (see [`UnlinkedCache`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unlinked {
+    bytes: Vec<u8>,
+    /// Offset of the `prev_hash` member: after `parameters`, before `request_id`.
+    prev_hash_at: usize,
+}
+
+impl Unlinked {
+    /// Of `record`, whatever its `prev_hash` and `hash` hold.
+    pub fn of(record: &AuditRecord) -> Unlinked {
+        let mut bytes = Vec::with_capacity(768);
+        let prev_hash_at = write_record(&mut bytes, record, None, None);
+        Unlinked {
+            bytes,
+            prev_hash_at,
+        }
+    }
+
+    /// Hand `feed` the JCS bytes of the record with `prev_hash` set (and no `hash`), in
+    /// pieces: what `of_record` returns for it.
+    pub fn with_prev_hash(&self, prev_hash: &str, mut feed: impl FnMut(&[u8])) {
+        let mut member = Vec::with_capacity(16 + prev_hash.len());
+        member.extend_from_slice(b",\"prev_hash\":");
+        write_string(&mut member, prev_hash);
+        let (before, after) = self.bytes.split_at(self.prev_hash_at);
+        feed(before);
+        feed(&member);
+        feed(after);
+    }
+}
+
+/// A record's [`Unlinked`] bytes, kept from the audit file's chain for the database's, so
+/// that a record is canonicalised once. Set only once the record is final (sealed); never
+/// serialized, and ignored by `==` (it is derived from the record).
+#[derive(Debug, Clone, Default)]
+pub struct UnlinkedCache(Option<Unlinked>);
+
+impl UnlinkedCache {
+    pub fn of(record: &AuditRecord) -> UnlinkedCache {
+        UnlinkedCache(Some(Unlinked::of(record)))
+    }
+
+    /// The kept bytes, if any. They must still be the record's: checked in debug builds.
+    pub fn get(&self, record: &AuditRecord) -> Option<&Unlinked> {
+        let unlinked = self.0.as_ref()?;
+        debug_assert_eq!(
+            *unlinked,
+            Unlinked::of(record),
+            "a record changed after its canonical bytes were kept"
+        );
+        Some(unlinked)
+    }
+}
+
+impl PartialEq for UnlinkedCache {
+    fn eq(&self, _: &UnlinkedCache) -> bool {
+        true
+    }
+}
+
+/// Write `record` with the given chain fields; returns the offset of the `prev_hash` member
+/// (where it is, or would be).
+fn write_record(
+    out: &mut Vec<u8>,
+    record: &AuditRecord,
+    hash: Option<&str>,
+    prev_hash: Option<&str>,
+) -> usize {
     fn text(out: &mut Vec<u8>, value: Option<&str>) {
         match value {
             Some(value) => write_string(out, value),
@@ -36,67 +118,67 @@ pub fn of_record(record: &AuditRecord) -> Vec<u8> {
         let _ = serde_json::to_writer(&mut *out, value);
     }
     let r = record;
-    let mut out = Vec::with_capacity(768);
     // Keys in UTF-16 (here: ASCII) order; `prev_hash` and `hash` only when set, as serde
     // skips them.
     out.extend_from_slice(b"{\"backend_tool\":");
-    text(&mut out, r.backend_tool.as_deref());
+    text(out, r.backend_tool.as_deref());
     out.extend_from_slice(b",\"broadcast_id\":");
-    uuid(&mut out, r.broadcast_id.as_ref());
+    uuid(out, r.broadcast_id.as_ref());
     out.extend_from_slice(b",\"client_ip\":");
-    text(&mut out, r.client_ip.as_deref());
+    text(out, r.client_ip.as_deref());
     out.extend_from_slice(b",\"details\":");
-    write_value(&mut out, &r.details);
+    write_value(out, &r.details);
     out.extend_from_slice(b",\"duration_ms\":");
     match r.duration_ms {
-        Some(ms) => write_number(&mut out, &ms.into()),
+        Some(ms) => write_number(out, &ms.into()),
         None => out.extend_from_slice(b"null"),
     }
     out.extend_from_slice(b",\"error\":");
-    text(&mut out, r.error.as_deref());
+    text(out, r.error.as_deref());
     out.extend_from_slice(b",\"event\":");
-    plain(&mut out, &r.event);
-    if let Some(hash) = &r.hash {
+    plain(out, &r.event);
+    if let Some(hash) = hash {
         out.extend_from_slice(b",\"hash\":");
-        write_string(&mut out, hash);
+        write_string(out, hash);
     }
     out.extend_from_slice(b",\"id\":");
-    uuid(&mut out, Some(&r.id));
+    uuid(out, Some(&r.id));
     out.extend_from_slice(b",\"mcp_server\":");
-    text(&mut out, r.mcp_server.as_deref());
+    text(out, r.mcp_server.as_deref());
     out.extend_from_slice(b",\"parameters\":");
-    write_value(&mut out, &r.parameters);
-    if let Some(prev_hash) = &r.prev_hash {
+    write_value(out, &r.parameters);
+    let prev_hash_at = out.len();
+    if let Some(prev_hash) = prev_hash {
         out.extend_from_slice(b",\"prev_hash\":");
-        write_string(&mut out, prev_hash);
+        write_string(out, prev_hash);
     }
     out.extend_from_slice(b",\"request_id\":");
-    text(&mut out, r.request_id.as_deref());
+    text(out, r.request_id.as_deref());
     out.extend_from_slice(b",\"roles\":[");
     for (i, role) in r.roles.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        write_string(&mut out, role);
+        write_string(out, role);
     }
     out.extend_from_slice(b"],\"session_id\":");
-    text(&mut out, r.session_id.as_deref());
+    text(out, r.session_id.as_deref());
     out.extend_from_slice(b",\"status\":");
-    plain(&mut out, &r.status);
+    plain(out, &r.status);
     out.extend_from_slice(b",\"subject\":");
-    text(&mut out, r.subject.as_deref());
+    text(out, r.subject.as_deref());
     out.extend_from_slice(b",\"timestamp\":");
-    write_string(&mut out, &format_timestamp(&r.timestamp));
+    write_string(out, &format_timestamp(&r.timestamp));
     out.extend_from_slice(b",\"tool\":");
-    text(&mut out, r.tool.as_deref());
+    text(out, r.tool.as_deref());
     out.extend_from_slice(b",\"transport\":");
-    text(&mut out, r.transport.map(transport_str));
+    text(out, r.transport.map(transport_str));
     out.extend_from_slice(b",\"truncated\":");
-    plain(&mut out, &r.truncated);
+    plain(out, &r.truncated);
     out.extend_from_slice(b",\"user\":");
-    text(&mut out, r.user.as_deref());
+    text(out, r.user.as_deref());
     out.push(b'}');
-    out
+    prev_hash_at
 }
 
 /// JCS bytes of a JSON value.
@@ -252,6 +334,54 @@ mod tests {
             record.hash = Some("f".repeat(64));
             assert_eq!(of_record(&record), serde_jcs::to_vec(&record).expect("jcs"));
         }
+    }
+
+    fn sample_record() -> AuditRecord {
+        use crate::audit::record::{AuditEvent, AuditStatus};
+        let mut record = AuditRecord::new(AuditEvent::ToolCall, AuditStatus::Success);
+        record.user = Some("ålice".into());
+        record.roles = vec!["user".into()];
+        record.parameters = json!({"q": "x", "n": [1, 2.5]});
+        record
+    }
+
+    #[test]
+    fn unlinked_bytes_with_a_prev_hash_are_the_record_linked() {
+        let mut record = sample_record();
+        let unlinked = Unlinked::of(&record);
+        for prev_hash in ["0".repeat(64), "odd \"prev\"\n".to_owned()] {
+            let mut pieces = Vec::new();
+            unlinked.with_prev_hash(&prev_hash, |bytes| pieces.extend_from_slice(bytes));
+            record.prev_hash = Some(prev_hash);
+            record.hash = None;
+            assert_eq!(
+                String::from_utf8_lossy(&pieces),
+                String::from_utf8_lossy(&of_record(&record))
+            );
+            // The chain fields a record holds do not change its unlinked bytes.
+            record.hash = Some("f".repeat(64));
+            assert_eq!(Unlinked::of(&record), unlinked);
+        }
+    }
+
+    #[test]
+    fn kept_bytes_are_returned_and_do_not_count_for_equality() {
+        let record = sample_record();
+        let mut kept = record.clone();
+        kept.unlinked = UnlinkedCache::of(&kept);
+        assert_eq!(kept.unlinked.get(&kept), Some(&Unlinked::of(&record)));
+        assert_eq!(record.unlinked.get(&record), None);
+        assert_eq!(kept, record);
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "changed after its canonical bytes were kept")]
+    fn kept_bytes_of_a_changed_record_are_caught_in_debug_builds() {
+        let mut record = sample_record();
+        record.unlinked = UnlinkedCache::of(&record);
+        record.user = Some("mallory".into());
+        let _ = record.unlinked.get(&record);
     }
 
     /// JCS bytes of any serializable value, through its JSON.

@@ -10,6 +10,7 @@
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use super::canonical::Unlinked;
 use super::record::AuditRecord;
 
 /// `prev_hash` of the first record of a chain.
@@ -39,17 +40,28 @@ fn lower_hex(digest: &[u8; 32]) -> String {
 
 /// Link `record` after `prev_hash`: sets its `prev_hash` and `hash`, returns the hash.
 pub fn link(record: &mut AuditRecord, prev_hash: &str) -> String {
+    let hash = hash_after(record, prev_hash);
     record.prev_hash = Some(prev_hash.to_owned());
-    record.hash = None;
-    // The record's JSON, canonicalised: the same bytes as canonicalising its JSON read back
-    // from the file or rebuilt from a database row.
-    let canonical = super::canonical::of_record(record);
-    let mut hasher = Sha256::new();
-    hasher.update(prev_hash.as_bytes());
-    hasher.update(canonical);
-    let hash = lower_hex(&hasher.finalize().into());
     record.hash = Some(hash.clone());
     hash
+}
+
+/// The `hash` `record` gets when linked after `prev_hash` (whatever its chain fields hold).
+pub fn hash_after(record: &AuditRecord, prev_hash: &str) -> String {
+    // The record's JSON, canonicalised: the same bytes as canonicalising its JSON read back
+    // from the file or rebuilt from a database row. Kept bytes when the record has them.
+    let fresh;
+    let unlinked = match record.unlinked.get(record) {
+        Some(kept) => kept,
+        None => {
+            fresh = Unlinked::of(record);
+            &fresh
+        }
+    };
+    let mut hasher = Sha256::new();
+    hasher.update(prev_hash.as_bytes());
+    unlinked.with_prev_hash(prev_hash, |bytes| hasher.update(bytes));
+    lower_hex(&hasher.finalize().into())
 }
 
 /// How a chain may begin.
@@ -195,6 +207,25 @@ mod tests {
             verifier.check(record).map_err(|kind| (i, kind))?;
         }
         Ok(verifier.checked())
+    }
+
+    #[test]
+    fn a_record_hashes_the_same_with_kept_bytes_and_verifies() {
+        let mut record = AuditRecord::new(AuditEvent::ToolCall, AuditStatus::Success);
+        record.parameters = json!({"token": "[REDACTED]", "n": 1.5});
+        let fresh = hash_after(&record, GENESIS);
+        record.unlinked = crate::audit::canonical::UnlinkedCache::of(&record);
+        assert_eq!(hash_after(&record, GENESIS), fresh);
+        assert_eq!(link(&mut record, GENESIS), fresh);
+        let mut verifier = ChainVerifier::new(ChainStart::Genesis);
+        verifier
+            .check(&serde_json::to_value(&record).unwrap())
+            .unwrap();
+        // Linked again after another head, as the database's chain does.
+        let other = hash_after(&record, &fresh);
+        assert_ne!(other, fresh);
+        record.unlinked = Default::default();
+        assert_eq!(hash_after(&record, &fresh), other);
     }
 
     #[test]

@@ -126,6 +126,8 @@ impl Sinks {
 
     fn write(&self, mut record: AuditRecord) {
         seal(&mut record);
+        // Final now: both chains hash these bytes.
+        record.unlinked = canonical::UnlinkedCache::of(&record);
         {
             let mut file = self.file();
             let line = match file.write(&mut record) {

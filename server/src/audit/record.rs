@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use super::canonical::UnlinkedCache;
 use crate::principal::{RequestContext, Transport};
 
 /// What happened (the record's `event`).
@@ -143,6 +144,10 @@ pub struct AuditRecord {
     pub prev_hash: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hash: Option<String>,
+    /// The canonical bytes both chains hash, kept once the record is final (see
+    /// [`UnlinkedCache`]); not part of the record's JSON.
+    #[serde(skip)]
+    pub unlinked: UnlinkedCache,
 }
 
 /// The current time at the precision records keep.
@@ -193,6 +198,7 @@ impl AuditRecord {
             details: empty_object(),
             prev_hash: None,
             hash: None,
+            unlinked: UnlinkedCache::default(),
         }
     }
 

@@ -273,7 +273,9 @@ impl DirectHttp {
         let mut resumes = 0;
         loop {
             while let Some(event) = parser.next_event() {
-                if event.event != "message" {
+                // An event without data (a server's priming event, which carries only the id
+                // to resume from) is no message: not worth a failed parse.
+                if event.event != "message" || event.data.trim_ascii().is_empty() {
                     continue;
                 }
                 if let Some(outcome) = answer.handle(event.data.as_bytes(), self, template).await {

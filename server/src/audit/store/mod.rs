@@ -252,13 +252,22 @@ impl StoredRow {
     }
 }
 
+/// A record of a batch with its place in the database's chain.
+pub(crate) struct Linked<'a> {
+    pub seq: i64,
+    pub record: &'a AuditRecord,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
 /// The records of a batch that are not in the table yet (`existing`), each linked after the
-/// chain head `head` (`(seq, hash)` of the last row) with its `seq`.
-pub(crate) fn link_new(
-    records: &[AuditRecord],
+/// chain head `head` (`(seq, hash)` of the last row) with its `seq`. The records are not
+/// copied: a failed batch goes back to the backlog as it was.
+pub(crate) fn link_new<'a>(
+    records: &'a [AuditRecord],
     existing: &[Uuid],
     head: Option<(i64, String)>,
-) -> Vec<(i64, AuditRecord)> {
+) -> Vec<Linked<'a>> {
     let mut seen: HashSet<Uuid> = existing.iter().copied().collect();
     let (mut seq, mut prev) = head.unwrap_or((0, GENESIS.to_owned()));
     let mut linked = Vec::with_capacity(records.len());
@@ -266,10 +275,14 @@ pub(crate) fn link_new(
         if !seen.insert(record.id) {
             continue;
         }
-        let mut record = record.clone();
-        prev = chain::link(&mut record, &prev);
+        let hash = chain::hash_after(record, &prev);
         seq += 1;
-        linked.push((seq, record));
+        linked.push(Linked {
+            seq,
+            record,
+            prev_hash: std::mem::replace(&mut prev, hash.clone()),
+            hash,
+        });
     }
     linked
 }
@@ -290,9 +303,10 @@ mod tests {
     use crate::audit::record::{AuditEvent, AuditStatus, transport_str};
     use crate::principal::Transport;
 
-    fn row_of(seq: i64, record: &AuditRecord) -> StoredRow {
+    fn row_of(linked: &Linked<'_>) -> StoredRow {
+        let record = linked.record;
         StoredRow {
-            seq,
+            seq: linked.seq,
             id: record.id,
             timestamp: record.timestamp,
             event: record.event.as_str().to_owned(),
@@ -313,8 +327,8 @@ mod tests {
             broadcast_id: record.broadcast_id,
             truncated: record.truncated,
             details: record.details.clone(),
-            prev_hash: record.prev_hash.clone().unwrap_or_default(),
-            hash: record.hash.clone().unwrap_or_default(),
+            prev_hash: linked.prev_hash.clone(),
+            hash: linked.hash.clone(),
         }
     }
 
@@ -337,11 +351,14 @@ mod tests {
 
     #[test]
     fn a_row_reads_back_as_the_json_the_record_was_hashed_from() {
-        let linked = link_new(&[sample()], &[], None);
-        let (seq, record) = &linked[0];
-        assert_eq!(*seq, 1);
-        let row = row_of(*seq, record);
-        assert_eq!(row.to_json(), serde_json::to_value(record).unwrap());
+        let records = [sample()];
+        let linked = link_new(&records, &[], None);
+        assert_eq!(linked[0].seq, 1);
+        let row = row_of(&linked[0]);
+        let mut record = records[0].clone();
+        record.prev_hash = Some(linked[0].prev_hash.clone());
+        record.hash = Some(linked[0].hash.clone());
+        assert_eq!(row.to_json(), serde_json::to_value(&record).unwrap());
         let mut verifier = ChainVerifier::new(ChainStart::Genesis);
         verifier.check(&row.to_json()).unwrap();
     }
@@ -352,16 +369,13 @@ mod tests {
         let mut batch = records.clone();
         batch.push(records[3].clone());
         let linked = link_new(&batch, &[records[1].id], Some((41, "h".repeat(64))));
-        let seqs: Vec<i64> = linked.iter().map(|(s, _)| *s).collect();
+        let seqs: Vec<i64> = linked.iter().map(|l| l.seq).collect();
         assert_eq!(seqs, [42, 43, 44]);
-        let ids: Vec<Uuid> = linked.iter().map(|(_, r)| r.id).collect();
+        let ids: Vec<Uuid> = linked.iter().map(|l| l.record.id).collect();
         assert_eq!(ids, [records[0].id, records[2].id, records[3].id]);
-        assert_eq!(
-            linked[0].1.prev_hash.as_deref(),
-            Some("h".repeat(64).as_str())
-        );
-        assert_eq!(linked[1].1.prev_hash, linked[0].1.hash);
-        assert_eq!(linked[2].1.prev_hash, linked[1].1.hash);
+        assert_eq!(linked[0].prev_hash, "h".repeat(64));
+        assert_eq!(linked[1].prev_hash, linked[0].hash);
+        assert_eq!(linked[2].prev_hash, linked[1].hash);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use sqlx::types::Json;
 use sqlx::{PgPool, Postgres, QueryBuilder, Row, SqlSafeStr};
 use uuid::Uuid;
 
-use super::{ACQUIRE_TIMEOUT, COLUMNS, StoreError, StoredRow, duration_column, link_new};
+use super::{ACQUIRE_TIMEOUT, COLUMNS, Linked, StoreError, StoredRow, duration_column, link_new};
 use crate::audit::query::AuditFilter;
 use crate::audit::record::{AuditRecord, transport_str};
 
@@ -178,7 +178,7 @@ struct Columns<'a> {
 }
 
 impl<'a> Columns<'a> {
-    fn of(linked: &'a [(i64, AuditRecord)]) -> Self {
+    fn of(linked: &'a [Linked<'a>]) -> Self {
         let n = linked.len();
         let mut c = Columns {
             seq: Vec::with_capacity(n),
@@ -205,7 +205,13 @@ impl<'a> Columns<'a> {
             prev_hash: Vec::with_capacity(n),
             hash: Vec::with_capacity(n),
         };
-        for (seq, r) in linked {
+        for Linked {
+            seq,
+            record: r,
+            prev_hash,
+            hash,
+        } in linked
+        {
             c.seq.push(*seq);
             c.id.push(r.id);
             c.timestamp.push(r.timestamp);
@@ -227,8 +233,8 @@ impl<'a> Columns<'a> {
             c.broadcast_id.push(r.broadcast_id);
             c.truncated.push(r.truncated);
             c.details.push(Json(&r.details));
-            c.prev_hash.push(r.prev_hash.as_deref().unwrap_or_default());
-            c.hash.push(r.hash.as_deref().unwrap_or_default());
+            c.prev_hash.push(prev_hash);
+            c.hash.push(hash);
         }
         c
     }

@@ -18,7 +18,7 @@ use sqlx::{
 };
 use uuid::Uuid;
 
-use super::{ACQUIRE_TIMEOUT, COLUMNS, StoreError, StoredRow, duration_column, link_new};
+use super::{ACQUIRE_TIMEOUT, COLUMNS, Linked, StoreError, StoredRow, duration_column, link_new};
 use crate::audit::query::AuditFilter;
 use crate::audit::record::{AuditRecord, format_timestamp, transport_str};
 
@@ -41,6 +41,11 @@ pub(super) fn connect_lazy(url: &str, max_connections: u32) -> Result<SqlitePool
         // crash of the gateway, and every record is in the audit file before this anyway.
         .synchronous(SqliteSynchronous::Normal)
         .busy_timeout(ACQUIRE_TIMEOUT)
+        // Each multi-row INSERT inside the batch's transaction keeps a statement journal (the
+        // pages it changed, to undo it alone); past 64 KiB SQLite spills it to a new file in
+        // /var/tmp, created, written page by page and deleted for every statement (a pwrite
+        // per record). In memory it costs at most the pages one statement touches.
+        .pragma("temp_store", "memory")
         // sqlx would log a slow statement with its whole text (a migration file, a 128-row
         // INSERT); the writer reports its own slowness.
         .disable_statement_logging();
@@ -149,7 +154,13 @@ pub(super) async fn insert(pool: &SqlitePool, records: &[AuditRecord]) -> Result
             let (chunk, tail) = rest.split_at(rows);
             rest = tail;
             let mut query = sqlx::query(insert_sql(size));
-            for (seq, r) in chunk {
+            for Linked {
+                seq,
+                record: r,
+                prev_hash,
+                hash,
+            } in chunk
+            {
                 query = query
                     .bind(*seq)
                     .bind(r.id.to_string())
@@ -172,8 +183,8 @@ pub(super) async fn insert(pool: &SqlitePool, records: &[AuditRecord]) -> Result
                     .bind(r.broadcast_id.map(|id| id.to_string()))
                     .bind(r.truncated)
                     .bind(Json(&r.details))
-                    .bind(r.prev_hash.as_deref())
-                    .bind(r.hash.as_deref());
+                    .bind(prev_hash.as_str())
+                    .bind(hash.as_str());
             }
             inserted += query.execute(&mut *tx).await?.rows_affected();
         }
@@ -395,6 +406,19 @@ mod tests {
         assert!(report.intact(), "{report:?}");
         assert_eq!(report.checked, 700);
         migrate(&pool).await.unwrap();
+    }
+
+    /// Statement journals (and any other temporary file) stay in memory: on disk, every
+    /// multi-row INSERT created, wrote and deleted a file.
+    #[tokio::test]
+    async fn temporary_files_are_kept_in_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let (pool, _) = store_at(dir.path()).await;
+        let temp_store: i64 = sqlx::query_scalar("PRAGMA temp_store")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(temp_store, 2, "2 is MEMORY");
     }
 
     /// `/audit` pages come newest first by (timestamp, id), ties included, filtered or not.
