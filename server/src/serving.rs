@@ -145,6 +145,7 @@ fn run_thread(
         }
     };
     runtime.block_on(async move {
+        tokio::spawn(keep_a_timer_pending());
         let listener = HandedOff {
             connections,
             local_addr,
@@ -165,6 +166,27 @@ fn run_thread(
             tracing::error!("serving thread stopped: {e}");
         }
     });
+}
+
+/// The period of [`keep_a_timer_pending`]: shorter than any timer a call sets (the shortest,
+/// the bound on draining a backend's event stream, is 5 s).
+const HEARTBEAT: Duration = Duration::from_secs(1);
+const _: () = assert!(HEARTBEAT.as_secs() < crate::upstream::direct::DRAIN_TIMEOUT.as_secs());
+
+/// Keeps a timer due within [`HEARTBEAT`] pending on the serving thread.
+///
+/// Tokio's time driver wakes its own thread (an eventfd write, then an extra return from
+/// `epoll_wait`) whenever a timer is set that is due before every timer it knew of when it
+/// last went to sleep; with none pending, that is every timer. A call answered as an event
+/// stream sets one (the bound on draining the rest of the stream, `upstream::direct`), so
+/// each such call paid two system calls and a pass of the runtime for it. With this timer
+/// pending, timers due after it wake nothing; it costs one tick a second.
+async fn keep_a_timer_pending() {
+    let mut ticks = tokio::time::interval(HEARTBEAT);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+    }
 }
 
 /// The connections handed to one serving thread, as a listener for `axum::serve`.

@@ -432,7 +432,7 @@ fn content_kind(headers: &HeaderMap) -> Option<Kind> {
 }
 
 /// How long the rest of a call's event stream may take to end after the answer.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// How much of it is read before the connection is given up instead.
 const DRAIN_MAX_BYTES: usize = 64 * 1024;
 
