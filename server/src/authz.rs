@@ -199,12 +199,12 @@ mod tests {
     use super::*;
 
     fn principal(roles: &[&str], scopes: &[&str]) -> Principal {
-        Principal {
+        Principal::from(crate::principal::Identity {
             user: "alice".into(),
             subject: "sub-alice".into(),
             roles: roles.iter().map(|r| r.to_string()).collect(),
             scopes: scopes.iter().map(|s| s.to_string()).collect(),
-        }
+        })
     }
 
     fn rule(roles: &[&str], allow: &[&str], deny: &[&str]) -> AuthzRule {

@@ -1,10 +1,18 @@
 //! Who is calling: the identity every policy decision and audit record is about.
 
 use std::collections::BTreeSet;
+use std::ops::Deref;
+use std::sync::Arc;
 
-/// The caller, after authentication (or `anonymous` when auth is off).
+/// The caller, after authentication (or `anonymous` when auth is off): an [`Identity`]
+/// shared by every holder, since each request hands it on several times (request extensions,
+/// request context, audit) and a deep copy is two strings and two sets.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Principal {
+pub struct Principal(Arc<Identity>);
+
+/// What is known of a caller.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Identity {
     /// `preferred_username`, else `sub` (SPEC §8); `anonymous` when auth is off.
     pub user: String,
     /// The token's `sub`; `anonymous` when auth is off.
@@ -15,15 +23,29 @@ pub struct Principal {
     pub scopes: BTreeSet<String>,
 }
 
+impl From<Identity> for Principal {
+    fn from(identity: Identity) -> Self {
+        Principal(Arc::new(identity))
+    }
+}
+
+impl Deref for Principal {
+    type Target = Identity;
+
+    fn deref(&self) -> &Identity {
+        &self.0
+    }
+}
+
 impl Principal {
     /// The caller when authentication is off: `anonymous` with `ANONYMOUS_ROLES`.
     pub fn anonymous(roles: &[String]) -> Self {
-        Principal {
+        Principal::from(Identity {
             user: "anonymous".to_owned(),
             subject: "anonymous".to_owned(),
             roles: roles.iter().cloned().collect(),
             scopes: BTreeSet::new(),
-        }
+        })
     }
 
     pub fn has_role(&self, role: &str) -> bool {

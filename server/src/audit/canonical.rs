@@ -300,12 +300,12 @@ mod tests {
         use crate::principal::{Principal, RequestContext, Transport};
 
         let ctx = RequestContext {
-            principal: Principal {
+            principal: Principal::from(crate::principal::Identity {
                 user: "ålice \"q\"".into(),
                 subject: "sub-1".into(),
                 roles: ["b".to_owned(), "a\u{1}".to_owned()].into(),
                 scopes: Default::default(),
-            },
+            }),
             request_id: "req-1".into(),
             session_id: Some("s-1".into()),
             client_ip: Some("127.0.0.1".into()),

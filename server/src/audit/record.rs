@@ -463,12 +463,12 @@ mod tests {
 
     fn ctx() -> RequestContext {
         RequestContext {
-            principal: Principal {
+            principal: Principal::from(crate::principal::Identity {
                 user: "testuser".into(),
                 subject: "sub-1".into(),
                 roles: BTreeSet::from(["user".to_owned(), "auditor".to_owned()]),
                 scopes: BTreeSet::new(),
-            },
+            }),
             request_id: "req-1".into(),
             session_id: Some("sess-1".into()),
             client_ip: Some("127.0.0.1".into()),

@@ -9,7 +9,7 @@ use std::collections::{BTreeSet, HashMap};
 use serde::Deserialize;
 
 use super::error::AuthError;
-use crate::principal::Principal;
+use crate::principal::{Identity, Principal};
 
 /// The claims the gateway reads beyond those jsonwebtoken validates (`exp`, `nbf`, `iss`,
 /// `aud`). Every field is optional here so that a missing one is reported by name.
@@ -82,12 +82,12 @@ impl TokenClaims {
             .filter(|scope| !scope.is_empty())
             .map(str::to_owned)
             .collect();
-        Ok(Principal {
+        Ok(Principal::from(Identity {
             user,
             subject,
             roles,
             scopes,
-        })
+        }))
     }
 }
 

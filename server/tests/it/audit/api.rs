@@ -11,7 +11,7 @@ use axum::response::Response;
 use chrono::{SecondsFormat, Utc};
 use mcp_gateway::audit::{AuditEvent, AuditRecord, AuditStatus, Auditor};
 use mcp_gateway::http::audit_api;
-use mcp_gateway::principal::Principal;
+use mcp_gateway::principal::{Identity, Principal};
 use serde_json::Value;
 
 use super::{PgDb, settings, sqlite_url};
@@ -32,12 +32,12 @@ async fn test_principal(mut request: Request, next: Next) -> Response {
                 .collect::<BTreeSet<_>>()
         });
     if let Some(roles) = roles {
-        request.extensions_mut().insert(Principal {
+        request.extensions_mut().insert(Principal::from(Identity {
             user: "tester".into(),
             subject: "tester".into(),
             roles,
             scopes: BTreeSet::new(),
-        });
+        }));
     }
     next.run(request).await
 }

@@ -6,19 +6,19 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use mcp_gateway::audit::{AuditRecord, AuditSettings, AuditStatus, Auditor, Store, WriterTuning};
-use mcp_gateway::principal::{Principal, RequestContext, Transport};
+use mcp_gateway::principal::{Identity, Principal, RequestContext, Transport};
 use serde_json::json;
 
 use super::{PG_ADDR, PgDb, Relay, settings};
 
 fn ctx() -> RequestContext {
     RequestContext {
-        principal: Principal {
+        principal: Principal::from(Identity {
             user: "bench".into(),
             subject: "bench".into(),
             roles: ["user".to_owned()].into(),
             scopes: Default::default(),
-        },
+        }),
         request_id: uuid::Uuid::new_v4().to_string(),
         session_id: Some("session".into()),
         client_ip: Some("127.0.0.1".into()),

@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashSet};
 use std::time::Duration;
 
 use mcp_gateway::audit::{AuditEvent, AuditRecord, AuditStatus, Auditor, Store};
-use mcp_gateway::principal::{Principal, RequestContext, Transport};
+use mcp_gateway::principal::{Identity, Principal, RequestContext, Transport};
 use serde_json::json;
 
 use super::{
@@ -16,12 +16,12 @@ use super::{
 
 fn ctx(user: &str) -> RequestContext {
     RequestContext {
-        principal: Principal {
+        principal: Principal::from(Identity {
             user: user.to_owned(),
             subject: format!("sub-{user}"),
             roles: BTreeSet::from(["user".to_owned()]),
             scopes: BTreeSet::new(),
-        },
+        }),
         request_id: uuid::Uuid::new_v4().to_string(),
         session_id: None,
         client_ip: Some("127.0.0.1".into()),
