@@ -66,8 +66,17 @@ impl Unlinked {
 /// A record's [`Unlinked`] bytes, kept from the audit file's chain for the database's, so
 /// that a record is canonicalised once. Set only once the record is final (sealed); never
 /// serialized, and ignored by `==` (it is derived from the record).
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct UnlinkedCache(Option<Unlinked>);
+
+impl std::fmt::Debug for UnlinkedCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Some(unlinked) => write!(f, "UnlinkedCache({} bytes)", unlinked.bytes.len()),
+            None => f.write_str("UnlinkedCache(None)"),
+        }
+    }
+}
 
 impl UnlinkedCache {
     pub fn of(record: &AuditRecord) -> UnlinkedCache {
@@ -83,6 +92,19 @@ impl UnlinkedCache {
             "a record changed after its canonical bytes were kept"
         );
         Some(unlinked)
+    }
+}
+
+impl From<Unlinked> for UnlinkedCache {
+    fn from(unlinked: Unlinked) -> Self {
+        UnlinkedCache(Some(unlinked))
+    }
+}
+
+impl UnlinkedCache {
+    /// Move the kept bytes out, leaving none.
+    pub fn take(&mut self) -> Option<Unlinked> {
+        self.0.take()
     }
 }
 

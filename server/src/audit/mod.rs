@@ -41,7 +41,7 @@ pub use redact::redact;
 pub use store::{Page, Store, StoreError};
 pub use writer::WriterTuning;
 
-use backlog::Backlog;
+use backlog::{Backlog, Queued};
 use file_sink::FileSink;
 use stdout_sink::StdoutSink;
 use throttle::Throttle;
@@ -128,7 +128,7 @@ impl Sinks {
         seal(&mut record);
         // Final now: both chains hash these bytes.
         record.unlinked = canonical::UnlinkedCache::of(&record);
-        {
+        let line = {
             let mut file = self.file();
             let line = match file.write(&mut record) {
                 Ok(line) => Some(line),
@@ -143,15 +143,25 @@ impl Sinks {
                 }
             };
             // Under the file lock, so that stdout shows the lines in file order.
-            if let (Some(stdout), Some(line)) = (&self.stdout, line) {
-                stdout.send(line);
+            if let (Some(stdout), Some(line)) = (&self.stdout, &line) {
+                stdout.send(line.clone());
             }
-        }
+            line
+        };
         if let Some(backlog) = &self.backlog {
-            // The database keeps its own chain.
-            record.prev_hash = None;
-            record.hash = None;
-            backlog.push(record);
+            // The database keeps its own chain; its writer reads the record back from the line
+            // (see `backlog::Queued`).
+            match line {
+                Some(line) => backlog.push(Queued::Line {
+                    line,
+                    unlinked: record.unlinked.take(),
+                }),
+                None => {
+                    record.prev_hash = None;
+                    record.hash = None;
+                    backlog.push(record);
+                }
+            }
         }
     }
 }

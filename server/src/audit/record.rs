@@ -401,17 +401,26 @@ fn duration_ms(duration: Duration) -> u64 {
 /// Timestamps as fixed-width RFC 3339 with microseconds, so that text forms compare like
 /// times and survive PostgreSQL's `TIMESTAMPTZ` unchanged.
 mod timestamp_format {
-    use chrono::{DateTime, Utc};
+    use chrono::{DateTime, NaiveDateTime, Utc};
     use serde::{Deserialize, Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(time: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&super::format_timestamp(time))
     }
 
+    /// What `format_timestamp` writes: RFC 3339, and for a year RFC 3339 cannot hold (before
+    /// 0 or after 9999: a broken clock, a constructed record) the same layout with a signed
+    /// year, so that every record written reads back.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
         let text = String::deserialize(d)?;
         DateTime::parse_from_rfc3339(&text)
             .map(|t| t.with_timezone(&Utc))
+            .or_else(|e| {
+                text.strip_suffix('Z')
+                    .and_then(|t| NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S%.f").ok())
+                    .map(|t| t.and_utc())
+                    .ok_or(e)
+            })
             .map_err(serde::de::Error::custom)
     }
 }
@@ -474,6 +483,25 @@ mod tests {
             client_ip: Some("127.0.0.1".into()),
             transport: Transport::Mcp,
         }
+    }
+
+    #[test]
+    fn every_timestamp_written_reads_back_years_beyond_rfc_3339_included() {
+        use chrono::TimeZone;
+        for year in [-5000, 0, 1970, 2026, 9999, 10000, 262_000] {
+            let time = Utc.with_ymd_and_hms(year, 7, 1, 12, 30, 5).unwrap()
+                + chrono::Duration::microseconds(123_456);
+            let record =
+                AuditRecord::new(AuditEvent::ToolCall, AuditStatus::Success).with_timestamp(time);
+            let line = serde_json::to_string(&record).unwrap();
+            let back: AuditRecord = serde_json::from_str(&line).expect(&line);
+            assert_eq!(back.timestamp, time, "{line}");
+        }
+        let mut value =
+            serde_json::to_value(AuditRecord::new(AuditEvent::ToolCall, AuditStatus::Success))
+                .unwrap();
+        value["timestamp"] = json!("yesterday");
+        assert!(serde_json::from_value::<AuditRecord>(value).is_err());
     }
 
     #[test]
