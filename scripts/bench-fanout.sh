@@ -46,7 +46,7 @@ write_config() {
 }
 
 # Start a gateway on a config; sets GW_PID and GW_PORT.
-start_gateway() {
+start_fanout_gateway() {
   local config=$1 name=$2
   GW_PORT=$("$BENCH" free-port)
   (
@@ -62,7 +62,7 @@ json_field() { python3 -c "import json,sys; d=json.loads(sys.argv[1]); print($2)
 
 # 1. Broadcast to FANOUT_TARGETS backends.
 start_mocks "$FANOUT_TARGETS" fan | write_config fan "$WORK/fan.yaml"
-start_gateway "$WORK/fan.yaml" fan
+start_fanout_gateway "$WORK/fan.yaml" fan
 "$BENCH" wait-health --url "http://127.0.0.1:$GW_PORT/health" --expect "$FANOUT_TARGETS" \
   --pid "$GW_PID" --timeout-secs 60 >/dev/null 2>"$WORK/fan.health.err" || say "fan-out gateway not healthy"
 URL="http://127.0.0.1:$GW_PORT/mcp"
@@ -72,7 +72,7 @@ broadcast=$("$BENCH" fanout --url "$URL" --tool broadcast__echo --args '{"x":1}'
 # 2. Discovery of DISCOVERY_TARGETS backends.
 start_mocks "$DISCOVERY_TARGETS" disc | write_config disc "$WORK/disc.yaml"
 started=$(date +%s%N)
-start_gateway "$WORK/disc.yaml" disc
+start_fanout_gateway "$WORK/disc.yaml" disc
 "$BENCH" wait-health --url "http://127.0.0.1:$GW_PORT/health" --expect "$DISCOVERY_TARGETS" \
   --pid "$GW_PID" --timeout-secs 60 >/dev/null 2>"$WORK/disc.health.err" || say "discovery gateway not healthy"
 discovered=$(date +%s%N)

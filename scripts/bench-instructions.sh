@@ -31,13 +31,7 @@ for tool in valgrind callgrind_control; do
 done
 require_binaries "$BENCH" "$MOCK_BIN" "$GATEWAY_BIN"
 
-"$MOCK_BIN" --transport http --listen 127.0.0.1:0 --name bench >"$WORK/mock.out" 2>"$WORK/mock.err" &
-PIDS+=("$!")
-if ! MOCK_URL=$(wait_listening "$WORK/mock.out" "${PIDS[-1]}"); then
-  say "the mock MCP server did not start"
-  show_log "$WORK/mock.err"
-  exit 1
-fi
+start_mock_backend || exit 1
 cat >"$WORK/mcp_servers.yaml" <<YAML
 servers:
   bench:

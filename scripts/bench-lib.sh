@@ -7,6 +7,10 @@
 #   show_log FILE       the last lines of a log, indented, when something did not start.
 #   wait_listening OUT PID
 #                       print the first `LISTENING <url>` line of a process's stdout.
+#   start_mock_backend  the mock MCP server over streamable HTTP: MOCK_URL, MOCK_PID.
+#   write_bench_config  $WORK/mcp_servers.yaml: `bench` (HTTP, MOCK_URL) and `local` (stdio).
+#   start_gateway DIR [VAR=VALUE…] [-- WAIT-HEALTH FLAGS…]
+#                       a gateway (GATEWAY_BIN) with that config: STARTED_URL, STARTED_PID.
 #
 # Sourcing it also names the binaries (ROOT set by the script): BENCH (mcp-bench), MOCK_BIN and
 # GATEWAY_BIN, from BENCH_BIN_DIR (target/release), BENCH_MOCK_BIN and BENCH_GATEWAY_BIN.
@@ -66,4 +70,65 @@ wait_listening() {
     sleep 0.1
   done
   return 1
+}
+
+start_mock_backend() {
+  "$MOCK_BIN" --transport http --listen 127.0.0.1:0 --name bench \
+    >"$WORK/mock.out" 2>"$WORK/mock.err" &
+  MOCK_PID=$!
+  PIDS+=("$MOCK_PID")
+  if ! MOCK_URL=$(wait_listening "$WORK/mock.out" "$MOCK_PID"); then
+    say "the mock MCP server did not start"
+    show_log "$WORK/mock.err"
+    return 1
+  fi
+}
+
+write_bench_config() {
+  cat >"$WORK/mcp_servers.yaml" <<YAML
+servers:
+  bench:
+    type: http
+    url: "$MOCK_URL"
+  local:
+    type: stdio
+    command: "$MOCK_BIN"
+    args: ["--transport", "stdio", "--name", "local"]
+YAML
+}
+
+# Starts GATEWAY_BIN with $WORK/mcp_servers.yaml on 127.0.0.1:<free port>, in the working
+# directory $1 (its audit file, database and logs land there), with the environment
+# assignments that follow (after AUTH_ENABLED=false AUDIT_TO_STDOUT=false LOG_LEVEL=warn,
+# which they may override), and waits until both backends are healthy; extra flags of
+# `wait-health` may follow a `--`. Sets STARTED_URL (its /mcp, empty when it did not become
+# healthy) and STARTED_PID. `exec` keeps the pid the gateway's own, whose CPU time and memory
+# are read.
+start_gateway() {
+  local dir=$1
+  shift
+  local settings=() health_flags=() port
+  while (($#)) && [[ $1 != -- ]]; do
+    settings+=("$1")
+    shift
+  done
+  (($#)) && shift
+  health_flags=("$@")
+  port=$("$BENCH" free-port)
+  mkdir -p "$dir"
+  (
+    cd "$dir" &&
+      exec env AUTH_ENABLED=false AUDIT_TO_STDOUT=false LOG_LEVEL=warn "${settings[@]}" \
+        "$GATEWAY_BIN" --config "$WORK/mcp_servers.yaml" --listen "127.0.0.1:$port"
+  ) >"$dir/gateway.out" 2>"$dir/gateway.err" &
+  STARTED_PID=$!
+  PIDS+=("$STARTED_PID")
+  STARTED_URL=""
+  if "$BENCH" wait-health --url "http://127.0.0.1:$port/health" --expect 2 \
+    --pid "$STARTED_PID" --timeout-secs 60 "${health_flags[@]}" 2>"$dir/health.err"; then
+    STARTED_URL="http://127.0.0.1:$port/mcp"
+  else
+    show_log "$dir/health.err"
+    show_log "$dir/gateway.err"
+  fi
 }
