@@ -7,7 +7,8 @@
 use std::io::{BufWriter, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError, sync_channel};
+use std::time::Duration;
 
 use super::throttle::Throttle;
 
@@ -85,17 +86,29 @@ impl StdoutSink {
     }
 }
 
+/// How long the thread lets lines gather after writing out everything it had, before it
+/// waits for the next one. Without it a busy gateway woke the thread for every call (a futex
+/// wake on the serving thread, a write and a sleep here); with it, lines of a busy second are
+/// written a batch at a time, each at most this much later than it was queued.
+const LINGER: Duration = Duration::from_millis(10);
+
 fn write_lines<W: Write>(receiver: Receiver<Message>, out: W) {
     let mut out = BufWriter::new(out);
     loop {
-        // Flush whenever the queue runs dry, so lines show up promptly without a syscall each.
         let message = match receiver.try_recv() {
             Ok(message) => message,
-            Err(_) => {
+            Err(TryRecvError::Disconnected) => break,
+            Err(TryRecvError::Empty) => {
+                // Dry: show what was written, let more gather, then wait for it.
                 let _ = out.flush();
-                match receiver.recv() {
+                std::thread::sleep(LINGER);
+                match receiver.try_recv() {
                     Ok(message) => message,
-                    Err(_) => return,
+                    Err(TryRecvError::Disconnected) => break,
+                    Err(TryRecvError::Empty) => match receiver.recv() {
+                        Ok(message) => message,
+                        Err(_) => break,
+                    },
                 }
             }
         };
@@ -110,6 +123,7 @@ fn write_lines<W: Write>(receiver: Receiver<Message>, out: W) {
             }
         }
     }
+    let _ = out.flush();
 }
 
 #[cfg(test)]
@@ -145,5 +159,37 @@ mod tests {
         assert_eq!(lines[0], "{\"n\":0}");
         assert_eq!(lines[99], "{\"n\":99}");
         assert_eq!(sink.dropped(), 0);
+    }
+
+    /// Wait (up to 10 s: a liveness bound, not a timing) until `out` holds `n` lines.
+    fn wait_for_lines(out: &Shared, n: usize) -> Vec<String> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+            let lines: Vec<String> = text.lines().map(str::to_owned).collect();
+            if lines.len() >= n || std::time::Instant::now() > deadline {
+                return lines;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    #[test]
+    fn lines_show_up_without_a_flush_while_idle_and_when_the_sink_goes_away() {
+        let out = Shared::default();
+        let sink = StdoutSink::start_with(out.clone()).unwrap();
+        sink.send("first".into());
+        assert_eq!(wait_for_lines(&out, 1), ["first"]);
+        // Long after the thread went back to waiting.
+        std::thread::sleep(LINGER * 3);
+        sink.send("second".into());
+        assert_eq!(wait_for_lines(&out, 2), ["first", "second"]);
+        for i in 0..50 {
+            sink.send(format!("late {i}"));
+        }
+        drop(sink);
+        let lines = wait_for_lines(&out, 52);
+        assert_eq!(lines.len(), 52);
+        assert_eq!(lines[51], "late 49");
     }
 }
