@@ -93,18 +93,16 @@ impl UnlinkedCache {
         );
         Some(unlinked)
     }
+
+    /// Move the kept bytes out, leaving none.
+    pub fn take(&mut self) -> Option<Unlinked> {
+        self.0.take()
+    }
 }
 
 impl From<Unlinked> for UnlinkedCache {
     fn from(unlinked: Unlinked) -> Self {
         UnlinkedCache(Some(unlinked))
-    }
-}
-
-impl UnlinkedCache {
-    /// Move the kept bytes out, leaving none.
-    pub fn take(&mut self) -> Option<Unlinked> {
-        self.0.take()
     }
 }
 
