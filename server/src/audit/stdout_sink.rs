@@ -94,24 +94,7 @@ const LINGER: Duration = Duration::from_millis(10);
 
 fn write_lines<W: Write>(receiver: Receiver<Message>, out: W) {
     let mut out = BufWriter::new(out);
-    loop {
-        let message = match receiver.try_recv() {
-            Ok(message) => message,
-            Err(TryRecvError::Disconnected) => break,
-            Err(TryRecvError::Empty) => {
-                // Dry: show what was written, let more gather, then wait for it.
-                let _ = out.flush();
-                std::thread::sleep(LINGER);
-                match receiver.try_recv() {
-                    Ok(message) => message,
-                    Err(TryRecvError::Disconnected) => break,
-                    Err(TryRecvError::Empty) => match receiver.recv() {
-                        Ok(message) => message,
-                        Err(_) => break,
-                    },
-                }
-            }
-        };
+    while let Some(message) = next_message(&receiver, &mut out) {
         match message {
             Message::Line(line) => {
                 let _ = out.write_all(line.as_bytes());
@@ -124,6 +107,19 @@ fn write_lines<W: Write>(receiver: Receiver<Message>, out: W) {
         }
     }
     let _ = out.flush();
+}
+
+/// The next message: at once when one is queued; else, once what was written is shown and
+/// lines have had [`LINGER`] to gather, the next to arrive. `None` once every sender is gone.
+fn next_message<W: Write>(receiver: &Receiver<Message>, out: &mut W) -> Option<Message> {
+    match receiver.try_recv() {
+        Ok(message) => return Some(message),
+        Err(TryRecvError::Disconnected) => return None,
+        Err(TryRecvError::Empty) => {}
+    }
+    let _ = out.flush();
+    std::thread::sleep(LINGER);
+    receiver.recv().ok()
 }
 
 #[cfg(test)]
