@@ -42,6 +42,39 @@ impl std::fmt::Debug for FileSink {
     }
 }
 
+/// A record's line without its chain fields. `prev_hash` and `hash` are the line's last keys
+/// and depend on the records written before it; everything else can be serialized before the
+/// sink's lock is taken, so that the serving threads, which write records side by side, hold
+/// the lock for the hash and the `write(2)` only.
+#[derive(Debug)]
+pub struct UnlinkedLine {
+    /// The record's JSON object, without `prev_hash` and `hash`.
+    json: String,
+}
+
+impl UnlinkedLine {
+    /// Serialize `record`, whose chain fields must be empty.
+    pub fn of(record: &AuditRecord) -> serde_json::Result<UnlinkedLine> {
+        debug_assert!(record.prev_hash.is_none() && record.hash.is_none());
+        serde_json::to_string(record).map(|json| UnlinkedLine { json })
+    }
+
+    /// The line with the chain fields put in: the same text as serializing the linked record.
+    fn linked(self, prev_hash: &str, hash: &str) -> String {
+        let mut line = self.json;
+        // The object always has keys (`id` first), so the chain fields follow a comma.
+        debug_assert!(line.ends_with('}'));
+        line.pop();
+        line.reserve(prev_hash.len() + hash.len() + 26);
+        line.push_str(",\"prev_hash\":\"");
+        line.push_str(prev_hash);
+        line.push_str("\",\"hash\":\"");
+        line.push_str(hash);
+        line.push_str("\"}");
+        line
+    }
+}
+
 impl FileSink {
     /// Open (or create, with its parent folders) the active file and pick up its chain.
     pub fn open(path: &Path) -> io::Result<FileSink> {
@@ -85,16 +118,31 @@ impl FileSink {
     }
 
     /// Link `record` into the chain (setting its `prev_hash` and `hash`) and append it.
-    /// Returns the line written, without its newline.
+    /// Returns the line written, without its newline. (The gateway serializes outside its
+    /// lock and calls [`FileSink::append`].)
+    #[cfg(test)]
     pub fn write(&mut self, record: &mut AuditRecord) -> io::Result<String> {
+        record.prev_hash = None;
+        record.hash = None;
+        let unlinked = UnlinkedLine::of(record).map_err(io::Error::other)?;
+        self.append(record, unlinked)
+    }
+
+    /// [`FileSink::write`] for a record whose line was serialized beforehand, outside
+    /// whatever lock guards the sink; `record` must not have changed since.
+    pub fn append(
+        &mut self,
+        record: &mut AuditRecord,
+        unlinked: UnlinkedLine,
+    ) -> io::Result<String> {
         let date = record.timestamp.date_naive();
         match self.active_date {
             Some(active) if date > active => self.rotate(active, date),
             Some(_) => {}
             None => self.active_date = Some(date),
         }
-        let hash = chain::link(record, &self.head);
-        let mut line = serde_json::to_string(&*record).map_err(io::Error::other)?;
+        let hash = chain::hash_after(record, &self.head);
+        let mut line = unlinked.linked(&self.head, &hash);
         line.push('\n');
         let written = if self.torn {
             // Rare (after a crash or a failed write): end the torn line first.
@@ -111,7 +159,8 @@ impl FileSink {
             return Err(e);
         }
         self.torn = false;
-        self.head = hash;
+        record.prev_hash = Some(std::mem::replace(&mut self.head, hash.clone()));
+        record.hash = Some(hash);
         Ok(line)
     }
 
@@ -300,6 +349,23 @@ mod tests {
             }
         }
         verifier.checked()
+    }
+
+    #[test]
+    fn a_line_serialized_before_linking_is_the_linked_record_serialized() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = FileSink::open(&dir.path().join("audit.json")).unwrap();
+        for mut record in [
+            record_at(20, 1),
+            record_at(20, 2)
+                .with_details(json!({"a": [1, "}"], "z": {"\"quoted\"": null}}))
+                .with_error("broke: }".to_owned()),
+        ] {
+            let unlinked = UnlinkedLine::of(&record).unwrap();
+            let line = sink.append(&mut record, unlinked).unwrap();
+            assert!(record.hash.is_some() && record.prev_hash.is_some());
+            assert_eq!(line, serde_json::to_string(&record).unwrap());
+        }
     }
 
     #[test]

@@ -26,6 +26,7 @@ mod throttle;
 pub mod verify;
 mod writer;
 
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -42,7 +43,7 @@ pub use store::{Page, Store, StoreError};
 pub use writer::WriterTuning;
 
 use backlog::{Backlog, Queued};
-use file_sink::FileSink;
+use file_sink::{FileSink, UnlinkedLine};
 use stdout_sink::StdoutSink;
 use throttle::Throttle;
 
@@ -128,9 +129,11 @@ impl Sinks {
         seal(&mut record);
         // Final now: both chains hash these bytes.
         record.unlinked = canonical::UnlinkedCache::of(&record);
+        // Serialized before the lock: only linking and the write need it.
+        let unlinked = UnlinkedLine::of(&record).map_err(io::Error::other);
         let line = {
             let mut file = self.file();
-            let line = match file.write(&mut record) {
+            let line = match unlinked.and_then(|unlinked| file.append(&mut record, unlinked)) {
                 Ok(line) => Some(line),
                 Err(e) => {
                     if self.file_errors.ready() {
