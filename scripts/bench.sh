@@ -3,7 +3,8 @@
 #
 # Starts a mock MCP server (streamable HTTP) and a gateway in front of it (plus one stdio
 # backend, so session opening is measured with one configured), then with target/release/mcp-bench:
-# tools/call directly and through the gateway at concurrency 1 and 16, the gateway's RSS idle
+# tools/call directly, through a bare TCP relay (`mcp-bench relay`: the floor of any proxy on
+# this machine) and through the gateway at concurrency 1 and 16, the gateway's RSS idle
 # and under load, its CPU time per call, and the time to open an MCP session. Then, with the
 # benchmark's own OIDC issuer (`mcp-bench issuer`), two more gateways in front of the same
 # backend, one with auth off and one with auth on, compared to show what token validation
@@ -67,6 +68,21 @@ measure() {
 start_mock_backend || exit 1
 say "backend: $MOCK_URL (pid $MOCK_PID)"
 
+# The floor: a TCP relay in front of the same backend, on one thread, copying bytes.
+RELAY_URL=""
+backend_address=${MOCK_URL#http://}
+backend_address=${backend_address%%/*}
+"$BENCH" --threads 1 relay --to "$backend_address" >"$WORK/relay.out" 2>"$WORK/relay.err" &
+RELAY_PID=$!
+PIDS+=("$RELAY_PID")
+if RELAY_URL=$(wait_listening "$WORK/relay.out" "$RELAY_PID"); then
+  say "relay: $RELAY_URL (pid $RELAY_PID)"
+else
+  say "the relay did not start; the floor is not measured"
+  show_log "$WORK/relay.err"
+  RELAY_URL=""
+fi
+
 GATEWAY_URL=""
 if [[ -x $GATEWAY_BIN ]]; then
   write_bench_config
@@ -91,6 +107,10 @@ for concurrency in 1 "$HIGH"; do
   common=(--concurrency "$concurrency" --calls "$calls" --max-secs "$MAX_SECS" "${CLIENT_FLAGS[@]}")
   measure "direct, concurrency $concurrency, $calls calls" \
     calls --url "$MOCK_URL" --tool echo --label direct --watch "backend=$MOCK_PID" "${common[@]}"
+  if [[ -n $RELAY_URL ]]; then
+    measure "relay, concurrency $concurrency, $calls calls" \
+      calls --url "$RELAY_URL" --tool echo --label relay --watch "relay=$RELAY_PID" "${common[@]}"
+  fi
   if [[ -n $GATEWAY_URL ]]; then
     measure "gateway, concurrency $concurrency, $calls calls" \
       calls --url "$GATEWAY_URL" --tool bench__echo --label gateway \

@@ -79,6 +79,16 @@ pub enum RawCommand {
     /// mint one long-lived RS256 token with the benchmark key. Prints `LISTENING <url>` (the
     /// gateway's KEYCLOAK_URL) and, without --token-file, `TOKEN <jwt>`; runs until stopped.
     Issuer(RawIssuerArgs),
+    /// Relay TCP connections from `--listen` to `--to`, copying bytes both ways: the floor
+    /// of any proxy on this machine. Prints `LISTENING http://<address>/mcp`; runs until
+    /// stopped.
+    Relay {
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: String,
+        /// The backend's address, `HOST:PORT`.
+        #[arg(long)]
+        to: String,
+    },
     /// Print a free TCP port on 127.0.0.1.
     FreePort,
     /// Print the comparison table, with targets, from a file of result lines.

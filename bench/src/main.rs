@@ -19,6 +19,7 @@ mod issuer;
 mod paired;
 mod procfs;
 mod raw;
+mod relay;
 mod report;
 mod results;
 mod session;
@@ -143,6 +144,7 @@ async fn run(command: RawCommand) -> Result<()> {
             let plan = issuer::IssuerPlan::try_from(raw).map_err(invalid)?;
             issuer::run(plan).await?;
         }
+        RawCommand::Relay { listen, to } => relay::run(&listen, &to).await?,
         RawCommand::FreePort => println!("{}", health::free_port()?),
         RawCommand::Report { file } => {
             let text = std::fs::read_to_string(&file)

@@ -13,10 +13,13 @@ use crate::results::{CallsResult, ClientKind, Connections, FanoutResult, Record,
 /// Labels the benchmark script gives its runs.
 pub const DIRECT: &str = "direct";
 pub const GATEWAY: &str = "gateway";
+/// Calls through `mcp-bench relay` (the floor of any proxy), watched as [`RELAY_PROCESS`].
+pub const RELAY: &str = "relay";
 pub const GATEWAY_IDLE_RSS: &str = "gateway_idle";
 /// The watched-process names the script uses.
 const GATEWAY_PROCESS: &str = "gateway";
 const BACKEND_PROCESS: &str = "backend";
+const RELAY_PROCESS: &str = "relay";
 
 /// Parses a results file: one JSON record per line; blank lines are skipped. Returns the
 /// records and how many lines were not records.
@@ -84,6 +87,7 @@ impl Target {
 pub struct Figures {
     pub direct: BTreeMap<usize, CallsResult>,
     pub gateway: BTreeMap<usize, CallsResult>,
+    pub relay: BTreeMap<usize, CallsResult>,
     pub sessions: Option<SessionsResult>,
     pub idle_rss_kib: Option<u64>,
     pub fanouts: Vec<FanoutResult>,
@@ -102,6 +106,9 @@ impl Figures {
                 }
                 Record::Calls(calls) if calls.label == GATEWAY => {
                     figures.gateway.insert(calls.concurrency, calls);
+                }
+                Record::Calls(calls) if calls.label == RELAY => {
+                    figures.relay.insert(calls.concurrency, calls);
                 }
                 Record::Calls(calls) => {
                     // Runs of other labels (measured by hand) are not part of the table.
@@ -418,6 +425,35 @@ fn render_concurrency(out: &mut String, figures: &Figures, concurrency: usize) {
     {
         let _ = writeln!(out, "  {line}");
     }
+    if let Some(line) = relay_line(direct, gateway, figures.relay.get(&concurrency)) {
+        let _ = writeln!(out, "  {line}");
+    }
+}
+
+/// What the TCP relay (the floor of any proxy on this machine) added and spent, and the
+/// gateway beyond it: `None` without a relay run.
+fn relay_line(
+    direct: Option<&CallsResult>,
+    gateway: Option<&CallsResult>,
+    relay: Option<&CallsResult>,
+) -> Option<String> {
+    let relay = relay?;
+    let p50 = |run: Option<&CallsResult>| run?.latency.as_ref().map(|l| l.p50_us);
+    let cpu = |run: Option<&CallsResult>, name: &str| Some(run?.process(name)?.cpu_ms_per_call);
+    let relay_added = p50(Some(relay)).zip(p50(direct)).map(|(r, d)| r - d);
+    let relay_cpu = cpu(Some(relay), RELAY_PROCESS);
+    let beyond_added = p50(gateway).zip(p50(Some(relay))).map(|(g, r)| g - r);
+    let beyond_cpu = cpu(gateway, GATEWAY_PROCESS)
+        .zip(relay_cpu)
+        .map(|(g, r)| g - r);
+    Some(format!(
+        "TCP relay (the floor of any proxy here): added p50 {} µs, CPU {} ms per call; \
+         the gateway beyond it: {} µs, {} ms",
+        number(relay_added, 0),
+        number(relay_cpu, 3),
+        number(beyond_added, 0),
+        number(beyond_cpu, 3),
+    ))
 }
 
 /// `gateway CPU per call by thread, ms: gateway-http 0.052, …`, costliest first, groups that
@@ -772,6 +808,28 @@ mod tests {
     fn other_labels_are_ignored() {
         let figures = Figures::from_records(vec![calls("warmup", 1, 1.0, 1.0, None)]);
         assert!(figures.direct.is_empty() && figures.gateway.is_empty());
+    }
+
+    #[test]
+    fn the_relay_run_shows_the_floor_and_the_gateway_beyond_it() {
+        let mut records = full_run();
+        let mut relay = calls(RELAY, 1, 5500.0, 175.0, None);
+        if let Record::Calls(run) = &mut relay {
+            run.processes = vec![usage("relay", 0.05, 4000)];
+        }
+        records.push(relay);
+        let text = render(&Figures::from_records(records), 0);
+        // Direct p50 160, relay 175, gateway 230; relay CPU 0.05, gateway 0.08.
+        assert!(
+            text.contains(
+                "TCP relay (the floor of any proxy here): added p50 15 µs, CPU 0.050 ms per call; \
+                 the gateway beyond it: 55 µs, 0.030 ms"
+            ),
+            "{text}"
+        );
+        // Only where a relay run exists.
+        assert_eq!(text.matches("TCP relay").count(), 1, "{text}");
+        assert!(!render(&Figures::from_records(full_run()), 0).contains("TCP relay"));
     }
 
     #[test]

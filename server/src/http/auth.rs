@@ -271,18 +271,27 @@ fn metadata_url(public_url: &str, document: ResourceDocument) -> String {
 /// The middleware: see the module header for what it lets through.
 pub async fn authenticate(
     State(state): State<AuthState>,
-    mut request: Request,
+    request: Request,
     next: Next,
 ) -> Response {
+    match admit(&state, request).await {
+        Ok(request) => next.run(request).await,
+        Err(refusal) => refusal,
+    }
+}
+
+/// The request with its caller's [`Principal`] in the extensions, or the answer refusing it
+/// ([`authenticate`] without the rest of the stack, for a middleware that does more).
+pub async fn admit(state: &AuthState, mut request: Request) -> Result<Request, Response> {
     let authenticator = match &state.inner.mode {
         Mode::Disabled { anonymous } => {
             request.extensions_mut().insert(anonymous.clone());
-            return next.run(request).await;
+            return Ok(request);
         }
         Mode::Enabled(authenticator) => authenticator,
     };
     let Some(document) = protection_of(request.uri().path()) else {
-        return next.run(request).await;
+        return Ok(request);
     };
     // Without keys even a request with no token gets 503: a 401 would send the client to an
     // issuer that cannot be reached.
@@ -294,9 +303,9 @@ pub async fn authenticate(
     match result {
         Ok(principal) => {
             request.extensions_mut().insert(principal);
-            next.run(request).await
+            Ok(request)
         }
-        Err(reason) => state.refuse(&request, document, reason),
+        Err(reason) => Err(state.refuse(&request, document, reason)),
     }
 }
 

@@ -5,10 +5,6 @@
 //! without `Origin` (every non-browser client) passes the origin check. `/health` is exempt
 //! from the host check so that probes addressing the pod by IP keep working.
 
-use std::sync::Arc;
-
-use axum::extract::{Request, State};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::error::ApiError;
@@ -100,35 +96,37 @@ fn parse_origin(text: &str, pattern: bool) -> Option<OriginPattern> {
     })
 }
 
-/// Axum middleware applying the guard.
-pub async fn check(
-    State(guard): State<Arc<RequestGuard>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let headers = request.headers();
-    if request.uri().path() != "/health" {
-        let host = headers
-            .get(http::header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .or_else(|| request.uri().authority().map(|a| a.as_str()))
-            .unwrap_or("");
-        if !guard.host_allowed(host) {
-            tracing::warn!(host, "request refused: Host not in GATEWAY_ALLOWED_HOSTS");
-            return ApiError::ForbiddenHost("Host header is not allowed".into()).into_response();
+impl RequestGuard {
+    /// The answer refusing `request`, when its `Host` or `Origin` is not allowed.
+    pub fn refusal<B>(&self, request: &http::Request<B>) -> Option<Response> {
+        let headers = request.headers();
+        if request.uri().path() != "/health" {
+            let host = headers
+                .get(http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .or_else(|| request.uri().authority().map(|a| a.as_str()))
+                .unwrap_or("");
+            if !self.host_allowed(host) {
+                tracing::warn!(host, "request refused: Host not in GATEWAY_ALLOWED_HOSTS");
+                return Some(
+                    ApiError::ForbiddenHost("Host header is not allowed".into()).into_response(),
+                );
+            }
         }
-    }
-    if let Some(origin) = headers.get(http::header::ORIGIN) {
-        let allowed = origin
-            .to_str()
-            .map(|o| guard.origin_allowed(o))
-            .unwrap_or(false);
-        if !allowed {
-            tracing::warn!(origin = ?origin, "request refused: Origin not in GATEWAY_ALLOWED_ORIGINS");
-            return ApiError::ForbiddenOrigin("Origin is not allowed".into()).into_response();
+        if let Some(origin) = headers.get(http::header::ORIGIN) {
+            let allowed = origin
+                .to_str()
+                .map(|o| self.origin_allowed(o))
+                .unwrap_or(false);
+            if !allowed {
+                tracing::warn!(origin = ?origin, "request refused: Origin not in GATEWAY_ALLOWED_ORIGINS");
+                return Some(
+                    ApiError::ForbiddenOrigin("Origin is not allowed".into()).into_response(),
+                );
+            }
         }
+        None
     }
-    next.run(request).await
 }
 
 #[cfg(test)]

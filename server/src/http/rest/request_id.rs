@@ -1,13 +1,20 @@
 //! `X-Request-ID`: every request gets one, every answer of the gateway carries it back.
 //!
 //! A caller's id is kept when it is usable (1 to 128 visible ASCII characters, one header);
-//! anything else is dropped here so that tower-http's `SetRequestIdLayer`, the next layer in,
-//! generates a UUID v4 in its place. That layer also puts the id into the request extensions
-//! ([`RequestId`]), where handlers (and audit) read it with [`request_id_of`].
+//! otherwise the gateway makes a UUID v4. [`RequestIdLayer`], the outermost layer, puts the
+//! id in the request's header and its extensions ([`RequestId`], where handlers and audit
+//! read it with [`request_id_of`]) and on the response when the handler did not set one.
+//! One layer does what tower-http's set and propagate layers and a filter in front of them
+//! did: each layer costs every request a clone of the stack inside it and a future.
 
-use axum::extract::Request;
-use http::HeaderName;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use http::{HeaderMap, HeaderName, HeaderValue, Request, Response};
+use tower::{Layer, Service};
 use tower_http::request_id::RequestId;
+use uuid::Uuid;
 
 /// The header name, lower-case as HTTP/2 requires.
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
@@ -23,19 +30,90 @@ pub fn is_usable_request_id(value: &[u8]) -> bool {
         && value.iter().all(|byte| (0x21..=0x7e).contains(byte))
 }
 
-/// Middleware (`axum::middleware::map_request`): removes an `X-Request-ID` that is not
-/// usable, or that is sent more than once, so that a fresh id replaces it.
-pub async fn drop_unusable_request_id(mut request: Request) -> Request {
-    let headers = request.headers_mut();
+/// The caller's id, when it sent exactly one usable `X-Request-ID`.
+fn callers_id(headers: &HeaderMap) -> Option<HeaderValue> {
     let mut values = headers.get_all(&REQUEST_ID_HEADER).iter();
-    let keep = match (values.next(), values.next()) {
-        (Some(only), None) => is_usable_request_id(only.as_bytes()),
-        _ => false,
-    };
-    if !keep {
-        headers.remove(&REQUEST_ID_HEADER);
+    match (values.next(), values.next()) {
+        (Some(only), None) if is_usable_request_id(only.as_bytes()) => Some(only.clone()),
+        _ => None,
     }
-    request
+}
+
+/// A new id: a UUID v4, hyphenated, lower case.
+fn new_id() -> HeaderValue {
+    let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    let text = Uuid::new_v4().hyphenated().encode_lower(&mut text);
+    HeaderValue::from_str(text).expect("a UUID is a valid header value")
+}
+
+/// The request id of every request; see the module docs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RequestIdLayer;
+
+impl<S> Layer<S> for RequestIdLayer {
+    type Service = WithRequestId<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        WithRequestId { inner }
+    }
+}
+
+/// The service [`RequestIdLayer`] makes.
+#[derive(Debug, Clone)]
+pub struct WithRequestId<S> {
+    inner: S,
+}
+
+impl<S, B, R> Service<Request<B>> for WithRequestId<S>
+where
+    S: Service<Request<B>, Response = Response<R>>,
+{
+    type Response = Response<R>;
+    type Error = S::Error;
+    type Future = WithRequestIdFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<B>) -> Self::Future {
+        let id = callers_id(request.headers()).unwrap_or_else(new_id);
+        // Replaces a repeated or unusable caller header too.
+        request.headers_mut().insert(REQUEST_ID_HEADER, id.clone());
+        request.extensions_mut().insert(RequestId::new(id.clone()));
+        WithRequestIdFuture {
+            inner: self.inner.call(request),
+            id: Some(id),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The response of [`WithRequestId`], with the id put on it.
+    pub struct WithRequestIdFuture<F> {
+        #[pin]
+        inner: F,
+        id: Option<HeaderValue>,
+    }
+}
+
+impl<F, R, E> Future for WithRequestIdFuture<F>
+where
+    F: Future<Output = Result<Response<R>, E>>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let mut response = std::task::ready!(this.inner.poll(cx))?;
+        if let Some(id) = this.id.take() {
+            response
+                .headers_mut()
+                .entry(REQUEST_ID_HEADER)
+                .or_insert(id);
+        }
+        Poll::Ready(Ok(response))
+    }
 }
 
 /// The request id set by the layer stack, if any (it is always set behind `http::router`).
@@ -49,8 +127,9 @@ pub fn request_id_of(extensions: &http::Extensions) -> Option<&str> {
 mod tests {
     use super::*;
 
-    use axum::body::Body;
-    use http::HeaderValue;
+    use std::convert::Infallible;
+
+    use tower::ServiceExt as _;
 
     #[test]
     fn usable_ids() {
@@ -73,44 +152,88 @@ mod tests {
         assert!(!is_usable_request_id("caf\u{e9}".as_bytes()));
     }
 
-    fn request_with(values: &[&[u8]]) -> Request {
-        let mut request = Request::new(Body::empty());
+    /// What the handler saw (header, extension) and the response's header, for a request
+    /// with these `X-Request-ID` values; `answer` is the handler's own header, if any.
+    async fn seen(values: &[&[u8]], answer: Option<&'static str>) -> [Option<String>; 3] {
+        let mut request = Request::new(());
         for value in values {
             if let Ok(value) = HeaderValue::from_bytes(value) {
                 request.headers_mut().append(REQUEST_ID_HEADER, value);
             }
         }
-        request
+        let handler = tower::service_fn(move |request: Request<()>| async move {
+            let text = |v: &HeaderValue| v.to_str().unwrap().to_owned();
+            assert_eq!(
+                request.headers().get_all(REQUEST_ID_HEADER).iter().count(),
+                1
+            );
+            let header = request.headers().get(REQUEST_ID_HEADER).map(text);
+            let extension = request_id_of(request.extensions()).map(str::to_owned);
+            let mut response = Response::new(format!("{}|{}", header.unwrap(), extension.unwrap()));
+            if let Some(own) = answer {
+                response
+                    .headers_mut()
+                    .insert(REQUEST_ID_HEADER, HeaderValue::from_static(own));
+            }
+            Ok::<_, Infallible>(response)
+        });
+        let response = RequestIdLayer
+            .layer(handler)
+            .oneshot(request)
+            .await
+            .unwrap();
+        let (header, extension) = response.body().split_once('|').unwrap();
+        let returned = response
+            .headers()
+            .get(REQUEST_ID_HEADER)
+            .map(|v| v.to_str().unwrap().to_owned());
+        [
+            Some(header.to_owned()),
+            Some(extension.to_owned()),
+            returned,
+        ]
+    }
+
+    fn is_new_uuid(id: &str) -> bool {
+        Uuid::parse_str(id).is_ok_and(|uuid| uuid.get_version_num() == 4) && id == id.to_lowercase()
     }
 
     #[tokio::test]
-    async fn a_usable_id_is_kept() {
-        let request = drop_unusable_request_id(request_with(&[b"req-1"])).await;
-        assert_eq!(
-            request.headers().get(REQUEST_ID_HEADER),
-            Some(&HeaderValue::from_static("req-1"))
-        );
+    async fn a_usable_id_is_kept_and_returned() {
+        let [header, extension, returned] = seen(&[b"req-1"], None).await;
+        assert_eq!(header.as_deref(), Some("req-1"));
+        assert_eq!(extension, header);
+        assert_eq!(returned, header);
     }
 
     #[tokio::test]
-    async fn an_unusable_id_is_dropped() {
+    async fn an_unusable_repeated_or_missing_id_is_replaced_by_a_new_one() {
         let long = [b'x'; MAX_REQUEST_ID_LEN + 1];
-        for value in [&b"two words"[..], &long[..], &b"\xfe\xff"[..]] {
-            let request = drop_unusable_request_id(request_with(&[value])).await;
-            assert!(request.headers().get(REQUEST_ID_HEADER).is_none());
+        let cases: [&[&[u8]]; 5] = [
+            &[b"two words"],
+            &[&long],
+            &[b"\xfe\xff"],
+            &[b"a", b"b"],
+            &[],
+        ];
+        let mut ids = Vec::new();
+        for values in cases {
+            let [header, extension, returned] = seen(values, None).await;
+            let header = header.unwrap();
+            assert!(is_new_uuid(&header), "{header}");
+            assert_eq!(extension.as_deref(), Some(&*header));
+            assert_eq!(returned.as_deref(), Some(&*header));
+            ids.push(header);
         }
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), 5, "every request gets its own id");
     }
 
     #[tokio::test]
-    async fn a_repeated_header_is_dropped() {
-        let request = drop_unusable_request_id(request_with(&[b"a", b"b"])).await;
-        assert!(request.headers().get(REQUEST_ID_HEADER).is_none());
-    }
-
-    #[tokio::test]
-    async fn no_header_stays_no_header() {
-        let request = drop_unusable_request_id(request_with(&[])).await;
-        assert!(request.headers().get(REQUEST_ID_HEADER).is_none());
+    async fn a_handlers_own_response_id_is_left_alone() {
+        let [_, _, returned] = seen(&[b"req-1"], Some("handler-set")).await;
+        assert_eq!(returned.as_deref(), Some("handler-set"));
     }
 
     #[test]
