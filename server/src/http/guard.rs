@@ -37,11 +37,11 @@ impl RequestGuard {
 
     /// Is this `Host` header allowed? Entries without a port match any port.
     pub fn host_allowed(&self, host: &str) -> bool {
-        let host = host.to_ascii_lowercase();
-        let (name, _) = split_host_port(&host);
+        // Entries are lower case already; compared without a lower-cased copy per request.
+        let (name, _) = split_host_port(host);
         self.hosts
             .iter()
-            .any(|allowed| *allowed == host || *allowed == name)
+            .any(|allowed| allowed.eq_ignore_ascii_case(host) || allowed.eq_ignore_ascii_case(name))
     }
 
     /// Is this `Origin` header allowed?
