@@ -10,6 +10,7 @@ mod broadcast;
 mod credentials;
 mod direct;
 mod fast_call;
+mod inspector;
 mod interop;
 mod mcp;
 mod plain;
