@@ -9,7 +9,9 @@ use serde_json::{Value, json};
 use crate::common::python::{python, run_client, script, server_everything};
 use crate::common::*;
 
-async fn mock_gateway() -> (MockServer, TestGateway) {
+/// A gateway over an HTTP, an SSE and a stdio mock; the HTTP and SSE mocks live as long as
+/// the array returned with it (dropping one kills its process).
+async fn mock_gateway() -> ([MockServer; 2], TestGateway) {
     let http = MockServer::start("http", "alpha", &[]);
     let sse = MockServer::start("sse", "gamma", &[]);
     let yaml = format!(
@@ -20,8 +22,7 @@ async fn mock_gateway() -> (MockServer, TestGateway) {
     );
     let gateway = TestGateway::start(&yaml).await;
     gateway.wait_healthy(3).await;
-    std::mem::forget(sse); // killed with the test process; keeps the tuple small
-    (http, gateway)
+    ([http, sse], gateway)
 }
 
 fn assert_mock_tools_and_calls(report: &Value) {
@@ -73,14 +74,14 @@ fn plan(url: &str, mode: &str) -> Value {
 
 #[tokio::test]
 async fn python_sdk_client_in_legacy_mode() {
-    let (_http, gateway) = mock_gateway().await;
+    let (_mocks, gateway) = mock_gateway().await;
     let report = run_client(plan(&gateway.mcp_url(), "legacy")).await;
     assert_mock_tools_and_calls(&report);
 }
 
 #[tokio::test]
 async fn python_sdk_client_in_auto_mode() {
-    let (_http, gateway) = mock_gateway().await;
+    let (_mocks, gateway) = mock_gateway().await;
     let report = run_client(plan(&gateway.mcp_url(), "auto")).await;
     assert_mock_tools_and_calls(&report);
     assert_eq!(
@@ -91,7 +92,7 @@ async fn python_sdk_client_in_auto_mode() {
 
 #[tokio::test]
 async fn python_sdk_client_over_legacy_sse() {
-    let (_http, gateway) = mock_gateway().await;
+    let (_mocks, gateway) = mock_gateway().await;
     let report = run_client(plan(&format!("{}/sse", gateway.base), "sse")).await;
     assert_mock_tools_and_calls(&report);
 }
