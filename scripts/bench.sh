@@ -71,11 +71,13 @@ say "backend: $MOCK_URL (pid $MOCK_PID)"
 # The floor: a TCP relay in front of the same backend, on one thread, copying bytes.
 RELAY_URL=""
 backend_address=${MOCK_URL#http://}
+backend_path=/${backend_address#*/}
 backend_address=${backend_address%%/*}
 "$BENCH" --threads 1 relay --to "$backend_address" >"$WORK/relay.out" 2>"$WORK/relay.err" &
 RELAY_PID=$!
 PIDS+=("$RELAY_PID")
 if RELAY_URL=$(wait_listening "$WORK/relay.out" "$RELAY_PID"); then
+  RELAY_URL=$RELAY_URL$backend_path
   say "relay: $RELAY_URL (pid $RELAY_PID)"
 else
   say "the relay did not start; the floor is not measured"

@@ -80,8 +80,7 @@ pub enum RawCommand {
     /// gateway's KEYCLOAK_URL) and, without --token-file, `TOKEN <jwt>`; runs until stopped.
     Issuer(RawIssuerArgs),
     /// Relay TCP connections from `--listen` to `--to`, copying bytes both ways: the floor
-    /// of any proxy on this machine. Prints `LISTENING http://<address>/mcp`; runs until
-    /// stopped.
+    /// of any proxy on this machine. Prints `LISTENING http://<address>`; runs until stopped.
     Relay {
         #[arg(long, default_value = "127.0.0.1:0")]
         listen: String,

@@ -5,18 +5,28 @@
 //! `make bench` measures it beside the gateway to show how much of the gateway's CPU and
 //! latency is the hop itself (docs/benchmarks.md, "The floor").
 
+use std::time::Duration;
+
 use anyhow::{Context, Result};
 use tokio::net::{TcpListener, TcpStream};
 
 /// Relay every connection accepted on `listen` to `to` until stopped. Prints
-/// `LISTENING http://<address>/mcp` once bound.
+/// `LISTENING http://<address>` once bound (the caller adds the backend's path).
 pub async fn run(listen: &str, to: &str) -> Result<()> {
     let listener = TcpListener::bind(listen)
         .await
         .with_context(|| format!("binding {listen}"))?;
-    println!("LISTENING http://{}/mcp", listener.local_addr()?);
+    println!("LISTENING http://{}", listener.local_addr()?);
     loop {
-        let (mut client, _) = listener.accept().await.context("accepting")?;
+        let mut client = match listener.accept().await {
+            Ok((client, _)) => client,
+            Err(error) => {
+                // Out of descriptors, a connection reset before it was taken: not the end.
+                eprintln!("mcp-bench relay: accept failed: {error}");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
         let to = to.to_owned();
         tokio::spawn(async move {
             let Ok(mut backend) = TcpStream::connect(&to).await else {

@@ -7,7 +7,7 @@
 //! across rotations and restarts: at open, the last record's `hash` is read back.
 //!
 //! A write is one `write(2)` of the whole line on a file opened for append, so the line is
-//! with the OS when [`FileSink::write`] returns (no `fsync`: see `docs/audit.md`).
+//! with the OS when [`FileSink::append`] returns (no `fsync`: see `docs/audit.md`).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -66,12 +66,24 @@ impl UnlinkedLine {
         debug_assert!(line.ends_with('}'));
         line.pop();
         line.reserve(prev_hash.len() + hash.len() + 26);
-        line.push_str(",\"prev_hash\":\"");
-        line.push_str(prev_hash);
-        line.push_str("\",\"hash\":\"");
-        line.push_str(hash);
-        line.push_str("\"}");
+        line.push_str(",\"prev_hash\":");
+        push_json_string(&mut line, prev_hash);
+        line.push_str(",\"hash\":");
+        push_json_string(&mut line, hash);
+        line.push('}');
         line
+    }
+}
+
+/// Append `text` as a JSON string. Hashes the gateway made are hex and go in as they are; a
+/// `prev_hash` read back from an edited file may hold anything and is escaped as serde would.
+fn push_json_string(line: &mut String, text: &str) {
+    if text.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        line.push('"');
+        line.push_str(text);
+        line.push('"');
+    } else {
+        line.push_str(&serde_json::to_string(text).unwrap_or_else(|_| "\"\"".to_owned()));
     }
 }
 
@@ -117,9 +129,8 @@ impl FileSink {
         &self.head
     }
 
-    /// Link `record` into the chain (setting its `prev_hash` and `hash`) and append it.
-    /// Returns the line written, without its newline. (The gateway serializes outside its
-    /// lock and calls [`FileSink::append`].)
+    /// [`FileSink::append`] with the line serialized here (tests; the gateway serializes
+    /// before it takes the sink's lock).
     #[cfg(test)]
     pub fn write(&mut self, record: &mut AuditRecord) -> io::Result<String> {
         record.prev_hash = None;
@@ -128,13 +139,20 @@ impl FileSink {
         self.append(record, unlinked)
     }
 
-    /// [`FileSink::write`] for a record whose line was serialized beforehand, outside
-    /// whatever lock guards the sink; `record` must not have changed since.
+    /// Link `record` into the chain (setting its `prev_hash` and `hash`) and append its line,
+    /// serialized beforehand by [`UnlinkedLine::of`] outside whatever lock guards the sink
+    /// (`record` must not have changed since; debug builds check). Returns the line written,
+    /// without its newline.
     pub fn append(
         &mut self,
         record: &mut AuditRecord,
         unlinked: UnlinkedLine,
     ) -> io::Result<String> {
+        debug_assert_eq!(
+            UnlinkedLine::of(record).ok().map(|fresh| fresh.json),
+            Some(unlinked.json.clone()),
+            "the record changed after its line was serialized"
+        );
         let date = record.timestamp.date_naive();
         match self.active_date {
             Some(active) if date > active => self.rotate(active, date),
@@ -366,6 +384,23 @@ mod tests {
             assert!(record.hash.is_some() && record.prev_hash.is_some());
             assert_eq!(line, serde_json::to_string(&record).unwrap());
         }
+    }
+
+    #[test]
+    fn a_hash_read_back_from_an_edited_file_is_escaped_in_the_next_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.json");
+        let odd = "a\"b\\c\u{1}d";
+        let edited = json!({"id": "x", "hash": odd});
+        fs::write(&path, format!("{edited}\n")).unwrap();
+        let mut sink = FileSink::open(&path).unwrap();
+        assert_eq!(sink.head(), odd);
+        let mut record = record_at(20, 1);
+        let unlinked = UnlinkedLine::of(&record).unwrap();
+        let line = sink.append(&mut record, unlinked).unwrap();
+        assert_eq!(line, serde_json::to_string(&record).unwrap());
+        let read: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(read["prev_hash"], odd);
     }
 
     #[test]

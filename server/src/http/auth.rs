@@ -21,7 +21,6 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
@@ -268,11 +267,12 @@ fn metadata_url(public_url: &str, document: ResourceDocument) -> String {
     }
 }
 
-/// The middleware: see the module header for what it lets through.
+/// [`admit`] as a middleware of its own (the gateway runs it inside `http::front_door`).
+#[cfg(test)]
 pub async fn authenticate(
     State(state): State<AuthState>,
     request: Request,
-    next: Next,
+    next: axum::middleware::Next,
 ) -> Response {
     match admit(&state, request).await {
         Ok(request) => next.run(request).await,
@@ -280,8 +280,8 @@ pub async fn authenticate(
     }
 }
 
-/// The request with its caller's [`Principal`] in the extensions, or the answer refusing it
-/// ([`authenticate`] without the rest of the stack, for a middleware that does more).
+/// The request with its caller's [`Principal`] in the extensions, or the answer refusing it:
+/// see the module header for what it lets through.
 pub async fn admit(state: &AuthState, mut request: Request) -> Result<Request, Response> {
     let authenticator = match &state.inner.mode {
         Mode::Disabled { anonymous } => {

@@ -44,6 +44,37 @@ impl RequestGuard {
             .any(|allowed| allowed.eq_ignore_ascii_case(host) || allowed.eq_ignore_ascii_case(name))
     }
 
+    /// The answer refusing `request`, when its `Host` or `Origin` is not allowed.
+    pub fn refusal<B>(&self, request: &http::Request<B>) -> Option<Response> {
+        let headers = request.headers();
+        if request.uri().path() != "/health" {
+            let host = headers
+                .get(http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .or_else(|| request.uri().authority().map(|a| a.as_str()))
+                .unwrap_or("");
+            if !self.host_allowed(host) {
+                tracing::warn!(host, "request refused: Host not in GATEWAY_ALLOWED_HOSTS");
+                return Some(
+                    ApiError::ForbiddenHost("Host header is not allowed".into()).into_response(),
+                );
+            }
+        }
+        if let Some(origin) = headers.get(http::header::ORIGIN) {
+            let allowed = origin
+                .to_str()
+                .map(|o| self.origin_allowed(o))
+                .unwrap_or(false);
+            if !allowed {
+                tracing::warn!(origin = ?origin, "request refused: Origin not in GATEWAY_ALLOWED_ORIGINS");
+                return Some(
+                    ApiError::ForbiddenOrigin("Origin is not allowed".into()).into_response(),
+                );
+            }
+        }
+        None
+    }
+
     /// Is this `Origin` header allowed?
     pub fn origin_allowed(&self, origin: &str) -> bool {
         let Some(origin) = parse_origin(origin, false) else {
@@ -94,39 +125,6 @@ fn parse_origin(text: &str, pattern: bool) -> Option<OriginPattern> {
         host: host.to_owned(),
         port,
     })
-}
-
-impl RequestGuard {
-    /// The answer refusing `request`, when its `Host` or `Origin` is not allowed.
-    pub fn refusal<B>(&self, request: &http::Request<B>) -> Option<Response> {
-        let headers = request.headers();
-        if request.uri().path() != "/health" {
-            let host = headers
-                .get(http::header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .or_else(|| request.uri().authority().map(|a| a.as_str()))
-                .unwrap_or("");
-            if !self.host_allowed(host) {
-                tracing::warn!(host, "request refused: Host not in GATEWAY_ALLOWED_HOSTS");
-                return Some(
-                    ApiError::ForbiddenHost("Host header is not allowed".into()).into_response(),
-                );
-            }
-        }
-        if let Some(origin) = headers.get(http::header::ORIGIN) {
-            let allowed = origin
-                .to_str()
-                .map(|o| self.origin_allowed(o))
-                .unwrap_or(false);
-            if !allowed {
-                tracing::warn!(origin = ?origin, "request refused: Origin not in GATEWAY_ALLOWED_ORIGINS");
-                return Some(
-                    ApiError::ForbiddenOrigin("Origin is not allowed".into()).into_response(),
-                );
-            }
-        }
-        None
-    }
 }
 
 #[cfg(test)]

@@ -114,15 +114,16 @@ pub fn router(gateway: Arc<Gateway>, auth: auth::AuthState, shutdown: Cancellati
     //   response, so that every answer carries it (guard refusals included) and tracing and
     //   every handler see it (header and `RequestId` extension).
     // - Request tracing.
-    // - [`admit`]: the Host/Origin guard, then authentication (a refused host or origin
+    // - [`front_door`]: the Host/Origin guard, then authentication (a refused host or origin
     //   costs no token work), which puts the caller's `Principal` in the request extensions
-    //   for every handler.
+    //   for every handler. One middleware, not two: each costs every request a clone of the
+    //   stack inside it and a boxed future.
     let layered = ServiceBuilder::new()
         .layer(rest::request_id::RequestIdLayer)
         .layer(TraceLayer::new_for_http())
         .layer(axum::middleware::from_fn_with_state(
             FrontDoor { guard, auth },
-            admit,
+            front_door,
         ))
         .service(routes);
     Router::new().fallback_service(layered)
@@ -135,9 +136,8 @@ struct FrontDoor {
     auth: auth::AuthState,
 }
 
-/// The Host/Origin guard, then authentication, as one middleware: each layer costs every
-/// request a clone of the stack inside it and a boxed future.
-async fn admit(State(front): State<FrontDoor>, request: Request, next: Next) -> Response {
+/// The Host/Origin guard, then authentication, as one middleware (see [`router`]).
+async fn front_door(State(front): State<FrontDoor>, request: Request, next: Next) -> Response {
     if let Some(refusal) = front.guard.refusal(&request) {
         return refusal;
     }

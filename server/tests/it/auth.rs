@@ -484,6 +484,39 @@ async fn protected_resource_metadata_documents_are_exact() {
 }
 
 #[tokio::test]
+async fn the_host_and_origin_guard_answers_before_authentication() {
+    let issuer = TestIssuer::start().await;
+    let gateway = ready_gateway(&issuer).await;
+    let get = |path: &str, header: (&'static str, &'static str)| {
+        reqwest::Client::new()
+            .get(format!("{}{path}", gateway.base))
+            .header(header.0, header.1)
+    };
+    // No token either: a refused host or origin is 403, not a login challenge.
+    let answer = send(get("/tools", ("host", "evil.example"))).await;
+    assert_eq!(answer.status, 403, "{}", answer.body);
+    assert_eq!(
+        answer.body["error"]["code"], "forbidden_host",
+        "{}",
+        answer.body
+    );
+    assert_eq!(answer.challenge, None);
+    let answer = send(get("/tools", ("origin", "http://evil.example"))).await;
+    assert_eq!(answer.status, 403, "{}", answer.body);
+    assert_eq!(
+        answer.body["error"]["code"], "forbidden_origin",
+        "{}",
+        answer.body
+    );
+    // Probes by any name still reach /health, and the token check still runs behind the guard.
+    assert_eq!(
+        send(get("/health", ("host", "10.1.2.3:8000"))).await.status,
+        200
+    );
+    assert_eq!(send(get("/tools", ("host", "localhost"))).await.status, 401);
+}
+
+#[tokio::test]
 async fn open_routes_need_no_token() {
     let issuer = TestIssuer::start().await;
     let gateway = ready_gateway(&issuer).await;

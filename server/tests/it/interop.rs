@@ -6,7 +6,8 @@ use std::process::{Child, Command, Stdio};
 
 use serde_json::{Value, json};
 
-use crate::common::python::{python, run_client, script, server_everything};
+use crate::common::node::server_everything;
+use crate::common::python::{python, run_client, script};
 use crate::common::*;
 
 /// A gateway over an HTTP, an SSE and a stdio mock; the HTTP and SSE mocks live as long as

@@ -5,7 +5,7 @@
 //! id in the request's header and its extensions ([`RequestId`], where handlers and audit
 //! read it with [`request_id_of`]) and on the response when the handler did not set one.
 //! One layer does what tower-http's set and propagate layers and a filter in front of them
-//! did: each layer costs every request a clone of the stack inside it and a future.
+//! did (why one: `http::router`).
 
 use std::future::Future;
 use std::pin::Pin;

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)] // each suite uses a different part of the harness
 
+pub mod node;
 pub mod oidc;
 pub mod python;
 

@@ -49,30 +49,3 @@ pub async fn run_client(plan: Value) -> Value {
         )
     })
 }
-
-/// The node binary and the path of `@modelcontextprotocol/server-everything`'s entry point,
-/// installed by `make test-deps` into testdeps/node_modules.
-pub fn server_everything() -> (String, PathBuf) {
-    let entry = workspace_root()
-        .join("testdeps/node_modules/@modelcontextprotocol/server-everything/dist/index.js");
-    assert!(
-        entry.exists(),
-        "{} is missing: run `make test-deps` (make test does)",
-        entry.display()
-    );
-    ("node".to_owned(), entry)
-}
-
-/// The MCP Inspector's launcher (`@modelcontextprotocol/inspector`, run as `node <launcher>
-/// --cli …`), installed by `make test-deps` into testdeps/node_modules.
-pub fn inspector() -> (String, PathBuf) {
-    let entry = workspace_root().join(
-        "testdeps/node_modules/@modelcontextprotocol/inspector/clients/launcher/build/index.js",
-    );
-    assert!(
-        entry.exists(),
-        "{} is missing: run `make test-deps` (make test does)",
-        entry.display()
-    );
-    ("node".to_owned(), entry)
-}
