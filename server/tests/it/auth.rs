@@ -493,21 +493,15 @@ async fn the_host_and_origin_guard_answers_before_authentication() {
             .header(header.0, header.1)
     };
     // No token either: a refused host or origin is 403, not a login challenge.
-    let answer = send(get("/tools", ("host", "evil.example"))).await;
-    assert_eq!(answer.status, 403, "{}", answer.body);
-    assert_eq!(
-        answer.body["error"]["code"], "forbidden_host",
-        "{}",
-        answer.body
-    );
-    assert_eq!(answer.challenge, None);
-    let answer = send(get("/tools", ("origin", "http://evil.example"))).await;
-    assert_eq!(answer.status, 403, "{}", answer.body);
-    assert_eq!(
-        answer.body["error"]["code"], "forbidden_origin",
-        "{}",
-        answer.body
-    );
+    for (header, code) in [
+        (("host", "evil.example"), "forbidden_host"),
+        (("origin", "http://evil.example"), "forbidden_origin"),
+    ] {
+        let answer = send(get("/tools", header)).await;
+        assert_eq!(answer.status, 403, "{header:?}: {}", answer.body);
+        assert_eq!(answer.body["error"]["code"], code, "{}", answer.body);
+        assert_eq!(answer.challenge, None);
+    }
     // Probes by any name still reach /health, and the token check still runs behind the guard.
     assert_eq!(
         send(get("/health", ("host", "10.1.2.3:8000"))).await.status,

@@ -68,16 +68,7 @@ async fn call(dir: &Path, url: &str, tool: &str, argument: Option<&str>) -> (i32
 
 #[tokio::test]
 async fn the_inspector_cli_lists_and_calls_tools_of_every_transport() {
-    let http = MockServer::start("http", "alpha", &[]);
-    let sse = MockServer::start("sse", "gamma", &[]);
-    let yaml = format!(
-        "servers:\n{}{}{}",
-        url_entry("alpha", "http", http.url()),
-        url_entry("gamma", "sse", sse.url()),
-        stdio_mock_entry("beta", &[])
-    );
-    let gateway = TestGateway::start(&yaml).await;
-    gateway.wait_healthy(3).await;
+    let (_mocks, gateway) = gateway_over_every_transport().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let dir = dir.path();
     let mcp = gateway.mcp_url();

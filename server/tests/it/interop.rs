@@ -10,22 +10,6 @@ use crate::common::node::server_everything;
 use crate::common::python::{python, run_client, script};
 use crate::common::*;
 
-/// A gateway over an HTTP, an SSE and a stdio mock; the HTTP and SSE mocks live as long as
-/// the array returned with it (dropping one kills its process).
-async fn mock_gateway() -> ([MockServer; 2], TestGateway) {
-    let http = MockServer::start("http", "alpha", &[]);
-    let sse = MockServer::start("sse", "gamma", &[]);
-    let yaml = format!(
-        "servers:\n{}{}{}",
-        url_entry("alpha", "http", http.url()),
-        url_entry("gamma", "sse", sse.url()),
-        stdio_mock_entry("beta", &[])
-    );
-    let gateway = TestGateway::start(&yaml).await;
-    gateway.wait_healthy(3).await;
-    ([http, sse], gateway)
-}
-
 fn assert_mock_tools_and_calls(report: &Value) {
     let results = report["results"].as_array().expect("results");
     let names: Vec<&str> = results[0]
@@ -75,14 +59,14 @@ fn plan(url: &str, mode: &str) -> Value {
 
 #[tokio::test]
 async fn python_sdk_client_in_legacy_mode() {
-    let (_mocks, gateway) = mock_gateway().await;
+    let (_mocks, gateway) = gateway_over_every_transport().await;
     let report = run_client(plan(&gateway.mcp_url(), "legacy")).await;
     assert_mock_tools_and_calls(&report);
 }
 
 #[tokio::test]
 async fn python_sdk_client_in_auto_mode() {
-    let (_mocks, gateway) = mock_gateway().await;
+    let (_mocks, gateway) = gateway_over_every_transport().await;
     let report = run_client(plan(&gateway.mcp_url(), "auto")).await;
     assert_mock_tools_and_calls(&report);
     assert_eq!(
@@ -93,7 +77,7 @@ async fn python_sdk_client_in_auto_mode() {
 
 #[tokio::test]
 async fn python_sdk_client_over_legacy_sse() {
-    let (_mocks, gateway) = mock_gateway().await;
+    let (_mocks, gateway) = gateway_over_every_transport().await;
     let report = run_client(plan(&format!("{}/sse", gateway.base), "sse")).await;
     assert_mock_tools_and_calls(&report);
 }

@@ -113,6 +113,23 @@ impl Drop for MockServer {
     }
 }
 
+/// A gateway over three mocks, one per backend transport: `alpha` (streamable HTTP), `gamma`
+/// (SSE) and `beta` (stdio), all healthy. The HTTP and SSE mocks live as long as the array
+/// returned with it (dropping one kills its process).
+pub async fn gateway_over_every_transport() -> ([MockServer; 2], TestGateway) {
+    let http = MockServer::start("http", "alpha", &[]);
+    let sse = MockServer::start("sse", "gamma", &[]);
+    let yaml = format!(
+        "servers:\n{}{}{}",
+        url_entry("alpha", "http", http.url()),
+        url_entry("gamma", "sse", sse.url()),
+        stdio_mock_entry("beta", &[])
+    );
+    let gateway = TestGateway::start(&yaml).await;
+    gateway.wait_healthy(3).await;
+    ([http, sse], gateway)
+}
+
 /// A free TCP port on 127.0.0.1 (bound then released; fine for tests on one machine).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
