@@ -62,9 +62,11 @@ impl StreamableHttpClient for BackendHttpClient {
             &mut custom_headers,
             &mut message,
         );
-        self.http
-            .post_message(uri, message, session_id, auth_header, custom_headers)
-            .await
+        without_url(
+            self.http
+                .post_message(uri, message, session_id, auth_header, custom_headers)
+                .await,
+        )
     }
 
     async fn post_message_with_max_sse_event_size(
@@ -83,16 +85,18 @@ impl StreamableHttpClient for BackendHttpClient {
             &mut custom_headers,
             &mut message,
         );
-        self.http
-            .post_message_with_max_sse_event_size(
-                uri,
-                message,
-                session_id,
-                auth_header,
-                custom_headers,
-                max_sse_event_size,
-            )
-            .await
+        without_url(
+            self.http
+                .post_message_with_max_sse_event_size(
+                    uri,
+                    message,
+                    session_id,
+                    auth_header,
+                    custom_headers,
+                    max_sse_event_size,
+                )
+                .await,
+        )
     }
 
     async fn delete_session(
@@ -102,9 +106,11 @@ impl StreamableHttpClient for BackendHttpClient {
         auth_header: Option<String>,
         custom_headers: HashMap<HeaderName, HeaderValue>,
     ) -> Result<(), StreamableHttpError<Self::Error>> {
-        self.http
-            .delete_session(uri, session_id, auth_header, custom_headers)
-            .await
+        without_url(
+            self.http
+                .delete_session(uri, session_id, auth_header, custom_headers)
+                .await,
+        )
     }
 
     async fn get_stream(
@@ -115,9 +121,11 @@ impl StreamableHttpClient for BackendHttpClient {
         auth_header: Option<String>,
         custom_headers: HashMap<HeaderName, HeaderValue>,
     ) -> Result<BoxStream<'static, Result<Sse, SseError>>, StreamableHttpError<Self::Error>> {
-        self.http
-            .get_stream(uri, session_id, last_event_id, auth_header, custom_headers)
-            .await
+        without_url(
+            self.http
+                .get_stream(uri, session_id, last_event_id, auth_header, custom_headers)
+                .await,
+        )
     }
 
     async fn get_stream_with_max_sse_event_size(
@@ -129,15 +137,29 @@ impl StreamableHttpClient for BackendHttpClient {
         custom_headers: HashMap<HeaderName, HeaderValue>,
         max_sse_event_size: usize,
     ) -> Result<BoxStream<'static, Result<Sse, SseError>>, StreamableHttpError<Self::Error>> {
-        self.http
-            .get_stream_with_max_sse_event_size(
-                uri,
-                session_id,
-                last_event_id,
-                auth_header,
-                custom_headers,
-                max_sse_event_size,
-            )
-            .await
+        without_url(
+            self.http
+                .get_stream_with_max_sse_event_size(
+                    uri,
+                    session_id,
+                    last_event_id,
+                    auth_header,
+                    custom_headers,
+                    max_sse_event_size,
+                )
+                .await,
+        )
     }
+}
+
+/// reqwest's errors carry the request's URL, and rmcp logs the errors of its transport: a
+/// credential sent as a query parameter (`auth.location: query`) would reach the log. The
+/// errors rmcp gets have no URL.
+fn without_url<T>(
+    result: Result<T, StreamableHttpError<reqwest::Error>>,
+) -> Result<T, StreamableHttpError<reqwest::Error>> {
+    result.map_err(|error| match error {
+        StreamableHttpError::Client(error) => StreamableHttpError::Client(error.without_url()),
+        other => other,
+    })
 }

@@ -212,6 +212,77 @@ async fn the_binary_serves_and_stops_on_sigterm() {
     );
 }
 
+/// A backend credential configured as a query parameter is part of every request URL to that
+/// backend; when the backend cannot be reached, the transport's errors (logged at ERROR by
+/// rmcp) must not carry it.
+#[test]
+fn a_credential_in_a_backend_url_never_reaches_the_log() {
+    const SECRET: &str = "query-secret-7f3a9c";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("mcp_servers.yaml");
+    let dead = free_port();
+    std::fs::write(
+        &path,
+        format!(
+            "servers:\n  leaky:\n    type: http\n    url: http://127.0.0.1:{dead}/mcp\n    \
+             auth:\n      method: api_key\n      location: query\n      name: api_key\n      \
+             credential_ref: env://LEAKY_KEY\n"
+        ),
+    )
+    .expect("write");
+    let mut child = gateway_command()
+        .args([
+            "--listen",
+            &format!("127.0.0.1:{}", free_port()),
+            "--config",
+        ])
+        .arg(&path)
+        .env("AUTH_ENABLED", "false")
+        .env("AUDIT_TO_STDOUT", "false")
+        .env("LOG_LEVEL", "debug")
+        .env("LEAKY_KEY", SECRET)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start gateway");
+    // Read the log until the second failed connection attempt has been reported.
+    let stderr = child.stderr.take().expect("stderr");
+    let (lines, received) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut log = Vec::new();
+    let mut failures = 0;
+    while failures < 2 {
+        let Ok(line) = received.recv_timeout(PATIENCE) else {
+            break;
+        };
+        if line.contains("backend unavailable") && line.contains("leaky") {
+            failures += 1;
+        }
+        log.push(line);
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let log = log.join("\n");
+    assert_eq!(
+        failures, 2,
+        "the backend's failures were not logged:\n{log}"
+    );
+    assert!(
+        log.contains("rmcp"),
+        "the transport's own errors were not logged:\n{log}"
+    );
+    assert!(
+        !log.contains(SECRET),
+        "the credential reached the log:\n{log}"
+    );
+}
+
 /// `.env.example` lists every variable with its default, generated from the one table the
 /// code reads (`config::env_reference`). Regenerate with `UPDATE_ENV_EXAMPLE=1`.
 #[test]
