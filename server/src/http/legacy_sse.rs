@@ -57,6 +57,10 @@ pub const SESSION_QUERY_PARAM: &str = "sessionId";
 /// session can only be used by whoever opened it.
 pub type OwnerKeyFn = dyn Fn(&Parts) -> Option<String> + Send + Sync;
 
+/// Looks at a POSTed message before its session gets it, and may add to the request parts
+/// the handler will see (`context.extensions`).
+pub type MessageHookFn = dyn Fn(&mut Parts, &[u8]) + Send + Sync;
+
 /// How the legacy SSE endpoints behave.
 #[derive(Clone)]
 pub struct LegacySseConfig {
@@ -70,6 +74,8 @@ pub struct LegacySseConfig {
     /// When set, a POST whose key differs from the key of the GET that opened the session is
     /// answered 404, exactly as for an unknown session.
     pub owner_key: Option<Arc<OwnerKeyFn>>,
+    /// Called with every well-formed POSTed message and its request parts.
+    pub message_hook: Option<Arc<MessageHookFn>>,
 }
 
 impl Default for LegacySseConfig {
@@ -79,6 +85,7 @@ impl Default for LegacySseConfig {
             keep_alive: Duration::from_secs(15),
             cancellation: CancellationToken::new(),
             owner_key: None,
+            message_hook: None,
         }
     }
 }
@@ -90,6 +97,7 @@ impl fmt::Debug for LegacySseConfig {
             .field("keep_alive", &self.keep_alive)
             .field("cancelled", &self.cancellation.is_cancelled())
             .field("owner_key", &self.owner_key.is_some())
+            .field("message_hook", &self.message_hook.is_some())
             .finish()
     }
 }
@@ -223,6 +231,10 @@ where
         Ok(message) => message,
         Err(bad) => return bad_message_response(bad),
     };
+    let mut parts = parts;
+    if let Some(hook) = &shared.config.message_hook {
+        hook(&mut parts, &body);
+    }
     attach_parts(&mut message, parts);
     match entry.deliver(message).await {
         Ok(()) => (StatusCode::ACCEPTED, "Accepted").into_response(),

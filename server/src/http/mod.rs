@@ -83,6 +83,12 @@ pub fn router(gateway: Arc<Gateway>, auth: auth::AuthState, shutdown: Cancellati
             owner_key: Some(Arc::new(|parts: &http::request::Parts| {
                 Some(sessions::subject_of(&parts.extensions).to_owned())
             })),
+            // `tools/list` narrowed by `params.server` (SPEC §12), as on `/mcp`.
+            message_hook: Some(Arc::new(|parts: &mut http::request::Parts, body: &[u8]| {
+                if let Some(server) = list_server_filter(body) {
+                    parts.extensions.insert(ListServerFilter(server));
+                }
+            })),
             ..Default::default()
         },
     );

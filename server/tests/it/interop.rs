@@ -82,6 +82,38 @@ async fn python_sdk_client_over_legacy_sse() {
     assert_mock_tools_and_calls(&report);
 }
 
+/// `params.server` narrows `tools/list` on every transport (SPEC §12), legacy SSE included.
+#[tokio::test]
+async fn tools_list_of_one_server_over_streamable_http_and_legacy_sse() {
+    let (_mocks, gateway) = gateway_over_every_transport().await;
+    for (url, mode) in [
+        (gateway.mcp_url(), "auto"),
+        (format!("{}/sse", gateway.base), "sse"),
+    ] {
+        let report = run_client(json!({
+            "url": url,
+            "mode": mode,
+            "steps": [["list_tools_of", "beta"], ["list_tools"]],
+        }))
+        .await;
+        let names = |step: usize| -> Vec<String> {
+            serde_json::from_value(report["results"][step].clone())
+                .unwrap_or_else(|_| panic!("{mode}: step {step} failed: {report}"))
+        };
+        let of_beta = names(0);
+        assert!(
+            of_beta.contains(&"beta__echo".to_owned()),
+            "{mode}: {report}"
+        );
+        assert!(
+            of_beta.iter().all(|name| name.starts_with("beta__")),
+            "{mode}: only beta's tools: {report}"
+        );
+        let all = names(1);
+        assert!(all.contains(&"alpha__echo".to_owned()), "{mode}: {report}");
+    }
+}
+
 /// A Python `MCPServer` backend on a free port; killed on drop.
 struct PythonBackend(Child);
 

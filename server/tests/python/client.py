@@ -3,9 +3,10 @@
 Usage: client.py '<plan JSON>'
   plan = {"url": "...", "mode": "auto" | "legacy" | "sse", "steps": [step, ...],
           "headers": {"Authorization": "Bearer ..."}}   (headers optional)
-  step = ["list_tools"] | ["call", "<tool>", {arguments}] | ["ping"]
+  step = ["list_tools"] | ["list_tools_of", "<server>"] | ["call", "<tool>", {arguments}] | ["ping"]
 Prints one JSON document: {"protocol_version": ..., "results": [...]} where a list_tools result
-is the sorted tool names, a call result {"is_error", "text", "structured"}, and a step that raised
+(also of list_tools_of: `tools/list` with the gateway's `params.server`) is the sorted tool
+names, a call result {"is_error", "text", "structured"}, and a step that raised
 {"error": "<type>: <message>"}.
 """
 
@@ -13,8 +14,10 @@ import asyncio
 import json
 import sys
 from contextlib import AsyncExitStack
+from typing import Any, Literal
 
 import mcp
+from mcp import types
 from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
@@ -36,12 +39,23 @@ async def run(plan):
         await run_steps(client, plan, results)
 
 
+class ListToolsOfServer(types.Request[dict[str, Any], Literal["tools/list"]]):
+    """`tools/list` with the gateway's `params.server`, which the SDK's own request drops."""
+
+    method: Literal["tools/list"] = "tools/list"
+    params: dict[str, Any]
+
+
 async def run_steps(client, plan, results):
     async with client:
         for step in plan["steps"]:
             try:
                 if step[0] == "list_tools":
                     listed = await client.list_tools()
+                    results.append(sorted(t.name for t in listed.tools))
+                elif step[0] == "list_tools_of":
+                    request = ListToolsOfServer(params={"server": step[1]})
+                    listed = await client.session.send_request(request, types.ListToolsResult)
                     results.append(sorted(t.name for t in listed.tools))
                 elif step[0] == "call":
                     result = await client.call_tool(step[1], step[2] if len(step) > 2 else {})
