@@ -132,7 +132,7 @@ pub fn headers_qualify(headers: &http::HeaderMap) -> bool {
     content_type_is_json(headers) && accepts_json_and_sse(headers)
 }
 
-fn content_type_is_json(headers: &http::HeaderMap) -> bool {
+pub fn content_type_is_json(headers: &http::HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

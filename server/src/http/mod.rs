@@ -222,6 +222,13 @@ async fn route_mcp(endpoint: &McpEndpoint, request: Request) -> Response {
     {
         return response;
     }
+    // rmcp answers a JSON body that does not parse with 415 and plain text; JSON-RPC's answer
+    // is -32700, as outside a session. (Calls answered above were parsed already.)
+    if fast_call::content_type_is_json(&parts.headers)
+        && serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_err()
+    {
+        return plain::parse_error();
+    }
     if let Some(server) = list_server_filter(&bytes) {
         parts.extensions.insert(ListServerFilter(server));
     }

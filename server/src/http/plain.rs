@@ -58,21 +58,24 @@ fn result_body(id: Value, result: impl serde::Serialize) -> Response {
     }
 }
 
+/// 400 with JSON-RPC's parse error: the answer to a body that is not JSON, in a session or not.
+pub fn parse_error() -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        Json(error_body(
+            Value::Null,
+            PARSE_ERROR,
+            "Parse error: the body is not JSON",
+        )),
+    )
+        .into_response()
+}
+
 /// Serve one plain JSON-RPC message.
 pub async fn serve(gateway: Arc<Gateway>, ctx: RequestContext, body: &[u8]) -> Response {
     let value: Value = match serde_json::from_slice(body) {
         Ok(v) => v,
-        Err(_) => {
-            return (
-                StatusCode::BAD_REQUEST,
-                Json(error_body(
-                    Value::Null,
-                    PARSE_ERROR,
-                    "Parse error: the body is not JSON",
-                )),
-            )
-                .into_response();
-        }
+        Err(_) => return parse_error(),
     };
     if value.is_array() {
         return (

@@ -224,6 +224,35 @@ async fn an_unknown_session_is_not_found_on_the_direct_path_too() {
     assert_eq!(record_count, 0, "a call in no session reached a backend");
 }
 
+/// A body that is not JSON gets JSON-RPC's parse error inside a session too, as outside one.
+#[tokio::test]
+async fn a_body_that_is_not_json_is_a_parse_error_in_a_session() {
+    let (_http, gateway) = gateway_with_http_backend().await;
+    let session = RawSession::open(&gateway.mcp_url()).await;
+    for body in [r#"{"jsonrpc":"2.0","#, "not json at all"] {
+        let response = session
+            .http
+            .post(&session.url)
+            .header("accept", "application/json, text/event-stream")
+            .header("content-type", "application/json")
+            .header("mcp-session-id", &session.id)
+            .header("mcp-protocol-version", VERSION)
+            .body(body)
+            .send()
+            .await
+            .expect("POST /mcp");
+        assert_eq!(response.status(), 400, "{body}");
+        let answer: Value = response.json().await.expect("a JSON body");
+        assert_eq!(answer["error"]["code"], -32700, "{answer}");
+        assert_eq!(answer["id"], Value::Null, "{answer}");
+    }
+    // The session is still good.
+    let response = session
+        .post(&call_body(2, "alpha__echo", json!({"x": 1})))
+        .await;
+    assert_eq!(response.status(), 200);
+}
+
 #[tokio::test]
 async fn a_caller_leaving_a_progress_stream_cancels_its_call() {
     let (_http, gateway) = gateway_with_http_backend().await;
