@@ -202,7 +202,7 @@ async fn route_mcp(endpoint: &McpEndpoint, request: Request) -> Response {
             .into_response();
         }
     };
-    if plain::is_plain_request(&parts.headers) {
+    if plain::is_plain_request(&parts.headers, &bytes) {
         let ctx = caller::request_context(
             endpoint.gateway.settings(),
             &parts,

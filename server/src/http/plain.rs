@@ -18,10 +18,12 @@ use crate::gateway::Gateway;
 use crate::principal::RequestContext;
 use crate::upstream::CallOptions;
 
-/// Should this POST be served here rather than by the MCP transport? Only when the client
-/// shows no sign of speaking streamable HTTP: no session, no protocol version header, and an
-/// `Accept` that does not ask for event streams.
-pub fn is_plain_request(headers: &http::HeaderMap) -> bool {
+/// Should this POST be served here rather than by the MCP transport? When the client shows
+/// no sign of speaking streamable HTTP: no session and no protocol version header (SPEC §12),
+/// and it is not opening a session — an `Accept` that does not ask for event streams, or a
+/// body that is anything but an `initialize` request (which a client that accepts event
+/// streams sends to open one).
+pub fn is_plain_request(headers: &http::HeaderMap, body: &[u8]) -> bool {
     if headers.contains_key("mcp-session-id") || headers.contains_key("mcp-protocol-version") {
         return false;
     }
@@ -30,7 +32,18 @@ pub fn is_plain_request(headers: &http::HeaderMap) -> bool {
         .iter()
         .filter_map(|v| v.to_str().ok())
         .any(|v| v.contains("text/event-stream"));
-    !accepts_sse
+    !accepts_sse || !opens_a_session(body)
+}
+
+/// Whether `body` is a single `initialize` request.
+fn opens_a_session(body: &[u8]) -> bool {
+    #[derive(Deserialize)]
+    struct Method<'a> {
+        #[serde(borrow, default)]
+        method: Option<std::borrow::Cow<'a, str>>,
+    }
+    serde_json::from_slice::<Method>(body)
+        .is_ok_and(|message| message.method.as_deref() == Some("initialize"))
 }
 
 #[derive(Deserialize)]

@@ -53,6 +53,43 @@ async fn tools_list_answers_with_json() {
     assert!(names.contains(&"beta__echo".to_owned()));
 }
 
+/// A client that accepts event streams but sends no session or protocol header is answered
+/// statelessly too, unless it is opening a session with `initialize`.
+#[tokio::test]
+async fn a_lone_request_accepting_event_streams_is_answered_statelessly() {
+    let (_http, gateway) = gateway_with_alpha().await;
+    let post = |body: Value| {
+        reqwest::Client::new()
+            .post(gateway.mcp_url())
+            .header("accept", "application/json, text/event-stream")
+            .json(&body)
+            .send()
+    };
+    let response = post(json!({"jsonrpc": "2.0", "id": 7, "method": "tools/list"}))
+        .await
+        .expect("POST /mcp");
+    assert_eq!(response.status(), 200);
+    assert!(response.headers().get("mcp-session-id").is_none());
+    let body: Value = response.json().await.expect("JSON");
+    assert_eq!(body["id"], 7, "{body}");
+    assert!(
+        body["result"]["tools"]
+            .as_array()
+            .is_some_and(|t| !t.is_empty()),
+        "{body}"
+    );
+    // `initialize` still opens a session.
+    let response = post(json!({
+        "jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                   "clientInfo": {"name": "t", "version": "1"}}
+    }))
+    .await
+    .expect("POST /mcp");
+    assert_eq!(response.status(), 200);
+    assert!(response.headers().get("mcp-session-id").is_some());
+}
+
 #[tokio::test]
 async fn tools_list_can_be_narrowed_to_one_server() {
     let (_http, gateway) = gateway_with_alpha().await;
