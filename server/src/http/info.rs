@@ -8,17 +8,37 @@ use serde_json::{Value, json};
 
 use crate::gateway::Gateway;
 
-pub async fn root() -> Json<Value> {
-    Json(json!({
+pub async fn root(State(gateway): State<Arc<Gateway>>) -> Json<Value> {
+    let mut answer = json!({
         "name": "secure-mcp-gateway",
         "version": env!("CARGO_PKG_VERSION"),
+        // Every route of SPEC §7, so that a newcomer (or a script) finds them from here.
         "endpoints": {
             "mcp": "/mcp",
             "sse": "/sse",
             "messages": "/messages",
             "health": "/health",
+            "metrics": "/metrics",
+            "tools": "/tools",
+            "invoke_tool": "/tools/{tool_name}/invoke",
+            "servers": "/mcp/servers",
+            "server_info": "/mcp/server/{name}/info",
+            "list_tools": "/mcp/list-tools",
+            "invoke": "/mcp/invoke",
+            "invoke_broadcast": "/mcp/invoke-broadcast",
+            "audit": "/audit",
+            "config": "/config",
+            "whoami": "/whoami",
         },
-    }))
+    });
+    // The OAuth documents exist only when there is an issuer to point at.
+    if gateway.settings().auth_enabled {
+        answer["endpoints"]["protected_resource_metadata"] =
+            json!("/.well-known/oauth-protected-resource");
+        answer["endpoints"]["authorization_server_metadata"] =
+            json!("/.well-known/oauth-authorization-server");
+    }
+    Json(answer)
 }
 
 /// 200 while the gateway serves; counts enabled servers only (SPEC §12).

@@ -170,6 +170,21 @@ async fn root_and_health_describe_the_gateway() {
         .expect("json");
     assert_eq!(root["name"], "secure-mcp-gateway");
     assert_eq!(root["endpoints"]["mcp"], "/mcp");
+    // Every endpoint listed is routed: nothing listed answers 404 (POST-only ones 405).
+    let endpoints = root["endpoints"].as_object().expect("endpoints");
+    assert!(endpoints.len() >= 15, "{root}");
+    for path in endpoints.values().filter_map(Value::as_str) {
+        let path = path
+            .replace("{tool_name}", "alpha__echo")
+            .replace("{name}", "alpha");
+        let url = format!("{}{path}", gateway.base);
+        let status = match path.as_str() {
+            // An event stream that stays open: its status is enough.
+            "/sse" => reqwest::get(&url).await.expect("GET /sse").status(),
+            _ => reqwest::get(&url).await.expect("GET").status(),
+        };
+        assert_ne!(status.as_u16(), 404, "{path} is listed but not routed");
+    }
     let health = gateway.health().await;
     assert_eq!(
         health,
