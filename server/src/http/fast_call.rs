@@ -18,6 +18,7 @@
 //! - `notifications/cancelled` from the client reaches calls in flight here through
 //!   [`InFlight`], and goes on to rmcp as before (for calls rmcp serves).
 
+use crate::http::mcp_sessions::McpSessions;
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -33,7 +34,6 @@ use rmcp::model::{
     ServerJsonRpcMessage, ServerNotification, ServerResult,
 };
 use rmcp::transport::streamable_http_server::session::SessionManager as _;
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use tokio::sync::{mpsc, oneshot};
@@ -181,7 +181,7 @@ pub enum Routed {
 /// A `notifications/cancelled` is applied to calls in flight here and still goes to rmcp.
 pub async fn route(
     gateway: &Arc<Gateway>,
-    sessions: &LocalSessionManager,
+    sessions: &McpSessions,
     in_flight: &Arc<InFlight>,
     parts: &Parts,
     body: &Bytes,

@@ -14,6 +14,7 @@ pub mod guard;
 pub mod info;
 pub mod legacy_sse;
 pub mod mcp;
+pub mod mcp_sessions;
 pub mod plain;
 pub mod rest;
 pub mod sessions;
@@ -26,7 +27,6 @@ use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceBuilder;
@@ -35,14 +35,15 @@ use tower_http::trace::TraceLayer;
 use crate::error::ApiError;
 use crate::gateway::Gateway;
 use mcp::{ListServerFilter, McpHandler};
+use mcp_sessions::McpSessions;
 
-type McpService = StreamableHttpService<McpHandler, LocalSessionManager>;
+type McpService = StreamableHttpService<McpHandler, McpSessions>;
 
 /// Shared by every `/mcp` request (behind an `Arc`: axum clones the state per request).
 struct McpEndpoint {
     gateway: Arc<Gateway>,
     service: McpService,
-    sessions: Arc<LocalSessionManager>,
+    sessions: Arc<McpSessions>,
     owners: Arc<sessions::SessionOwners>,
     in_flight: Arc<fast_call::InFlight>,
 }
@@ -53,7 +54,7 @@ pub fn router(gateway: Arc<Gateway>, auth: auth::AuthState, shutdown: Cancellati
     let settings = gateway.settings().clone();
     let max_request_bytes = gateway.config().limits.max_request_bytes;
     let factory_gateway = Arc::clone(&gateway);
-    let session_manager = Arc::new(LocalSessionManager::default());
+    let session_manager = Arc::new(McpSessions::default());
     let owners = Arc::new(sessions::SessionOwners::default());
     owners.spawn_pruner(Arc::clone(&session_manager), shutdown.child_token());
     let service = StreamableHttpService::new(

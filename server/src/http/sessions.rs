@@ -5,12 +5,12 @@
 //! none) and refuses a request with another subject's session id exactly as an unknown session
 //! (404), so a stolen id reveals nothing. Entries of sessions rmcp has dropped are pruned.
 
+use crate::http::mcp_sessions::McpSessions;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rmcp::transport::streamable_http_server::session::SessionManager as _;
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 
 use crate::principal::Principal;
 
@@ -70,7 +70,7 @@ impl SessionOwners {
     /// Forget sessions rmcp no longer has (closed, or expired after idling).
     pub fn spawn_pruner(
         self: &Arc<Self>,
-        manager: Arc<LocalSessionManager>,
+        manager: Arc<McpSessions>,
         shutdown: tokio_util::sync::CancellationToken,
     ) {
         let owners = Arc::clone(self);

@@ -99,7 +99,7 @@ impl SessionTable {
 }
 
 /// A random session id: 128 bits from the thread-local CSPRNG, as 32 hex digits.
-pub(super) fn new_session_id() -> String {
+pub(crate) fn new_session_id() -> String {
     let mut bytes = [0u8; 16];
     rand::rng().fill_bytes(&mut bytes);
     hex::encode(bytes)
