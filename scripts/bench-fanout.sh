@@ -20,7 +20,9 @@ source "$ROOT/scripts/bench-lib.sh"
 bench_init bench-fanout
 require_binaries "$BENCH" "$MOCK_BIN" "$GATEWAY_BIN"
 
-# Start `count` mock backends in one process; print their URLs, one per line.
+# Start `count` mock backends in one process; print their URLs, one per line. Not in a
+# pipeline: there it would run in a subshell, and the process it starts would escape PIDS (and
+# the cleanup at exit).
 start_mocks() {
   local count=$1 name=$2 out=$WORK/$2.out
   "$MOCK_BIN" --transport http --listen 127.0.0.1:0 --name "$name" --count "$count" \
@@ -61,7 +63,8 @@ start_fanout_gateway() {
 json_field() { python3 -c "import json,sys; d=json.loads(sys.argv[1]); print($2)" "$1"; }
 
 # 1. Broadcast to FANOUT_TARGETS backends.
-start_mocks "$FANOUT_TARGETS" fan | write_config fan "$WORK/fan.yaml"
+start_mocks "$FANOUT_TARGETS" fan >"$WORK/fan.urls"
+write_config fan "$WORK/fan.yaml" <"$WORK/fan.urls"
 start_fanout_gateway "$WORK/fan.yaml" fan
 "$BENCH" wait-health --url "http://127.0.0.1:$GW_PORT/health" --expect "$FANOUT_TARGETS" \
   --pid "$GW_PID" --timeout-secs 60 >/dev/null 2>"$WORK/fan.health.err" || say "fan-out gateway not healthy"
@@ -70,7 +73,8 @@ single=$("$BENCH" fanout --url "$URL" --tool fan-000__echo --args '{"x":1}' --ca
 broadcast=$("$BENCH" fanout --url "$URL" --tool broadcast__echo --args '{"x":1}' --calls 10 --warmup 1 --label broadcast 2>/dev/null)
 
 # 2. Discovery of DISCOVERY_TARGETS backends.
-start_mocks "$DISCOVERY_TARGETS" disc | write_config disc "$WORK/disc.yaml"
+start_mocks "$DISCOVERY_TARGETS" disc >"$WORK/disc.urls"
+write_config disc "$WORK/disc.yaml" <"$WORK/disc.urls"
 started=$(date +%s%N)
 start_fanout_gateway "$WORK/disc.yaml" disc
 "$BENCH" wait-health --url "http://127.0.0.1:$GW_PORT/health" --expect "$DISCOVERY_TARGETS" \
