@@ -18,7 +18,6 @@
 //! - `notifications/cancelled` from the client reaches calls in flight here through
 //!   [`InFlight`], and goes on to rmcp as before (for calls rmcp serves).
 
-use crate::http::mcp_sessions::McpSessions;
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -41,6 +40,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::caller;
 use super::mcp::call_outcome_to_mcp;
+use super::mcp_sessions::McpSessions;
 use super::sessions::SESSION_HEADER;
 use crate::gateway::Gateway;
 use crate::principal::Transport;

@@ -46,7 +46,6 @@ use rmcp::{
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
-pub(crate) use self::session::new_session_id;
 use self::session::{InboundError, SessionEntry, SessionTable};
 
 /// The path of the event stream that opens a session.

@@ -14,7 +14,7 @@ use rmcp::transport::streamable_http_server::session::{
     EventStore, RestoreOutcome, ServerSseMessage, SessionId, SessionManager,
 };
 
-use super::legacy_sse::new_session_id;
+use super::sessions::new_session_id;
 
 /// See the module docs.
 #[derive(Debug, Default)]

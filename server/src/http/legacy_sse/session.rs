@@ -14,7 +14,6 @@ use std::{
 };
 
 use futures::{Stream, StreamExt, stream::BoxStream};
-use rand::RngCore;
 use rmcp::{
     RoleServer, ServerHandler,
     model::{ClientJsonRpcMessage, ServerJsonRpcMessage},
@@ -98,13 +97,6 @@ impl SessionTable {
     }
 }
 
-/// A random session id: 128 bits from the thread-local CSPRNG, as 32 hex digits.
-pub(crate) fn new_session_id() -> String {
-    let mut bytes = [0u8; 16];
-    rand::rng().fill_bytes(&mut bytes);
-    hex::encode(bytes)
-}
-
 /// A session just opened: its id, the stream of messages for the client, and the guard that
 /// ends the session when the client's event stream is dropped.
 pub(super) struct OpenedSession {
@@ -120,7 +112,7 @@ pub(super) fn open<H: ServerHandler>(
     table: &Arc<SessionTable>,
     closed: CancellationToken,
 ) -> OpenedSession {
-    let id = new_session_id();
+    let id = crate::http::sessions::new_session_id();
     let (inbound_tx, inbound_rx) = mpsc::channel(INBOUND_CAPACITY);
     let (outbound_tx, mut outbound_rx) = mpsc::channel(OUTBOUND_CAPACITY);
     table.insert(
@@ -277,16 +269,6 @@ impl<T> Stream for CloseOnDrop<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn session_ids_are_128_bit_hex_and_distinct() {
-        let ids: std::collections::HashSet<String> = (0..1000).map(|_| new_session_id()).collect();
-        assert_eq!(ids.len(), 1000);
-        for id in &ids {
-            assert_eq!(id.len(), 32);
-            assert!(id.chars().all(|c| c.is_ascii_hexdigit()));
-        }
-    }
 
     fn client_message() -> ClientJsonRpcMessage {
         serde_json::from_str(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
