@@ -19,5 +19,6 @@ pub mod ratelimit;
 pub mod reload;
 pub mod result_shape;
 pub mod serving;
+pub mod sha256;
 pub mod telemetry;
 pub mod upstream;

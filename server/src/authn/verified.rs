@@ -10,7 +10,6 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use base64::Engine as _;
-use sha2::{Digest, Sha256};
 
 use crate::principal::Principal;
 
@@ -30,10 +29,10 @@ pub struct VerifiedTokens {
     entries: Mutex<HashMap<[u8; 32], Entry>>,
 }
 
-pub type TokenDigest = [u8; 32];
+pub type TokenDigest = crate::sha256::Digest;
 
 pub fn digest(token: &str) -> TokenDigest {
-    Sha256::digest(token.as_bytes()).into()
+    crate::sha256::digest(token.as_bytes())
 }
 
 impl VerifiedTokens {

@@ -6,7 +6,6 @@
 
 use std::collections::{HashMap, HashSet};
 
-use sha2::{Digest, Sha256};
 
 /// The default of `limits.max_tool_name_length`: what Claude Desktop, Cursor and the Anthropic
 /// API accept.
@@ -60,7 +59,7 @@ pub fn sanitize_tag(tag: &str) -> String {
 
 /// The first 8 hex digits of the SHA-256 of `full`.
 pub fn name_hash(full: &str) -> String {
-    let digest = Sha256::digest(full.as_bytes());
+    let digest = crate::sha256::digest(full.as_bytes());
     let mut hex = hex::encode(digest);
     hex.truncate(HASH_HEX_LEN);
     hex
@@ -200,7 +199,7 @@ mod tests {
     }
 
     fn sha_prefix(full: &str) -> String {
-        hex::encode(Sha256::digest(full.as_bytes()))[..8].to_owned()
+        hex::encode(crate::sha256::digest(full.as_bytes()))[..8].to_owned()
     }
 
     #[test]
