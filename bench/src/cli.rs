@@ -57,6 +57,16 @@ pub enum RawCommand {
         #[arg(long)]
         label: String,
     },
+    /// The machine's CPU pressure over a quiet interval (PSI `some`: the share of the time
+    /// some runnable task waited for a CPU): how much other work shares these cores.
+    Pressure {
+        /// How long to watch.
+        #[arg(long, default_value_t = 1.0)]
+        secs: f64,
+        /// Name of the figure in the report (`before`, `after`).
+        #[arg(long)]
+        label: String,
+    },
     /// Wait until a gateway's `/health` reports every backend healthy.
     WaitHealth {
         /// The `/health` URL.

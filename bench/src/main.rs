@@ -27,7 +27,7 @@ mod sessions;
 mod stats;
 
 use cli::{RawCli, RawCommand};
-use results::{Record, RssResult};
+use results::{PressureResult, Record, RssResult};
 
 // The gateway and the mock use mimalloc too: the client's allocator should not be what differs.
 #[global_allocator]
@@ -107,6 +107,31 @@ async fn run(command: RawCommand) -> Result<()> {
                     label,
                     pid,
                     rss_kib
+                })
+                .to_json_line()
+            );
+        }
+        RawCommand::Pressure { secs, label } => {
+            let mut problems = Vec::new();
+            cli::check_label(&label, &mut problems);
+            let interval = cli::check_seconds("--secs", secs, &mut problems);
+            let (Some(interval), true) = (interval, problems.is_empty()) else {
+                return Err(invalid(problems));
+            };
+            let started = std::time::Instant::now();
+            let before = procfs::read_cpu_pressure_total();
+            tokio::time::sleep(interval).await;
+            let after = procfs::read_cpu_pressure_total();
+            let elapsed = started.elapsed();
+            let cpu_some_pct = before.zip(after).map(|(before, after)| {
+                after.saturating_sub(before).as_secs_f64() / elapsed.as_secs_f64() * 100.0
+            });
+            println!(
+                "{}",
+                Record::Pressure(PressureResult {
+                    label,
+                    secs: elapsed.as_secs_f64(),
+                    cpu_some_pct,
                 })
                 .to_json_line()
             );

@@ -1,5 +1,6 @@
 //! What the kernel says about a process: CPU time (`/proc/<pid>/stat` utime + stime, all
-//! threads) and resident memory (`VmRSS` in `/proc/<pid>/status`). Parsing is pure and tested;
+//! threads) and resident memory (`VmRSS` in `/proc/<pid>/status`); and about the machine: CPU
+//! pressure (`/proc/pressure/cpu`). Parsing is pure and tested;
 //! reading is a thin wrapper. Linux only, which is where the benchmark runs.
 
 use std::{collections::BTreeMap, fmt, process::Command, str::FromStr, time::Duration};
@@ -150,6 +151,23 @@ pub fn read_rss_kib(process: ProcId) -> Result<u64> {
     parse_vm_rss_kib(&text).with_context(|| format!("no VmRSS in {path}"))
 }
 
+/// Total time, in microseconds, during which some runnable task waited for a CPU, from the
+/// text of `/proc/pressure/cpu` (PSI: the `total=` of its `some` line).
+pub fn parse_cpu_pressure_total_us(text: &str) -> Option<u64> {
+    let line = text.lines().find(|line| line.starts_with("some "))?;
+    line.split_whitespace()
+        .find_map(|field| field.strip_prefix("total="))?
+        .parse()
+        .ok()
+}
+
+/// The machine's CPU pressure total so far; `None` without PSI (kernels before 4.20, or
+/// built without it).
+pub fn read_cpu_pressure_total() -> Option<Duration> {
+    let text = std::fs::read_to_string("/proc/pressure/cpu").ok()?;
+    parse_cpu_pressure_total_us(&text).map(Duration::from_micros)
+}
+
 /// Converts clock ticks to time; a zero tick rate is taken as the usual 100 Hz.
 pub fn ticks_to_duration(ticks: u64, ticks_per_second: u64) -> Duration {
     let rate = if ticks_per_second == 0 {
@@ -185,6 +203,16 @@ mod tests {
 
     const STAT: &str = "4242 (mcp-gateway) S 1 4242 4242 0 -1 4194560 1234 0 0 0 \
                         150 25 0 0 20 0 4 0 123456 12345678 2048 18446744073709551615";
+
+    #[test]
+    fn cpu_pressure_total_is_the_some_line() {
+        let text = "some avg10=1.11 avg60=2.63 avg300=0.93 total=3533616\n\
+                    full avg10=0.00 avg60=0.00 avg300=0.00 total=99\n";
+        assert_eq!(parse_cpu_pressure_total_us(text), Some(3_533_616));
+        assert_eq!(parse_cpu_pressure_total_us("full total=5\n"), None);
+        assert_eq!(parse_cpu_pressure_total_us("some avg10=1 total=x\n"), None);
+        assert_eq!(parse_cpu_pressure_total_us(""), None);
+    }
 
     #[test]
     fn thread_names_group_without_their_number() {

@@ -8,7 +8,9 @@ mod auth;
 
 use std::{collections::BTreeMap, fmt::Write as _};
 
-use crate::results::{CallsResult, ClientKind, Connections, FanoutResult, Record, SessionsResult};
+use crate::results::{
+    CallsResult, ClientKind, Connections, FanoutResult, PressureResult, Record, SessionsResult,
+};
 
 /// Labels the benchmark script gives its runs.
 pub const DIRECT: &str = "direct";
@@ -91,6 +93,8 @@ pub struct Figures {
     pub sessions: Option<SessionsResult>,
     pub idle_rss_kib: Option<u64>,
     pub fanouts: Vec<FanoutResult>,
+    /// The machine's CPU pressure while quiet (`before`, `after` the runs), in the order taken.
+    pub pressure: Vec<PressureResult>,
     /// The alternating rounds of the auth-off and the auth-on gateway.
     pub auth: auth::AuthRuns,
 }
@@ -120,6 +124,10 @@ impl Figures {
                 }
                 Record::Rss(_) => {}
                 Record::Fanout(fanout) => figures.fanouts.push(fanout),
+                Record::Pressure(pressure) => {
+                    figures.pressure.retain(|p| p.label != pressure.label);
+                    figures.pressure.push(pressure);
+                }
             }
         }
         figures
@@ -277,6 +285,7 @@ pub fn render(figures: &Figures, unreadable: usize) -> String {
         out,
         "(load generator, gateway and backend share this machine's cores; compare runs on one machine)"
     );
+    render_pressure(&mut out, &figures.pressure);
     for concurrency in figures.concurrencies() {
         render_concurrency(&mut out, figures, concurrency);
     }
@@ -320,6 +329,39 @@ pub fn render(figures: &Figures, unreadable: usize) -> String {
     render_problems(&mut out, figures, unreadable);
     out
 }
+
+/// How busy the machine was with other work, measured while the benchmark's processes were
+/// idle: CPU figures move with it (time a waiting thread spends off the CPU is not charged
+/// to it, but the caches and wake-ups it meets are).
+fn render_pressure(out: &mut String, pressure: &[PressureResult]) {
+    if pressure.is_empty() {
+        return;
+    }
+    let readings: Vec<String> = pressure
+        .iter()
+        .map(|p| match p.cpu_some_pct {
+            Some(pct) => format!("{} {pct:.0} %", p.label),
+            None => format!("{} n/a", p.label),
+        })
+        .collect();
+    let busy = pressure
+        .iter()
+        .filter_map(|p| p.cpu_some_pct)
+        .any(|pct| pct > BUSY_PRESSURE_PCT);
+    let _ = writeln!(
+        out,
+        "(CPU pressure with the benchmark idle, PSI some: {}{})",
+        readings.join(", "),
+        if busy {
+            "; other work is sharing these cores, so the CPU and latency figures read high"
+        } else {
+            ""
+        }
+    );
+}
+
+/// Idle CPU pressure above which the report says the machine was busy with other work.
+const BUSY_PRESSURE_PCT: f64 = 5.0;
 
 fn render_concurrency(out: &mut String, figures: &Figures, concurrency: usize) {
     let direct = figures.direct.get(&concurrency);
@@ -697,6 +739,34 @@ mod tests {
         let names: Vec<String> = figures.targets().into_iter().map(|t| t.name).collect();
         assert!(names[0].ends_with("concurrency 1"));
         assert!(names[2].ends_with("concurrency 16"));
+    }
+
+    #[test]
+    fn idle_cpu_pressure_is_shown_in_order_and_a_busy_machine_is_named() {
+        let pressure = |label: &str, pct: Option<f64>| {
+            Record::Pressure(PressureResult {
+                label: label.to_owned(),
+                secs: 1.0,
+                cpu_some_pct: pct,
+            })
+        };
+        let mut records = full_run();
+        records.push(pressure("before", Some(1.2)));
+        records.push(pressure("after", Some(0.4)));
+        let text = render(&Figures::from_records(records.clone()), 0);
+        assert!(text.contains("PSI some: before 1 %, after 0 %)"), "{text}");
+        assert!(!text.contains("other work"), "{text}");
+        // A later reading of a label replaces the earlier one.
+        records.push(pressure("after", Some(37.0)));
+        let text = render(&Figures::from_records(records.clone()), 0);
+        assert!(
+            text.contains("before 1 %, after 37 %; other work is sharing"),
+            "{text}"
+        );
+        records.push(pressure("before", None));
+        let text = render(&Figures::from_records(records), 0);
+        assert!(text.contains("after 37 %, before n/a"), "{text}");
+        assert!(!render(&Figures::from_records(full_run()), 0).contains("PSI"));
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub enum Record {
     Sessions(SessionsResult),
     Rss(RssResult),
     Fanout(FanoutResult),
+    Pressure(PressureResult),
 }
 
 impl Record {
@@ -129,6 +130,17 @@ pub struct RssResult {
     pub label: String,
     pub pid: u32,
     pub rss_kib: u64,
+}
+
+/// How busy the machine was with work other than the benchmark's, over a quiet interval.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PressureResult {
+    /// When it was measured (`before`, `after`).
+    pub label: String,
+    pub secs: f64,
+    /// Share of the interval during which some runnable task waited for a CPU (PSI `some`);
+    /// `None` when the kernel does not report pressure.
+    pub cpu_some_pct: Option<f64>,
 }
 
 /// Wall time of single calls, typically of a broadcast tool fanning out to many backends.

@@ -6,7 +6,6 @@
 
 use std::collections::{HashMap, HashSet};
 
-
 /// The default of `limits.max_tool_name_length`: what Claude Desktop, Cursor and the Anthropic
 /// API accept.
 pub const DEFAULT_MAX_NAME_LEN: usize = 64;
