@@ -8,8 +8,8 @@
 # (every thread, the audit writer included). The count repeats within about 1 %
 # for the same binary, whatever else the machine is doing; it does not include the kernel
 # (system calls, scheduling), so it complements the timings of `make bench` and does not
-# replace them. valgrind offers neither SHA extensions nor every AVX2 companion: SHA-256 (the
-# audit hash chains) takes a slower code path under it and counts about twice its native cost.
+# replace them. Every instruction counts alike: SHA-256 of the audit chains is about a sixth of
+# the count.
 #
 # Knobs: BENCH_CALLS, BENCH_CONCURRENCY, BENCH_GATEWAY_BIN, BENCH_BIN_DIR (target/release),
 # BENCH_KEEP=1 keeps the work dir (callgrind's output, for callgrind_annotate).

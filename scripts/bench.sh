@@ -9,9 +9,9 @@
 # benchmark's own OIDC issuer (`mcp-bench issuer`), two more gateways in front of the same
 # backend, one with auth off and one with auth on, compared to show what token validation
 # adds: at concurrency 1 with calls interleaved one by one between the two, at the high
-# concurrency one after the other. Before and after, the machine's CPU pressure with nothing of
-# the benchmark running says how much other work shares the cores. Prints one table with
-# every target marked ✓/✗. A benchmark, not a test: it exits 0 whenever it ran.
+# concurrency one after the other. Before anything starts and again at the end with everything
+# idle, how busy the machine is (`mcp-bench machine-load`) says how much other work shares the
+# cores. Prints one table with every target marked ✓/✗. A benchmark, not a test: it exits 0 whenever it ran.
 #
 # Knobs (environment): BENCH_CALLS_LOW (5000), BENCH_CALLS_HIGH (20000), BENCH_CONCURRENCY
 # (16), BENCH_SESSIONS (50), BENCH_MAX_SECS (25, per measured phase), BENCH_CLIENT (raw |
@@ -67,7 +67,7 @@ measure() {
 }
 
 # How much other work shares the cores, before anything of ours runs and again at the end.
-measure "CPU pressure, machine idle" pressure --secs 2 --label before
+measure "machine load, nothing started" machine-load --secs 2 --label before
 
 start_mock_backend || exit 1
 say "backend: $MOCK_URL (pid $MOCK_PID)"
@@ -190,7 +190,7 @@ if [[ -n $AUTH_URL ]]; then
   say "issuer: $((served_before)) requests before the auth runs, $(($(issuer_requests) - served_before)) during them"
 fi
 
-measure "CPU pressure, benchmark idle" pressure --secs 2 --label after
+measure "machine load, benchmark idle" machine-load --secs 2 --label after
 
 mkdir -p "$ROOT/target/bench"
 cp "$RESULTS" "$ROOT/target/bench/last-results.jsonl"

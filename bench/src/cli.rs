@@ -57,11 +57,11 @@ pub enum RawCommand {
         #[arg(long)]
         label: String,
     },
-    /// The machine's CPU pressure over a quiet interval (PSI `some`: the share of the time
-    /// some runnable task waited for a CPU): how much other work shares these cores.
-    Pressure {
+    /// How busy the machine is while the benchmark is idle: its CPUs' busy and stolen shares
+    /// (`/proc/stat`) and CPU pressure (PSI `some`), over an interval.
+    MachineLoad {
         /// How long to watch.
-        #[arg(long, default_value_t = 1.0)]
+        #[arg(long, default_value_t = 2.0)]
         secs: f64,
         /// Name of the figure in the report (`before`, `after`).
         #[arg(long)]

@@ -27,7 +27,7 @@ mod sessions;
 mod stats;
 
 use cli::{RawCli, RawCommand};
-use results::{PressureResult, Record, RssResult};
+use results::{MachineLoadResult, Record, RssResult};
 
 // The gateway and the mock use mimalloc too: the client's allocator should not be what differs.
 #[global_allocator]
@@ -111,7 +111,7 @@ async fn run(command: RawCommand) -> Result<()> {
                 .to_json_line()
             );
         }
-        RawCommand::Pressure { secs, label } => {
+        RawCommand::MachineLoad { secs, label } => {
             let mut problems = Vec::new();
             cli::check_label(&label, &mut problems);
             let interval = cli::check_seconds("--secs", secs, &mut problems);
@@ -119,19 +119,19 @@ async fn run(command: RawCommand) -> Result<()> {
                 return Err(invalid(problems));
             };
             let started = std::time::Instant::now();
-            let before = procfs::read_cpu_pressure_total();
+            let before = procfs::read_machine();
             tokio::time::sleep(interval).await;
-            let after = procfs::read_cpu_pressure_total();
+            let after = procfs::read_machine();
             let elapsed = started.elapsed();
-            let cpu_some_pct = before.zip(after).map(|(before, after)| {
-                after.saturating_sub(before).as_secs_f64() / elapsed.as_secs_f64() * 100.0
-            });
+            let load = procfs::machine_load(&before, &after, elapsed);
             println!(
                 "{}",
-                Record::Pressure(PressureResult {
+                Record::MachineLoad(MachineLoadResult {
                     label,
-                    secs: elapsed.as_secs_f64(),
-                    cpu_some_pct,
+                    elapsed_s: elapsed.as_secs_f64(),
+                    busy_pct: load.busy_pct,
+                    steal_pct: load.steal_pct,
+                    pressure_pct: load.pressure_pct,
                 })
                 .to_json_line()
             );

@@ -1,6 +1,6 @@
 //! What the kernel says about a process: CPU time (`/proc/<pid>/stat` utime + stime, all
-//! threads) and resident memory (`VmRSS` in `/proc/<pid>/status`); and about the machine: CPU
-//! pressure (`/proc/pressure/cpu`). Parsing is pure and tested;
+//! threads) and resident memory (`VmRSS` in `/proc/<pid>/status`); and about the machine: its
+//! CPUs' busy and stolen time (`/proc/stat`) and CPU pressure (`/proc/pressure/cpu`). Parsing is pure and tested;
 //! reading is a thin wrapper. Linux only, which is where the benchmark runs.
 
 use std::{collections::BTreeMap, fmt, process::Command, str::FromStr, time::Duration};
@@ -151,8 +151,40 @@ pub fn read_rss_kib(process: ProcId) -> Result<u64> {
     parse_vm_rss_kib(&text).with_context(|| format!("no VmRSS in {path}"))
 }
 
-/// Total time, in microseconds, during which some runnable task waited for a CPU, from the
-/// text of `/proc/pressure/cpu` (PSI: the `total=` of its `some` line).
+/// The machine's CPU time so far, in clock ticks summed over its CPUs, from the `cpu` line
+/// of `/proc/stat`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MachineCpu {
+    /// user + nice + system + irq + softirq (guest time is part of user).
+    pub busy: u64,
+    /// idle + iowait.
+    pub idle: u64,
+    /// Time the hypervisor ran something else while this machine's CPUs wanted to run.
+    pub steal: u64,
+}
+
+/// [`MachineCpu`] from the text of `/proc/stat`.
+pub fn parse_machine_cpu(stat: &str) -> Option<MachineCpu> {
+    let line = stat.lines().find(|line| line.starts_with("cpu "))?;
+    let fields: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .map(str::parse)
+        .collect::<Result<_, _>>()
+        .ok()?;
+    // user nice system idle iowait irq softirq steal [guest guest_nice]
+    let [user, nice, system, idle, iowait, irq, softirq, steal, ..] = fields[..] else {
+        return None;
+    };
+    Some(MachineCpu {
+        busy: user + nice + system + irq + softirq,
+        idle: idle + iowait,
+        steal,
+    })
+}
+
+/// Total time, in microseconds, during which some runnable task of this machine waited for
+/// one of its CPUs, from the text of `/proc/pressure/cpu` (PSI: `total=` of the `some` line).
 pub fn parse_cpu_pressure_total_us(text: &str) -> Option<u64> {
     let line = text.lines().find(|line| line.starts_with("some "))?;
     line.split_whitespace()
@@ -161,11 +193,66 @@ pub fn parse_cpu_pressure_total_us(text: &str) -> Option<u64> {
         .ok()
 }
 
-/// The machine's CPU pressure total so far; `None` without PSI (kernels before 4.20, or
-/// built without it).
-pub fn read_cpu_pressure_total() -> Option<Duration> {
-    let text = std::fs::read_to_string("/proc/pressure/cpu").ok()?;
-    parse_cpu_pressure_total_us(&text).map(Duration::from_micros)
+/// What the kernel says about the whole machine's CPUs at one moment; either part is `None`
+/// when it cannot be read (PSI is missing before Linux 4.20, when built without it, and when
+/// disabled at boot).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MachineReading {
+    pub cpu: Option<MachineCpu>,
+    pub pressure_us: Option<u64>,
+}
+
+pub fn read_machine() -> MachineReading {
+    MachineReading {
+        cpu: std::fs::read_to_string("/proc/stat")
+            .ok()
+            .and_then(|text| parse_machine_cpu(&text)),
+        pressure_us: std::fs::read_to_string("/proc/pressure/cpu")
+            .ok()
+            .and_then(|text| parse_cpu_pressure_total_us(&text)),
+    }
+}
+
+/// How busy the machine was between two readings, in percent; `None` where a reading is
+/// missing or nothing was counted.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MachineLoad {
+    /// Share of all CPUs' time spent running something (in this machine).
+    pub busy_pct: Option<f64>,
+    /// Share of all CPUs' time taken by the hypervisor for other guests.
+    pub steal_pct: Option<f64>,
+    /// Share of the wall time during which some task here waited for a CPU (PSI `some`).
+    pub pressure_pct: Option<f64>,
+}
+
+/// The load between `before` and `after`, taken `elapsed` apart. Counters that went backwards
+/// count as zero.
+pub fn machine_load(
+    before: &MachineReading,
+    after: &MachineReading,
+    elapsed: Duration,
+) -> MachineLoad {
+    let shares = before.cpu.zip(after.cpu).and_then(|(before, after)| {
+        let busy = after.busy.saturating_sub(before.busy);
+        let idle = after.idle.saturating_sub(before.idle);
+        let steal = after.steal.saturating_sub(before.steal);
+        let total = busy + idle + steal;
+        (total > 0).then(|| {
+            let pct = |ticks: u64| ticks as f64 / total as f64 * 100.0;
+            (pct(busy), pct(steal))
+        })
+    });
+    let wall_us = elapsed.as_secs_f64() * 1e6;
+    let pressure_pct = before
+        .pressure_us
+        .zip(after.pressure_us)
+        .filter(|_| wall_us > 0.0)
+        .map(|(before, after)| after.saturating_sub(before) as f64 / wall_us * 100.0);
+    MachineLoad {
+        busy_pct: shares.map(|(busy, _)| busy),
+        steal_pct: shares.map(|(_, steal)| steal),
+        pressure_pct,
+    }
 }
 
 /// Converts clock ticks to time; a zero tick rate is taken as the usual 100 Hz.
@@ -205,6 +292,25 @@ mod tests {
                         150 25 0 0 20 0 4 0 123456 12345678 2048 18446744073709551615";
 
     #[test]
+    fn machine_cpu_is_the_summary_line() {
+        let stat = "cpu  100 5 50 1000 20 3 2 7 40 0\n\
+                    cpu0 50 2 25 500 10 1 1 3 20 0\n\
+                    intr 12345\n";
+        assert_eq!(
+            parse_machine_cpu(stat),
+            Some(MachineCpu {
+                busy: 160,
+                idle: 1020,
+                steal: 7
+            })
+        );
+        // Kernels before 2.6.11 had no steal column; nothing to report then.
+        assert_eq!(parse_machine_cpu("cpu  1 2 3 4 5 6 7\n"), None);
+        assert_eq!(parse_machine_cpu("cpu  1 2 x 4 5 6 7 8\n"), None);
+        assert_eq!(parse_machine_cpu("cpu0 1 2 3 4 5 6 7 8\n"), None);
+    }
+
+    #[test]
     fn cpu_pressure_total_is_the_some_line() {
         let text = "some avg10=1.11 avg60=2.63 avg300=0.93 total=3533616\n\
                     full avg10=0.00 avg60=0.00 avg300=0.00 total=99\n";
@@ -212,6 +318,44 @@ mod tests {
         assert_eq!(parse_cpu_pressure_total_us("full total=5\n"), None);
         assert_eq!(parse_cpu_pressure_total_us("some avg10=1 total=x\n"), None);
         assert_eq!(parse_cpu_pressure_total_us(""), None);
+    }
+
+    #[test]
+    fn machine_load_is_the_shares_of_the_interval() {
+        let reading = |busy, idle, steal, pressure_us| MachineReading {
+            cpu: Some(MachineCpu { busy, idle, steal }),
+            pressure_us: Some(pressure_us),
+        };
+        let load = machine_load(
+            &reading(1000, 5000, 10, 2_000_000),
+            &reading(1050, 5140, 20, 2_300_000),
+            Duration::from_secs(2),
+        );
+        assert_eq!(load.busy_pct, Some(25.0));
+        assert_eq!(load.steal_pct, Some(5.0));
+        assert_eq!(load.pressure_pct, Some(15.0));
+        // Counters that went backwards (a wrapped or reset counter) count as nothing.
+        let load = machine_load(
+            &reading(1050, 5000, 20, 9),
+            &reading(1000, 5100, 10, 5),
+            Duration::from_secs(1),
+        );
+        assert_eq!(load.busy_pct, Some(0.0));
+        assert_eq!(load.steal_pct, Some(0.0));
+        assert_eq!(load.pressure_pct, Some(0.0));
+        // Missing readings, no ticks counted, no time elapsed.
+        let missing = MachineReading {
+            cpu: None,
+            pressure_us: None,
+        };
+        let load = machine_load(&missing, &reading(1, 1, 1, 1), Duration::from_secs(1));
+        assert_eq!(
+            (load.busy_pct, load.steal_pct, load.pressure_pct),
+            (None, None, None)
+        );
+        let same = reading(5, 5, 5, 5);
+        let load = machine_load(&same, &same, Duration::ZERO);
+        assert_eq!((load.busy_pct, load.pressure_pct), (None, None));
     }
 
     #[test]

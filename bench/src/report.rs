@@ -9,7 +9,7 @@ mod auth;
 use std::{collections::BTreeMap, fmt::Write as _};
 
 use crate::results::{
-    CallsResult, ClientKind, Connections, FanoutResult, PressureResult, Record, SessionsResult,
+    CallsResult, ClientKind, Connections, FanoutResult, MachineLoadResult, Record, SessionsResult,
 };
 
 /// Labels the benchmark script gives its runs.
@@ -93,8 +93,9 @@ pub struct Figures {
     pub sessions: Option<SessionsResult>,
     pub idle_rss_kib: Option<u64>,
     pub fanouts: Vec<FanoutResult>,
-    /// The machine's CPU pressure while quiet (`before`, `after` the runs), in the order taken.
-    pub pressure: Vec<PressureResult>,
+    /// How busy the machine was while the benchmark was idle (`before`, `after` the runs), in
+    /// the order first taken.
+    pub machine: Vec<MachineLoadResult>,
     /// The alternating rounds of the auth-off and the auth-on gateway.
     pub auth: auth::AuthRuns,
 }
@@ -124,9 +125,11 @@ impl Figures {
                 }
                 Record::Rss(_) => {}
                 Record::Fanout(fanout) => figures.fanouts.push(fanout),
-                Record::Pressure(pressure) => {
-                    figures.pressure.retain(|p| p.label != pressure.label);
-                    figures.pressure.push(pressure);
+                Record::MachineLoad(load) => {
+                    match figures.machine.iter_mut().find(|m| m.label == load.label) {
+                        Some(earlier) => *earlier = load,
+                        None => figures.machine.push(load),
+                    }
                 }
             }
         }
@@ -285,7 +288,7 @@ pub fn render(figures: &Figures, unreadable: usize) -> String {
         out,
         "(load generator, gateway and backend share this machine's cores; compare runs on one machine)"
     );
-    render_pressure(&mut out, &figures.pressure);
+    render_machine_load(&mut out, &figures.machine);
     for concurrency in figures.concurrencies() {
         render_concurrency(&mut out, figures, concurrency);
     }
@@ -331,37 +334,47 @@ pub fn render(figures: &Figures, unreadable: usize) -> String {
 }
 
 /// How busy the machine was with other work, measured while the benchmark's processes were
-/// idle: CPU figures move with it (time a waiting thread spends off the CPU is not charged
-/// to it, but the caches and wake-ups it meets are).
-fn render_pressure(out: &mut String, pressure: &[PressureResult]) {
-    if pressure.is_empty() {
+/// idle: CPU figures move with it (a thread waiting for a core is not charged for the wait,
+/// but the caches and wake-ups it meets are).
+fn render_machine_load(out: &mut String, machine: &[MachineLoadResult]) {
+    if machine.is_empty() {
         return;
     }
-    let readings: Vec<String> = pressure
+    let percent =
+        |value: Option<f64>| value.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.1} %"));
+    let readings: Vec<String> = machine
         .iter()
-        .map(|p| match p.cpu_some_pct {
-            Some(pct) => format!("{} {pct:.0} %", p.label),
-            None => format!("{} n/a", p.label),
+        .map(|m| {
+            format!(
+                "{}: CPUs busy {}, stolen {}, pressure {}",
+                m.label,
+                percent(m.busy_pct),
+                percent(m.steal_pct),
+                percent(m.pressure_pct)
+            )
         })
         .collect();
-    let busy = pressure
+    let busy = machine
         .iter()
-        .filter_map(|p| p.cpu_some_pct)
-        .any(|pct| pct > BUSY_PRESSURE_PCT);
+        .flat_map(|m| [m.busy_pct, m.steal_pct, m.pressure_pct])
+        .flatten()
+        // As printed, to one decimal: a share shown as 5.0 % does not name a busy machine.
+        .any(|pct| (pct * 10.0).round() / 10.0 > BUSY_MACHINE_PCT);
     let _ = writeln!(
         out,
-        "(CPU pressure with the benchmark idle, PSI some: {}{})",
-        readings.join(", "),
+        "(machine with the benchmark idle: {}{})",
+        readings.join("; "),
         if busy {
-            "; other work is sharing these cores, so the CPU and latency figures read high"
+            "; other work shares these cores, so CPU and latency figures read high"
         } else {
             ""
         }
     );
 }
 
-/// Idle CPU pressure above which the report says the machine was busy with other work.
-const BUSY_PRESSURE_PCT: f64 = 5.0;
+/// An idle-time busy, stolen or pressure share above which the report says that other work
+/// shares the cores.
+const BUSY_MACHINE_PCT: f64 = 5.0;
 
 fn render_concurrency(out: &mut String, figures: &Figures, concurrency: usize) {
     let direct = figures.direct.get(&concurrency);
@@ -742,31 +755,38 @@ mod tests {
     }
 
     #[test]
-    fn idle_cpu_pressure_is_shown_in_order_and_a_busy_machine_is_named() {
-        let pressure = |label: &str, pct: Option<f64>| {
-            Record::Pressure(PressureResult {
+    fn machine_load_is_shown_in_order_and_a_busy_machine_is_named() {
+        let load = |label: &str, busy: Option<f64>, steal: Option<f64>| {
+            Record::MachineLoad(MachineLoadResult {
                 label: label.to_owned(),
-                secs: 1.0,
-                cpu_some_pct: pct,
+                elapsed_s: 2.0,
+                busy_pct: busy,
+                steal_pct: steal,
+                pressure_pct: Some(0.25),
             })
         };
         let mut records = full_run();
-        records.push(pressure("before", Some(1.2)));
-        records.push(pressure("after", Some(0.4)));
-        let text = render(&Figures::from_records(records.clone()), 0);
-        assert!(text.contains("PSI some: before 1 %, after 0 %)"), "{text}");
-        assert!(!text.contains("other work"), "{text}");
-        // A later reading of a label replaces the earlier one.
-        records.push(pressure("after", Some(37.0)));
+        records.push(load("before", Some(1.24), Some(0.0)));
+        records.push(load("after", Some(0.4), None));
         let text = render(&Figures::from_records(records.clone()), 0);
         assert!(
-            text.contains("before 1 %, after 37 %; other work is sharing"),
+            text.contains(
+                "(machine with the benchmark idle: before: CPUs busy 1.2 %, stolen 0.0 %, \
+                 pressure 0.2 %; after: CPUs busy 0.4 %, stolen n/a, pressure 0.2 %)"
+            ),
             "{text}"
         );
-        records.push(pressure("before", None));
+        // A later reading of a label replaces the earlier one in its place; any share above
+        // 5 % names the busy machine.
+        records.push(load("before", Some(1.0), Some(5.1)));
         let text = render(&Figures::from_records(records), 0);
-        assert!(text.contains("after 37 %, before n/a"), "{text}");
-        assert!(!render(&Figures::from_records(full_run()), 0).contains("PSI"));
+        assert!(
+            text.contains("before: CPUs busy 1.0 %, stolen 5.1 %"),
+            "{text}"
+        );
+        assert!(text.contains("; after: CPUs busy 0.4 %"), "{text}");
+        assert!(text.contains("other work shares these cores"), "{text}");
+        assert!(!render(&Figures::from_records(full_run()), 0).contains("machine with"));
     }
 
     #[test]

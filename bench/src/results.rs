@@ -16,7 +16,7 @@ pub enum Record {
     Sessions(SessionsResult),
     Rss(RssResult),
     Fanout(FanoutResult),
-    Pressure(PressureResult),
+    MachineLoad(MachineLoadResult),
 }
 
 impl Record {
@@ -132,15 +132,20 @@ pub struct RssResult {
     pub rss_kib: u64,
 }
 
-/// How busy the machine was with work other than the benchmark's, over a quiet interval.
+/// How busy the machine was with work other than the benchmark's, over an interval in which
+/// the benchmark's own processes were idle or not started.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PressureResult {
+pub struct MachineLoadResult {
     /// When it was measured (`before`, `after`).
     pub label: String,
-    pub secs: f64,
-    /// Share of the interval during which some runnable task waited for a CPU (PSI `some`);
-    /// `None` when the kernel does not report pressure.
-    pub cpu_some_pct: Option<f64>,
+    /// The interval actually measured.
+    pub elapsed_s: f64,
+    /// Share of all CPUs' time spent running something in this machine.
+    pub busy_pct: Option<f64>,
+    /// Share of all CPUs' time the hypervisor gave to other guests.
+    pub steal_pct: Option<f64>,
+    /// Share of the interval during which some task here waited for a CPU (PSI `some`).
+    pub pressure_pct: Option<f64>,
 }
 
 /// Wall time of single calls, typically of a broadcast tool fanning out to many backends.
@@ -213,6 +218,21 @@ mod tests {
             serde_json::from_str::<Record>(&line).expect("parses"),
             Record::Calls(result)
         );
+    }
+
+    #[test]
+    fn machine_load_lines_round_trip_with_missing_figures() {
+        let record = Record::MachineLoad(MachineLoadResult {
+            label: "before".to_owned(),
+            elapsed_s: 2.0,
+            busy_pct: Some(1.5),
+            steal_pct: None,
+            pressure_pct: None,
+        });
+        let line = record.to_json_line();
+        assert!(line.starts_with("{\"kind\":\"machine_load\""), "{line}");
+        assert!(line.contains("\"steal_pct\":null"), "{line}");
+        assert_eq!(serde_json::from_str::<Record>(&line).unwrap(), record);
     }
 
     #[test]
