@@ -6,7 +6,8 @@
 # Starts the mock backend once, then BENCH_ROUNDS rounds; each round starts a fresh gateway of
 # OLD, then of NEW (own work dir, new audit database), and sends each BENCH_CALLS_LOW
 # `tools/call` at concurrency 1 and BENCH_CALLS_HIGH at BENCH_CONCURRENCY (raw client,
-# keep-alive), reading the gateway's CPU time per call. Prints every run, then per build and
+# keep-alive), reading the gateway's CPU time per call; before each round, how busy the machine
+# is for a second (`mcp-bench machine-load`). Prints every run, then per build and
 # concurrency the median CPU per call and throughput, and NEW/OLD. A benchmark, not a test:
 # it exits 0 whenever it ran.
 #
@@ -43,7 +44,20 @@ RUNS=$WORK/runs.tsv
 # process measured with --pid).
 json_number() { grep -o "\"$1\":[0-9.e+-]*" | head -n 1 | cut -d: -f2; }
 
+# A share from a machine-load line, as printed: one decimal and %, or n/a.
+percent() {
+  local value
+  value=$(json_number "$1" <<<"$2")
+  if [[ -n $value ]]; then printf '%.1f %%' "$value"; else printf 'n/a'; fi
+}
+
 for round in $(seq 1 "$ROUNDS"); do
+  # How busy the machine is just before the round (only the idle mock backend running):
+  # rounds taken while other work shares the cores read high.
+  if load=$("$BENCH" machine-load --secs 1 --label "round-$round" 2>/dev/null); then
+    printf 'round %s  machine idle: CPUs busy %s, stolen %s, pressure %s\n' "$round" \
+      "$(percent busy_pct "$load")" "$(percent steal_pct "$load")" "$(percent pressure_pct "$load")"
+  fi
   for build in old new; do
     binary=$OLD
     [[ $build == new ]] && binary=$NEW
