@@ -16,6 +16,7 @@ use super::mcp_sessions::McpSessions;
 use crate::principal::Principal;
 
 pub const SESSION_HEADER: &str = "mcp-session-id";
+const PRUNE_INTERVAL: Duration = Duration::from_secs(60);
 
 /// A new session id, for `/mcp` and legacy SSE alike: 128 bits from the thread-local CSPRNG,
 /// as 32 hex digits (SPEC §13).
@@ -24,7 +25,6 @@ pub fn new_session_id() -> String {
     rand::rng().fill_bytes(&mut bytes);
     hex::encode(bytes)
 }
-const PRUNE_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Session id -> subject.
 #[derive(Default)]
