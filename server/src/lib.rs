@@ -15,6 +15,7 @@ pub mod gateway;
 pub mod http;
 pub mod metrics;
 pub mod principal;
+pub mod progress;
 pub mod ratelimit;
 pub mod reload;
 pub mod result_shape;

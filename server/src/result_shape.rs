@@ -110,6 +110,32 @@ fn floor_char_boundary(s: &str, at: usize) -> usize {
     at
 }
 
+/// The most characters of a failed tool's text that its audit record keeps (SPEC §14).
+pub const MAX_ERROR_CHARS: usize = 1024;
+
+/// The audit `error` of a tool that ran and failed (`isError: true`): its text items joined
+/// with `\n` (the summary text when it has none), cut to [`MAX_ERROR_CHARS`] characters.
+/// `None` for a result that did not fail.
+pub fn error_text(result: &CallToolResult) -> Option<String> {
+    if result.is_error != Some(true) {
+        return None;
+    }
+    let texts: Vec<&str> = result
+        .content
+        .iter()
+        .filter_map(|c| c.as_text().map(|t| t.text.as_str()))
+        .collect();
+    let text = if texts.is_empty() {
+        display_text(result)
+    } else {
+        texts.join("\n")
+    };
+    Some(match text.char_indices().nth(MAX_ERROR_CHARS) {
+        Some((cut, _)) => text[..cut].to_owned(),
+        None => text,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -209,5 +235,24 @@ mod tests {
             result.content[0].as_text().map(|t| t.text.as_str()),
             Some("short")
         );
+    }
+
+    #[test]
+    fn error_text_is_the_failed_tools_text_cut_to_1024_characters() {
+        let ok = CallToolResult::success(vec![ContentBlock::text("fine")]);
+        assert_eq!(error_text(&ok), None);
+        let failed = CallToolResult::error(vec![
+            ContentBlock::text("disk full"),
+            ContentBlock::image("AAAA", "image/png"),
+            ContentBlock::text("on /var"),
+        ]);
+        assert_eq!(error_text(&failed).as_deref(), Some("disk full\non /var"));
+        let no_text = CallToolResult::error(vec![ContentBlock::image("AAAA", "image/png")]);
+        assert_eq!(error_text(&no_text).as_deref(), Some("[image content]"));
+        // Characters, not bytes: a multi-byte character is never split.
+        let long = CallToolResult::error(vec![ContentBlock::text("é".repeat(2000))]);
+        let cut = error_text(&long).expect("an error");
+        assert_eq!(cut.chars().count(), MAX_ERROR_CHARS);
+        assert!(cut.chars().all(|c| c == 'é'));
     }
 }

@@ -23,10 +23,11 @@ pub enum ToolName {
     Crash,
     GetEnv,
     Headers,
+    Sleeps,
 }
 
 impl ToolName {
-    pub const ALL: [ToolName; 8] = [
+    pub const ALL: [ToolName; 9] = [
         ToolName::SearchLogs,
         ToolName::CheckHealth,
         ToolName::Echo,
@@ -35,6 +36,7 @@ impl ToolName {
         ToolName::Crash,
         ToolName::GetEnv,
         ToolName::Headers,
+        ToolName::Sleeps,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -47,6 +49,7 @@ impl ToolName {
             ToolName::Crash => "crash",
             ToolName::GetEnv => "get_env",
             ToolName::Headers => "headers",
+            ToolName::Sleeps => "sleeps",
         }
     }
 
@@ -86,6 +89,9 @@ impl ToolName {
             ToolName::Sleep => {
                 "Sleep for some seconds, reporting progress every 100 ms; stops when cancelled"
             }
+            ToolName::Sleeps => {
+                "List this process's sleep calls by their 'tag' argument: {\"started\": [...], \"cancelled\": [...]}"
+            }
             ToolName::Fail => "Return a tool error (isError) with the given message",
             ToolName::Crash => "Exit the server process at once with code 3",
             ToolName::GetEnv => "Return the value of an environment variable, or <unset>",
@@ -108,7 +114,10 @@ impl ToolName {
             ToolName::Echo => json!({"type": "object", "additionalProperties": true}),
             ToolName::Sleep => json!({
                 "type": "object",
-                "properties": {"seconds": {"type": "number", "minimum": 0}},
+                "properties": {
+                    "seconds": {"type": "number", "minimum": 0},
+                    "tag": {"type": "string", "description": "How `sleeps` names this call"}
+                },
                 "required": ["seconds"]
             }),
             ToolName::Fail => json!({
@@ -120,7 +129,7 @@ impl ToolName {
                 "properties": {"name": {"type": "string"}},
                 "required": ["name"]
             }),
-            ToolName::CheckHealth | ToolName::Crash | ToolName::Headers => {
+            ToolName::CheckHealth | ToolName::Crash | ToolName::Headers | ToolName::Sleeps => {
                 json!({"type": "object", "properties": {}})
             }
         }
@@ -213,7 +222,39 @@ pub async fn call(
             seen[REQUEST_ID_KEY] = serde_json::to_value(&context.request.id).unwrap_or_default();
             text(seen.to_string())
         }
+        ToolName::Sleeps => text(sleeps_json().to_string()),
     })
+}
+
+/// The `tag`s of the sleep calls this process started and saw cancelled, oldest first: how
+/// tests learn that a call reached the backend, and that its cancellation did, whatever the
+/// transport.
+static SLEEPS: std::sync::Mutex<Sleeps> = std::sync::Mutex::new(Sleeps {
+    started: Vec::new(),
+    cancelled: Vec::new(),
+});
+
+struct Sleeps {
+    started: Vec<String>,
+    cancelled: Vec<String>,
+}
+
+fn sleeps_json() -> Value {
+    match SLEEPS.lock() {
+        Ok(sleeps) => json!({"started": sleeps.started, "cancelled": sleeps.cancelled}),
+        Err(_) => json!({}),
+    }
+}
+
+fn note_sleep(tag: Option<&str>, cancelled: bool) {
+    if let (Some(tag), Ok(mut sleeps)) = (tag, SLEEPS.lock()) {
+        let list = if cancelled {
+            &mut sleeps.cancelled
+        } else {
+            &mut sleeps.started
+        };
+        list.push(tag.to_owned());
+    }
 }
 
 fn text(content: impl Into<String>) -> CallToolResult {
@@ -265,6 +306,7 @@ async fn sleep(arguments: &JsonObject, request: &RequestContext<RoleServer>) -> 
         _ => return invalid_arguments("sleep needs 'seconds' between 0 and 3600"),
     };
     let total = Duration::from_secs_f64(seconds);
+    note_sleep(string_argument(arguments, "tag"), false);
     let progress_token = request.meta.get_progress_token();
     let started = tokio::time::Instant::now();
     let deadline = started + total;
@@ -274,6 +316,7 @@ async fn sleep(arguments: &JsonObject, request: &RequestContext<RoleServer>) -> 
             () = tokio::time::sleep_until(deadline) => break,
             () = request.ct.cancelled() => {
                 let elapsed = started.elapsed().as_secs_f64();
+                note_sleep(string_argument(arguments, "tag"), true);
                 return text(format!("cancelled after {elapsed:.1} s"));
             }
             _ = ticks.tick(), if progress_token.is_some() => {
@@ -398,6 +441,21 @@ mod tests {
             let result = search_logs("s", &args(bad.clone()));
             assert_eq!(result.is_error, Some(true), "{bad}");
         }
+    }
+
+    #[test]
+    fn sleeps_are_listed_by_tag() {
+        note_sleep(Some("t-1"), false);
+        note_sleep(Some("t-2"), true);
+        note_sleep(None, true);
+        let sleeps = sleeps_json();
+        assert!(
+            sleeps["started"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("t-1"))
+        );
+        assert_eq!(sleeps["cancelled"], json!(["t-2"]));
     }
 
     #[test]

@@ -296,7 +296,7 @@ impl Auditor {
 
     /// Write `record` to the file (and queue it for stdout) now; queue it for the database.
     /// For records that must be on file before the answer is sent.
-    pub async fn record(&self, record: AuditRecord) {
+    pub fn record(&self, record: AuditRecord) {
         self.inner.sinks.write(record);
     }
 
@@ -453,7 +453,7 @@ mod tests {
             .await
             .unwrap();
         let first = AuditRecord::new(AuditEvent::ToolCall, AuditStatus::Success);
-        auditor.record(first.clone()).await;
+        auditor.record(first.clone());
         assert_eq!(lines(&path).len(), 1);
         let emitted = AuditRecord::server_health("db", false, Some("connection refused"));
         auditor.emit(emitted.clone());
@@ -466,12 +466,10 @@ mod tests {
         assert_eq!(auditor.pending(), 0);
         assert!(auditor.reader().is_none());
         // Still writes after close.
-        auditor
-            .record(AuditRecord::new(
-                AuditEvent::ListTools,
-                AuditStatus::Success,
-            ))
-            .await;
+        auditor.record(AuditRecord::new(
+            AuditEvent::ListTools,
+            AuditStatus::Success,
+        ));
         assert_eq!(lines(&path).len(), 3);
     }
 

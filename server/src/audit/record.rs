@@ -69,15 +69,18 @@ pub enum AuditStatus {
     Denied,
     RateLimited,
     Timeout,
+    /// The caller went away or cancelled before the answer (SPEC §14).
+    Cancelled,
 }
 
 impl AuditStatus {
-    pub const ALL: [AuditStatus; 5] = [
+    pub const ALL: [AuditStatus; 6] = [
         AuditStatus::Success,
         AuditStatus::Error,
         AuditStatus::Denied,
         AuditStatus::RateLimited,
         AuditStatus::Timeout,
+        AuditStatus::Cancelled,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -87,6 +90,7 @@ impl AuditStatus {
             AuditStatus::Denied => "denied",
             AuditStatus::RateLimited => "rate_limited",
             AuditStatus::Timeout => "timeout",
+            AuditStatus::Cancelled => "cancelled",
         }
     }
 

@@ -91,6 +91,11 @@ pub fn broadcast_output_schema() -> JsonObject {
             "successful": { "type": "integer", "minimum": 0 },
             "failed": { "type": "integer", "minimum": 0 },
             "execution_time_ms": { "type": "integer", "minimum": 0 },
+            "durations_ms": {
+                "type": "object",
+                "description": "Per server that was called: how long its call took.",
+                "additionalProperties": { "type": "integer", "minimum": 0 },
+            },
             "results": {
                 "type": "object",
                 "description": "Per server whose tool ran: its payload (structured content, \
@@ -233,5 +238,9 @@ mod tests {
             "string"
         );
         assert_eq!(schema["properties"]["call_results"]["type"], "object");
+        assert_eq!(
+            schema["properties"]["durations_ms"]["additionalProperties"]["type"],
+            "integer"
+        );
     }
 }

@@ -13,29 +13,28 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt as _;
 use futures::stream::FuturesUnordered;
-use rmcp::model::{JsonObject, ProgressNotificationParam};
+use rmcp::model::{CallToolResult, JsonObject, ProgressNotificationParam};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-pub use report::{BroadcastReport, TargetOutcome};
+pub use report::{BroadcastReport, TargetFailure, TargetOutcome};
 
 use crate::metrics::{Metrics, outcome_of};
+use crate::progress::ProgressTarget;
 use crate::result_shape::truncate;
 use crate::upstream::identity::ForwardedIdentity;
-use crate::upstream::{CallError, CallOptions, Pool, ProgressTarget};
+use crate::upstream::{CallError, CallOptions, Pool};
 
 /// Who to call with what.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct FanoutPlan {
     /// The backend tool name.
     pub tool_name: String,
     /// The servers to call (each offers the tool).
     pub targets: Vec<String>,
     pub arguments: Option<JsonObject>,
-    /// Targets whose outcome is known without calling them (e.g. `access denied`).
-    pub preset_errors: BTreeMap<String, String>,
-    /// For backends with `forward_identity: true`.
-    pub identity: Option<ForwardedIdentity>,
+    /// Targets left out, with why (not called: denied, rate limited).
+    pub left_out: BTreeMap<String, TargetFailure>,
 }
 
 /// The limits a fan-out runs under.
@@ -46,12 +45,14 @@ pub struct FanoutLimits {
     pub max_response_bytes: usize,
 }
 
-/// Run a fan-out to completion (or to its overall deadline). `cancel` is the caller's.
+/// Run a fan-out to completion (or to its overall deadline). `identity` goes to backends with
+/// `forward_identity: true`; `cancel` is the caller's.
 pub async fn run(
     pool: &Pool,
     metrics: &Metrics,
     plan: FanoutPlan,
     limits: FanoutLimits,
+    identity: ForwardedIdentity,
     progress: Option<ProgressTarget>,
     cancel: &CancellationToken,
 ) -> BroadcastReport {
@@ -60,19 +61,27 @@ pub async fn run(
     let semaphore = Arc::new(Semaphore::new(limits.concurrency.max(1)));
     // Cancelled at the deadline, or when the caller cancels.
     let fanout_cancel = cancel.child_token();
-    let total = plan.targets.len() + plan.preset_errors.len();
+    let total = plan.targets.len() + plan.left_out.len();
     // What every target is sent, shared.
     let request = Arc::new(TargetRequest {
         tool: plan.tool_name.clone(),
         arguments: plan.arguments,
-        identity: plan.identity,
+        identity,
     });
     let tool_name = plan.tool_name;
 
     let mut outcomes: BTreeMap<String, TargetOutcome> = plan
-        .preset_errors
+        .left_out
         .into_iter()
-        .map(|(server, message)| (server, TargetOutcome::Failed(message)))
+        .map(|(server, failure)| {
+            (
+                server,
+                TargetOutcome::Failed {
+                    failure,
+                    took: None,
+                },
+            )
+        })
         .collect();
     let mut pending: FuturesUnordered<_> = plan
         .targets
@@ -82,10 +91,12 @@ pub async fn run(
             let request = Arc::clone(&request);
             let cancel = fanout_cancel.clone();
             async move {
-                let started = Instant::now();
-                let outcome = call_target(pool, server, &request, &semaphore, cancel, limits).await;
-                metrics.record_call(server, outcome_of(&outcome), started.elapsed());
-                (server.clone(), outcome)
+                let (outcome, took) =
+                    call_target(pool, server, &request, &semaphore, cancel, limits).await;
+                if let Some(took) = took {
+                    metrics.record_call(server, outcome_of(&outcome), took);
+                }
+                (server.clone(), outcome, took)
             }
         })
         .collect();
@@ -97,14 +108,19 @@ pub async fn run(
     loop {
         tokio::select! {
             next = pending.next() => {
-                let Some((server, outcome)) = next else { break };
+                let Some((server, outcome, took)) = next else { break };
                 let outcome = match outcome {
-                    // Cancelled by the deadline, not by the caller.
-                    Err(CallError::Cancelled) if deadline_passed => TargetOutcome::Failed(
-                        CallError::Timeout(limits.overall_timeout).to_string(),
-                    ),
-                    Err(error) => TargetOutcome::Failed(error.to_string()),
-                    Ok(result) => TargetOutcome::Ran(result),
+                    Ok(result) => TargetOutcome::Ran { result, took: took.unwrap_or_default() },
+                    Err(error) => {
+                        let error = match error {
+                            // Cancelled by the deadline, not by the caller.
+                            CallError::Cancelled if deadline_passed => {
+                                CallError::Timeout(limits.overall_timeout)
+                            }
+                            error => error,
+                        };
+                        TargetOutcome::Failed { failure: TargetFailure::Call(error), took }
+                    }
                 };
                 finished += 1;
                 notify_progress(progress.as_ref(), finished, total, &server).await;
@@ -129,9 +145,11 @@ pub async fn run(
 struct TargetRequest {
     tool: String,
     arguments: Option<JsonObject>,
-    identity: Option<ForwardedIdentity>,
+    identity: ForwardedIdentity,
 }
 
+/// Call one target once a concurrency permit is free; with how long the call took, `None`
+/// when it was never made (cancelled while waiting, or its server is gone).
 async fn call_target(
     pool: &Pool,
     server: &str,
@@ -139,23 +157,33 @@ async fn call_target(
     semaphore: &Semaphore,
     cancel: CancellationToken,
     limits: FanoutLimits,
-) -> Result<rmcp::model::CallToolResult, CallError> {
+) -> (Result<CallToolResult, CallError>, Option<Duration>) {
     let _permit = tokio::select! {
-        permit = semaphore.acquire() => permit.map_err(|_| CallError::Cancelled)?,
-        _ = cancel.cancelled() => return Err(CallError::Cancelled),
+        permit = semaphore.acquire() => match permit {
+            Ok(permit) => permit,
+            Err(_) => return (Err(CallError::Cancelled), None),
+        },
+        _ = cancel.cancelled() => return (Err(CallError::Cancelled), None),
     };
-    let upstream = pool.get(server).ok_or(CallError::Unavailable)?;
+    let Some(upstream) = pool.get(server) else {
+        return (Err(CallError::Unavailable), None);
+    };
     let options = CallOptions {
         progress: None,
         cancel,
         timeout: None,
-        identity: request.identity.clone(),
+        identity: Some(request.identity.clone()),
     };
-    let mut result = upstream
+    let started = Instant::now();
+    let outcome = upstream
         .call_tool(&request.tool, request.arguments.clone(), options)
-        .await?;
-    truncate(&mut result, limits.max_response_bytes);
-    Ok(result)
+        .await;
+    let took = started.elapsed();
+    let outcome = outcome.map(|mut result| {
+        truncate(&mut result, limits.max_response_bytes);
+        result
+    });
+    (outcome, Some(took))
 }
 
 async fn sleep_until(deadline: Instant) {

@@ -9,19 +9,51 @@ use rmcp::model::{CallToolResult, ContentBlock, ResourceContents};
 use serde_json::{Map, Value, json};
 
 use crate::result_shape::{display_text, payload};
+use crate::upstream::CallError;
 
 /// What happened at one target.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TargetOutcome {
     /// The tool ran; its result may still be an `isError` result (counted as failed).
-    Ran(CallToolResult),
-    /// No result: `timeout after N s`, `backend unavailable`, `access denied`, … (SPEC §13).
-    Failed(String),
+    Ran {
+        result: CallToolResult,
+        /// How long the target's call took.
+        took: Duration,
+    },
+    /// No result.
+    Failed {
+        failure: TargetFailure,
+        /// How long the target's call took; `None` for a target that was never called.
+        took: Option<Duration>,
+    },
+}
+
+/// Why a target gave no result. Its text is the broadcast's `errors` entry (SPEC §13); its
+/// audit status is derived from the type, never from the text.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TargetFailure {
+    /// Named by the caller, who may not call it (not called).
+    #[error("access denied")]
+    Denied,
+    /// Over a rate limit of its own (not called).
+    #[error("rate limit exceeded")]
+    RateLimited,
+    /// Called, and the call gave no result.
+    #[error(transparent)]
+    Call(CallError),
 }
 
 impl TargetOutcome {
     pub fn succeeded(&self) -> bool {
-        matches!(self, TargetOutcome::Ran(result) if result.is_error != Some(true))
+        matches!(self, TargetOutcome::Ran { result, .. } if result.is_error != Some(true))
+    }
+
+    /// How long the target's call took, if it was called.
+    pub fn took(&self) -> Option<Duration> {
+        match self {
+            TargetOutcome::Ran { took, .. } => Some(*took),
+            TargetOutcome::Failed { took, .. } => *took,
+        }
     }
 }
 
@@ -51,7 +83,7 @@ impl BroadcastReport {
     }
 
     pub fn execution_time_ms(&self) -> u64 {
-        u64::try_from(self.execution_time.as_millis()).unwrap_or(u64::MAX)
+        millis(self.execution_time)
     }
 
     /// The REST body of `/mcp/invoke-broadcast`, also the MCP `structuredContent`.
@@ -59,17 +91,21 @@ impl BroadcastReport {
         let mut results = Map::new();
         let mut call_results = Map::new();
         let mut errors = Map::new();
+        let mut durations = Map::new();
         for (server, outcome) in &self.outcomes {
+            if let Some(took) = outcome.took() {
+                durations.insert(server.clone(), Value::from(millis(took)));
+            }
             match outcome {
-                TargetOutcome::Ran(result) => {
+                TargetOutcome::Ran { result, .. } => {
                     results.insert(server.clone(), payload(result));
                     call_results.insert(
                         server.clone(),
                         serde_json::to_value(result).unwrap_or(Value::Null),
                     );
                 }
-                TargetOutcome::Failed(message) => {
-                    errors.insert(server.clone(), Value::String(message.clone()));
+                TargetOutcome::Failed { failure, .. } => {
+                    errors.insert(server.clone(), Value::String(failure.to_string()));
                 }
             }
         }
@@ -79,6 +115,7 @@ impl BroadcastReport {
             "successful": self.successful(),
             "failed": self.failed(),
             "execution_time_ms": self.execution_time_ms(),
+            "durations_ms": durations,
             "results": results,
             "errors": errors,
             "call_results": call_results,
@@ -99,8 +136,10 @@ impl BroadcastReport {
             .outcomes
             .iter()
             .map(|(server, outcome)| match outcome {
-                TargetOutcome::Ran(result) => format!("[{server}]\n{}", display_text(result)),
-                TargetOutcome::Failed(message) => format!("[{server}] ERROR: {message}"),
+                TargetOutcome::Ran { result, .. } => {
+                    format!("[{server}]\n{}", display_text(result))
+                }
+                TargetOutcome::Failed { failure, .. } => format!("[{server}] ERROR: {failure}"),
             })
             .collect();
         for block in blocks {
@@ -134,12 +173,33 @@ impl BroadcastReport {
     }
 }
 
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn ran(text: &str) -> TargetOutcome {
-        TargetOutcome::Ran(CallToolResult::success(vec![ContentBlock::text(text)]))
+        TargetOutcome::Ran {
+            result: CallToolResult::success(vec![ContentBlock::text(text)]),
+            took: Duration::from_millis(5),
+        }
+    }
+
+    fn ran_error(text: &str) -> TargetOutcome {
+        TargetOutcome::Ran {
+            result: CallToolResult::error(vec![ContentBlock::text(text)]),
+            took: Duration::from_millis(7),
+        }
+    }
+
+    fn failed(failure: TargetFailure, took: Option<u64>) -> TargetOutcome {
+        TargetOutcome::Failed {
+            failure,
+            took: took.map(Duration::from_millis),
+        }
     }
 
     fn report(outcomes: Vec<(&str, TargetOutcome)>) -> BroadcastReport {
@@ -168,9 +228,18 @@ mod tests {
     #[test]
     fn failures_show_as_error_blocks_in_server_order() {
         let r = report(vec![
-            ("b", TargetOutcome::Failed("timeout after 1 s".into())),
+            (
+                "b",
+                failed(
+                    TargetFailure::Call(CallError::Timeout(Duration::from_secs(1))),
+                    Some(1000),
+                ),
+            ),
             ("a", ran("fine")),
-            ("c", TargetOutcome::Failed("backend unavailable".into())),
+            (
+                "c",
+                failed(TargetFailure::Call(CallError::Unavailable), Some(0)),
+            ),
         ]);
         let text = r.summary_text();
         let a = text.find("[a]\nfine").expect("a");
@@ -184,19 +253,25 @@ mod tests {
     fn json_counts_error_results_as_failed_but_keeps_them_in_results() {
         let r = report(vec![
             ("a", ran("{\"hits\":3}")),
+            ("b", ran_error("boom")),
+            ("c", failed(TargetFailure::Denied, None)),
             (
-                "b",
-                TargetOutcome::Ran(CallToolResult::error(vec![ContentBlock::text("boom")])),
+                "d",
+                failed(TargetFailure::Call(CallError::Cancelled), Some(30)),
             ),
-            ("c", TargetOutcome::Failed("access denied".into())),
         ]);
         let j = r.to_json();
-        assert_eq!(j["total_servers"], 3);
+        assert_eq!(j["total_servers"], 4);
         assert_eq!(j["successful"], 1);
-        assert_eq!(j["failed"], 2);
+        assert_eq!(j["failed"], 3);
         assert_eq!(j["results"]["a"], json!({"hits": 3}));
         assert_eq!(j["results"]["b"], json!("boom"));
-        assert_eq!(j["errors"], json!({"c": "access denied"}));
+        assert_eq!(
+            j["errors"],
+            json!({"c": "access denied", "d": "cancelled by the caller"})
+        );
+        // Every target that was called, and only those.
+        assert_eq!(j["durations_ms"], json!({"a": 5, "b": 7, "d": 30}));
         assert_eq!(j["call_results"]["b"]["isError"], true);
         assert_eq!(j["execution_time_ms"], 1247);
         let keys: Vec<_> = j.as_object().expect("object").keys().cloned().collect();
@@ -204,6 +279,7 @@ mod tests {
             keys,
             [
                 "call_results",
+                "durations_ms",
                 "errors",
                 "execution_time_ms",
                 "failed",
@@ -219,7 +295,7 @@ mod tests {
     fn mcp_result_has_text_resource_and_structured_content() {
         let r = report(vec![
             ("a", ran("x")),
-            ("b", TargetOutcome::Failed("nope".into())),
+            ("b", failed(TargetFailure::RateLimited, None)),
         ]);
         let result = r.to_call_tool_result();
         assert_eq!(result.is_error, Some(false));
@@ -247,11 +323,11 @@ mod tests {
     #[test]
     fn is_error_only_when_every_target_failed() {
         let all_failed = report(vec![
-            ("a", TargetOutcome::Failed("x".into())),
             (
-                "b",
-                TargetOutcome::Ran(CallToolResult::error(vec![ContentBlock::text("y")])),
+                "a",
+                failed(TargetFailure::Call(CallError::Unavailable), Some(1)),
             ),
+            ("b", ran_error("y")),
         ]);
         assert_eq!(all_failed.to_call_tool_result().is_error, Some(true));
         let none = report(vec![]);

@@ -1,324 +1,365 @@
-//! One tool call or broadcast, end to end: the ordered policy steps.
+//! One tool call or broadcast, from plan to audit record.
 //!
-//! The order is security-relevant and lives here only:
-//! 1. resolve the exposed name in the catalog (unknown → protocol error / 404);
-//! 2. authorize the called name (denied → indistinguishable from unknown over MCP, 403 REST);
-//! 3. for broadcasts, narrow the targets to those the caller may call (others invisible);
-//! 4. charge rate limits (the called name refuses the whole call; a target only itself);
-//! 5. call the backend(s) with their deadlines;
-//! 6. audit every outcome — the tool-call record reaches the audit file before the answer.
+//! [`plan`](super::plan) decides what a call reaches (resolve → authorize → rate-limit →
+//! targets); refusals are audited here. An admitted call's upstream half then runs in a task
+//! of its own, which the gateway owns: the caller's future only waits for it. A caller that
+//! goes away — hyper drops the handler's future when the client disconnects — or cancels
+//! cancels the backend request, and the call ends as `cancelled`. Either way the call leaves
+//! exactly one audit record, written before its answer is sent (SPEC §9, §14); a broadcast
+//! one per target and its parent.
 
-use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
 use std::time::Instant;
 
 use rmcp::model::{CallToolResult, JsonObject};
 use serde_json::Value;
+use tokio_util::sync::CancellationToken;
 
+use super::plan::{self, DirectCall, Fanout, Plan, Refusal};
 use super::{BroadcastRequest, Gateway, Snapshot, ToolCallError};
-use crate::audit::{AuditRecord, AuditStatus};
-use crate::catalog::{Target, direct_full_name};
-use crate::fanout::{self, BroadcastReport, FanoutLimits, FanoutPlan, TargetOutcome};
+use crate::audit::{AuditRecord, AuditStatus, Auditor};
+use crate::fanout::{self, BroadcastReport, FanoutLimits, TargetFailure, TargetOutcome};
 use crate::principal::RequestContext;
-use crate::result_shape::truncate;
+use crate::progress::ProgressTarget;
+use crate::result_shape::{error_text, truncate};
 use crate::upstream::identity::ForwardedIdentity;
 use crate::upstream::{CallError, CallOptions};
 
-/// The `errors` text of a target left out by its rate limit (SPEC §13).
-const RATE_LIMITED: &str = "rate limit exceeded";
-/// The `errors` text of a target the caller named but may not call (SPEC §13).
-const ACCESS_DENIED: &str = "access denied";
+/// What the caller's side gives a call besides its name and arguments.
+#[derive(Clone, Default)]
+pub struct Downstream {
+    /// Where the backend's progress notifications go, when the caller asked for them.
+    pub progress: Option<ProgressTarget>,
+    /// Cancelled when the caller cancels the call (MCP `notifications/cancelled`, its session
+    /// deleted). A caller that goes away needs nothing here: see the module docs.
+    pub cancel: CancellationToken,
+}
 
 impl Gateway {
     /// Route one `tools/call` by its exposed name.
     pub async fn call_tool(
-        &self,
+        self: &Arc<Self>,
         ctx: &RequestContext,
         name: &str,
         arguments: Option<JsonObject>,
-        options: CallOptions,
+        downstream: Downstream,
     ) -> Result<CallToolResult, ToolCallError> {
         let snapshot = self.snapshot();
-        let catalog = self.catalog();
         let parameters = arguments.clone().map(Value::Object);
-        let mut options = options;
-        options.identity = Some(forwarded_identity(ctx));
-        // 1. Resolve.
-        let entry = catalog
-            .lookup(name)
-            .ok_or_else(|| ToolCallError::UnknownTool(name.to_owned()))?;
-        // 2. Authorize the called name (the full, unshortened one).
-        let full_name = entry.target.full_name();
-        if !snapshot.policy.may_call(&ctx.principal, &full_name) {
-            self.audit
-                .emit(AuditRecord::access_denied(ctx, name, parameters.as_ref()));
-            return Err(ToolCallError::Denied(name.to_owned()));
-        }
-        match &entry.target {
-            Target::Direct { server, tool } => {
-                // 4. A direct call is one target: per-user and per-tool buckets, once.
-                if let Err(retry) = snapshot
-                    .limiter
-                    .charge_target(&ctx.principal.user, &full_name)
-                {
-                    self.audit.emit(AuditRecord::rate_limited(
+        let planned = plan::call(&snapshot, &self.catalog(), &ctx.principal, name, arguments);
+        match self.admit(ctx, planned, parameters.as_ref())? {
+            Plan::Direct(call) => {
+                let record = Pending::new(
+                    self.audit.clone(),
+                    AuditRecord::tool_call(
                         ctx,
                         name,
+                        &call.server,
+                        &call.tool,
                         parameters.as_ref(),
-                        retry.0,
-                    ));
-                    return Err(ToolCallError::RateLimited(retry));
-                }
-                // 5, 6.
-                let record = AuditRecord::tool_call(ctx, name, server, tool, parameters.as_ref());
-                self.call_direct(&snapshot, server, tool, arguments, options, record)
-                    .await
+                    ),
+                );
+                let gateway = Arc::clone(self);
+                let identity = forwarded_identity(ctx);
+                owned(&downstream.cancel, move |cancel| async move {
+                    let options = CallOptions {
+                        progress: downstream.progress,
+                        cancel,
+                        timeout: None,
+                        identity: Some(identity),
+                    };
+                    gateway.call_direct(&snapshot, call, options, record).await
+                })
+                .await
             }
-            Target::Broadcast { tool, servers } => {
-                let plan = FanoutPlan {
-                    tool_name: tool.clone(),
-                    targets: servers.clone(),
-                    arguments,
-                    preset_errors: BTreeMap::new(),
-                    identity: Some(forwarded_identity(ctx)),
-                };
+            Plan::Fanout(fanout) => {
                 let report = self
-                    .broadcast_checked(ctx, &snapshot, name, plan, None, options)
-                    .await?;
-                Ok(report.to_call_tool_result())
-            }
-            Target::TagBroadcast {
-                tag,
-                servers,
-                tools,
-            } => {
-                let (tool, inner) = tag_broadcast_arguments(tag, tools, arguments)?;
-                let targets = servers
-                    .iter()
-                    .filter(|server| catalog.offers(server, &tool))
-                    .cloned()
-                    .collect();
-                let plan = FanoutPlan {
-                    tool_name: tool,
-                    targets,
-                    arguments: inner,
-                    preset_errors: BTreeMap::new(),
-                    identity: Some(forwarded_identity(ctx)),
-                };
-                let report = self
-                    .broadcast_checked(ctx, &snapshot, name, plan, None, options)
+                    .fan_out(ctx, snapshot, fanout, parameters, downstream)
                     .await?;
                 Ok(report.to_call_tool_result())
             }
         }
     }
 
-    /// A broadcast by backend tool name with optional filters (REST). `tags` and `servers`
-    /// narrow together (SPEC §12); an unknown server or a tool no server in scope offers is
-    /// `NotFound`; no permitted target at all is `Denied`.
+    /// A broadcast by backend tool name with optional filters (REST); see [`plan::broadcast`].
     pub async fn broadcast(
-        &self,
+        self: &Arc<Self>,
         ctx: &RequestContext,
         request: BroadcastRequest,
-        options: CallOptions,
+        downstream: Downstream,
     ) -> Result<BroadcastReport, ToolCallError> {
         let snapshot = self.snapshot();
-        let config = &snapshot.config;
-        if let Some(named) = &request.servers
-            && let Some(unknown) = named.iter().find(|n| config.server(n).is_none())
-        {
-            return Err(ToolCallError::NotFound(format!(
-                "unknown server: {unknown}"
-            )));
-        }
-        let catalog = self.catalog();
-        let targets: Vec<String> = catalog
-            .servers_offering(&request.tool)
-            .iter()
-            .filter(|server| {
-                request
-                    .servers
-                    .as_ref()
-                    .is_none_or(|named| named.iter().any(|n| n == *server))
-            })
-            .filter(|server| {
-                request.tags.as_ref().is_none_or(|tags| {
-                    config
-                        .server(server)
-                        .is_some_and(|s| s.tags.iter().any(|t| tags.contains(t)))
-                })
-            })
-            .cloned()
-            .collect();
-        if targets.is_empty() {
-            return Err(ToolCallError::NotFound(format!(
-                "no server in scope offers tool {}",
-                request.tool
-            )));
-        }
-        let called = format!("{}{}", crate::catalog::BROADCAST_PREFIX, request.tool);
-        let plan = FanoutPlan {
-            tool_name: request.tool,
-            targets,
-            arguments: request.arguments,
-            preset_errors: BTreeMap::new(),
-            identity: Some(forwarded_identity(ctx)),
-        };
-        self.broadcast_checked(
-            ctx,
-            &snapshot,
-            &called,
-            plan,
-            request.servers.as_deref(),
-            options,
-        )
-        .await
+        let parameters = request.arguments.clone().map(Value::Object);
+        let planned = plan::broadcast(&snapshot, &self.catalog(), &ctx.principal, request);
+        let fanout = self.admit(ctx, planned, parameters.as_ref())?;
+        self.fan_out(ctx, snapshot, fanout, parameters, downstream)
+            .await
     }
 
-    /// Steps 3–6 of a broadcast whose called name is already resolved (and, for MCP's
-    /// `broadcast__*` tools, authorized as a name).
-    async fn broadcast_checked(
+    /// The plan, or its refusal audited (denials and rate limits; the other refusals are
+    /// about names and arguments, which the caller is told).
+    fn admit<T>(
         &self,
         ctx: &RequestContext,
-        snapshot: &Snapshot,
-        called: &str,
-        mut plan: FanoutPlan,
-        named_servers: Option<&[String]>,
-        options: CallOptions,
-    ) -> Result<BroadcastReport, ToolCallError> {
-        let parameters = plan.arguments.clone().map(Value::Object);
-        let user = &ctx.principal.user;
-        // 3. Only permitted targets; the others are invisible unless the caller named them.
-        let (permitted, denied): (Vec<String>, Vec<String>) =
-            plan.targets.drain(..).partition(|server| {
-                snapshot
-                    .policy
-                    .may_call(&ctx.principal, &direct_full_name(server, &plan.tool_name))
-            });
-        if permitted.is_empty() {
-            self.audit
-                .emit(AuditRecord::access_denied(ctx, called, parameters.as_ref()));
-            return Err(ToolCallError::Denied(called.to_owned()));
-        }
-        for server in denied {
-            if named_servers.is_some_and(|named| named.contains(&server)) {
-                plan.preset_errors.insert(server, ACCESS_DENIED.to_owned());
-            }
-        }
-        // 4. The called name once (so `broadcast__*` limits broadcasts), then each target.
-        if let Err(retry) = snapshot.limiter.charge_call(user, called) {
-            self.audit.emit(AuditRecord::rate_limited(
-                ctx,
-                called,
-                parameters.as_ref(),
-                retry.0,
-            ));
-            return Err(ToolCallError::RateLimited(retry));
-        }
-        for server in permitted {
-            let target = direct_full_name(&server, &plan.tool_name);
-            match snapshot.limiter.charge_target(user, &target) {
-                Ok(()) => plan.targets.push(server),
-                Err(_) => {
-                    plan.preset_errors.insert(server, RATE_LIMITED.to_owned());
-                }
-            }
-        }
-        // 5.
-        let parent = AuditRecord::broadcast(ctx, called, &plan.tool_name, parameters.as_ref());
-        let report = self.run_fanout(snapshot, plan, options).await;
-        // 6. One child per target, then the parent.
-        for (server, outcome) in &report.outcomes {
-            let child = AuditRecord::broadcast_target(&parent, server);
-            let child = match outcome {
-                TargetOutcome::Ran(result) => child
-                    .with_status(result_status(result))
-                    .with_truncated(is_truncated(result)),
-                TargetOutcome::Failed(message) => child
-                    .with_status(failure_status(message))
-                    .with_error(message.clone()),
-            };
-            self.audit.emit(child);
-        }
-        let status = if report.total() > 0 && report.successful() == 0 {
-            AuditStatus::Error
-        } else {
-            AuditStatus::Success
+        planned: Result<T, Refusal>,
+        parameters: Option<&Value>,
+    ) -> Result<T, ToolCallError> {
+        let refusal = match planned {
+            Ok(plan) => return Ok(plan),
+            Err(refusal) => refusal,
         };
-        self.audit
-            .record(
-                parent
-                    .with_status(status)
-                    .with_duration(report.execution_time)
-                    .with_details(serde_json::json!({
-                        "total_servers": report.total(),
-                        "successful": report.successful(),
-                        "failed": report.failed(),
-                    })),
-            )
-            .await;
-        Ok(report)
+        match &refusal {
+            Refusal::Denied { called } => {
+                self.audit
+                    .emit(AuditRecord::access_denied(ctx, called, parameters));
+            }
+            Refusal::RateLimited { called, retry } => {
+                self.audit
+                    .emit(AuditRecord::rate_limited(ctx, called, parameters, retry.0));
+            }
+            Refusal::UnknownTool(_) | Refusal::InvalidParams(_) | Refusal::NotFound(_) => {}
+        }
+        Err(refusal.into())
     }
 
-    /// Steps 5–6 of a direct call.
+    /// The upstream half of a direct call; runs in the call's own task.
     async fn call_direct(
         &self,
         snapshot: &Snapshot,
-        server: &str,
-        tool: &str,
-        arguments: Option<JsonObject>,
+        call: DirectCall,
         options: CallOptions,
-        record: AuditRecord,
+        record: Pending,
     ) -> Result<CallToolResult, ToolCallError> {
         let started = Instant::now();
-        let outcome = match self.pool.get(server) {
-            Some(upstream) => upstream.call_tool(tool, arguments, options).await,
+        let outcome = match self.pool.get(&call.server) {
+            Some(upstream) => {
+                upstream
+                    .call_tool(&call.tool, call.arguments, options)
+                    .await
+            }
             None => Err(CallError::Unavailable),
         };
         let elapsed = started.elapsed();
         self.metrics
-            .record_call(server, crate::metrics::outcome_of(&outcome), elapsed);
+            .record_call(&call.server, crate::metrics::outcome_of(&outcome), elapsed);
         match outcome {
             Ok(mut result) => {
                 let truncated = truncate(&mut result, snapshot.config.limits.max_response_bytes);
-                let record = record
-                    .finished(result_status(&result), elapsed, None)
-                    .with_truncated(truncated);
-                self.audit.record(record).await;
+                record.finish(|record| {
+                    record
+                        .finished(result_status(&result), elapsed, error_text(&result))
+                        .with_truncated(truncated)
+                });
                 Ok(result)
             }
             Err(error) => {
-                let status = match error {
-                    CallError::Timeout(_) => AuditStatus::Timeout,
-                    _ => AuditStatus::Error,
-                };
-                let record = record.finished(status, elapsed, Some(error.to_string()));
-                self.audit.record(record).await;
+                record.finish(|record| {
+                    record.finished(call_status(&error), elapsed, Some(error.to_string()))
+                });
                 Err(ToolCallError::Backend(error))
             }
         }
     }
 
-    async fn run_fanout(
-        &self,
-        snapshot: &Snapshot,
-        plan: FanoutPlan,
-        options: CallOptions,
-    ) -> BroadcastReport {
-        let limits = FanoutLimits {
-            concurrency: snapshot.config.limits.broadcast_concurrency,
-            overall_timeout: snapshot.config.limits.broadcast_timeout,
-            max_response_bytes: snapshot.config.limits.max_response_bytes,
+    /// An admitted broadcast: its targets called in the call's own task, one child record per
+    /// target and the parent.
+    async fn fan_out(
+        self: &Arc<Self>,
+        ctx: &RequestContext,
+        snapshot: Arc<Snapshot>,
+        fanout: Fanout,
+        parameters: Option<Value>,
+        downstream: Downstream,
+    ) -> Result<BroadcastReport, ToolCallError> {
+        let Fanout { called, plan } = fanout;
+        let parent = AuditRecord::broadcast(ctx, &called, &plan.tool_name, parameters.as_ref());
+        let servers = plan
+            .targets
+            .iter()
+            .chain(plan.left_out.keys())
+            .cloned()
+            .collect();
+        let records = PendingBroadcast {
+            audit: self.audit.clone(),
+            parent: Some(parent),
+            servers,
         };
-        self.metrics.record_broadcast();
-        fanout::run(
-            &self.pool,
-            &self.metrics,
-            plan,
-            limits,
-            options.progress,
-            &options.cancel,
-        )
+        let gateway = Arc::clone(self);
+        let identity = forwarded_identity(ctx);
+        owned(&downstream.cancel, move |cancel| async move {
+            let limits = FanoutLimits {
+                concurrency: snapshot.config.limits.broadcast_concurrency,
+                overall_timeout: snapshot.config.limits.broadcast_timeout,
+                max_response_bytes: snapshot.config.limits.max_response_bytes,
+            };
+            gateway.metrics.record_broadcast();
+            let report = fanout::run(
+                &gateway.pool,
+                &gateway.metrics,
+                plan,
+                limits,
+                identity,
+                downstream.progress,
+                &cancel,
+            )
+            .await;
+            records.finish(&report);
+            Ok(report)
+        })
         .await
+    }
+}
+
+/// Run the upstream half of a call in a task of its own and wait for it. Dropping this future
+/// (the caller went away) or cancelling `downstream` cancels the task's token: the call then
+/// ends as cancelled, is audited so, and the backend is told.
+async fn owned<T, F>(
+    downstream: &CancellationToken,
+    work: impl FnOnce(CancellationToken) -> F,
+) -> Result<T, ToolCallError>
+where
+    F: Future<Output = Result<T, ToolCallError>> + Send + 'static,
+    T: Send + 'static,
+{
+    let cancel = downstream.child_token();
+    let _cancel_when_the_caller_is_gone = cancel.clone().drop_guard();
+    match tokio::spawn(work(cancel)).await {
+        Ok(outcome) => outcome,
+        // The task panicked, or its runtime is shutting down; its record is written by
+        // `Pending`'s drop.
+        Err(_) => Err(ToolCallError::Backend(CallError::Transport(
+            "the call ended without a result",
+        ))),
+    }
+}
+
+/// A call's audit record until the call ends. [`Pending::finish`] writes it; a call whose task
+/// is dropped first (its runtime shut down) or panicked writes it when dropped, so that no
+/// call past authorization goes unrecorded.
+struct Pending {
+    audit: Auditor,
+    record: Option<AuditRecord>,
+    started: Instant,
+}
+
+impl Pending {
+    fn new(audit: Auditor, record: AuditRecord) -> Self {
+        Pending {
+            audit,
+            record: Some(record),
+            started: Instant::now(),
+        }
+    }
+
+    /// Write the record as `outcome` makes it, on file before the answer is sent.
+    fn finish(mut self, outcome: impl FnOnce(AuditRecord) -> AuditRecord) {
+        if let Some(record) = self.record.take() {
+            self.audit.record(outcome(record));
+        }
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if let Some(record) = self.record.take() {
+            let (status, error) = unfinished();
+            self.audit
+                .record(record.finished(status, self.started.elapsed(), Some(error)));
+        }
+    }
+}
+
+/// The records of a broadcast until it ends; like [`Pending`], for the parent and every
+/// target.
+struct PendingBroadcast {
+    audit: Auditor,
+    parent: Option<AuditRecord>,
+    /// Every target past authorization, called or left out.
+    servers: Vec<String>,
+}
+
+impl PendingBroadcast {
+    /// One child record per target, then the parent (on file before the answer is sent).
+    fn finish(mut self, report: &BroadcastReport) {
+        let Some(parent) = self.parent.take() else {
+            return;
+        };
+        for (server, outcome) in &report.outcomes {
+            let child = AuditRecord::broadcast_target(&parent, server);
+            let child = match outcome {
+                TargetOutcome::Ran { result, took } => child
+                    .finished(result_status(result), *took, error_text(result))
+                    .with_truncated(is_truncated(result)),
+                TargetOutcome::Failed { failure, took } => {
+                    let child = child
+                        .with_status(failure_status(failure))
+                        .with_error(failure.to_string());
+                    match took {
+                        Some(took) => child.with_duration(*took),
+                        None => child,
+                    }
+                }
+            };
+            self.audit.emit(child);
+        }
+        let cancelled = report.outcomes.values().any(|outcome| {
+            matches!(
+                outcome,
+                TargetOutcome::Failed {
+                    failure: TargetFailure::Call(CallError::Cancelled),
+                    ..
+                }
+            )
+        });
+        let status = if cancelled {
+            AuditStatus::Cancelled
+        } else if report.total() > 0 && report.successful() == 0 {
+            AuditStatus::Error
+        } else {
+            AuditStatus::Success
+        };
+        let parent = parent
+            .with_status(status)
+            .with_duration(report.execution_time)
+            .with_details(serde_json::json!({
+                "total_servers": report.total(),
+                "successful": report.successful(),
+                "failed": report.failed(),
+            }));
+        self.audit.record(if cancelled {
+            parent.with_error(CallError::Cancelled.to_string())
+        } else {
+            parent
+        });
+    }
+}
+
+impl Drop for PendingBroadcast {
+    fn drop(&mut self) {
+        let Some(parent) = self.parent.take() else {
+            return;
+        };
+        let (status, error) = unfinished();
+        for server in &self.servers {
+            self.audit.emit(
+                AuditRecord::broadcast_target(&parent, server)
+                    .with_status(status)
+                    .with_error(error.clone()),
+            );
+        }
+        self.audit
+            .record(parent.with_status(status).with_error(error));
+    }
+}
+
+/// The status and error of a record whose call never finished: its task panicked, or was
+/// dropped with its runtime (the caller had gone).
+fn unfinished() -> (AuditStatus, String) {
+    if std::thread::panicking() {
+        (AuditStatus::Error, "internal error".to_owned())
+    } else {
+        (AuditStatus::Cancelled, CallError::Cancelled.to_string())
     }
 }
 
@@ -338,16 +379,23 @@ fn result_status(result: &CallToolResult) -> AuditStatus {
     }
 }
 
-/// The audit status of a target that gave no result, from its `errors` text.
-fn failure_status(message: &str) -> AuditStatus {
-    if message == RATE_LIMITED {
-        AuditStatus::RateLimited
-    } else if message == ACCESS_DENIED {
-        AuditStatus::Denied
-    } else if message.starts_with("timeout") {
-        AuditStatus::Timeout
-    } else {
-        AuditStatus::Error
+/// The audit status of a call that gave no result.
+fn call_status(error: &CallError) -> AuditStatus {
+    match error {
+        CallError::Timeout(_) => AuditStatus::Timeout,
+        CallError::Cancelled => AuditStatus::Cancelled,
+        CallError::Unavailable | CallError::Rejected(_) | CallError::Transport(_) => {
+            AuditStatus::Error
+        }
+    }
+}
+
+/// The audit status of a broadcast target that gave no result.
+fn failure_status(failure: &TargetFailure) -> AuditStatus {
+    match failure {
+        TargetFailure::Denied => AuditStatus::Denied,
+        TargetFailure::RateLimited => AuditStatus::RateLimited,
+        TargetFailure::Call(error) => call_status(error),
     }
 }
 
@@ -358,36 +406,4 @@ fn is_truncated(result: &CallToolResult) -> bool {
         .last()
         .and_then(|c| c.as_text())
         .is_some_and(|t| t.text.starts_with(crate::result_shape::TRUNCATION_MARK))
-}
-
-/// The `{tool_name, arguments}` of a tag broadcast, checked against the tag's tools.
-fn tag_broadcast_arguments(
-    tag: &str,
-    tools: &[String],
-    arguments: Option<JsonObject>,
-) -> Result<(String, Option<JsonObject>), ToolCallError> {
-    let mut arguments = arguments.unwrap_or_default();
-    let tool = match arguments.remove("tool_name") {
-        Some(Value::String(tool)) if tools.contains(&tool) => tool,
-        Some(Value::String(tool)) => {
-            return Err(ToolCallError::InvalidParams(format!(
-                "tool_name {tool:?} is not offered by servers tagged {tag}"
-            )));
-        }
-        _ => {
-            return Err(ToolCallError::InvalidParams(
-                "tool_name (string) is required".to_owned(),
-            ));
-        }
-    };
-    let inner = match arguments.remove("arguments") {
-        None | Some(Value::Null) => None,
-        Some(Value::Object(map)) => Some(map),
-        Some(_) => {
-            return Err(ToolCallError::InvalidParams(
-                "arguments must be an object".to_owned(),
-            ));
-        }
-    };
-    Ok((tool, inner))
 }

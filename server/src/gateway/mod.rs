@@ -3,9 +3,11 @@
 //! MCP (streamable HTTP, legacy SSE, plain JSON-RPC) and REST all go through
 //! [`Gateway::list_tools`], [`Gateway::call_tool`] and [`Gateway::broadcast`], so routing,
 //! authorization, rate limits, errors and audit behave the same whichever door a request came
-//! in by. `calls.rs` holds the ordered policy steps of a call, `views.rs` what a caller may see.
+//! in by. `plan.rs` holds the ordered policy steps of a call (pure), `calls.rs` runs an
+//! admitted call to its audit record, `views.rs` what a caller may see.
 
 mod calls;
+pub mod plan;
 mod views;
 
 use std::sync::{Arc, Mutex};
@@ -24,6 +26,8 @@ use crate::config::{Config, Settings};
 use crate::ratelimit::{RateLimiter, RetryAfter};
 use crate::upstream::http_clients::HttpClients;
 use crate::upstream::{CallError, Pool};
+
+pub use calls::Downstream;
 
 /// Why a `tools/call` could not be routed or produced no backend result.
 #[derive(Debug, thiserror::Error)]

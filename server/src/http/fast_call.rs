@@ -20,6 +20,8 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
@@ -35,16 +37,16 @@ use rmcp::model::{
 use rmcp::transport::streamable_http_server::session::SessionManager as _;
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::caller;
 use super::mcp::call_outcome_to_mcp;
 use super::mcp_sessions::McpSessions;
 use super::sessions::SESSION_HEADER;
-use crate::gateway::Gateway;
-use crate::principal::Transport;
-use crate::upstream::{CallOptions, ProgressSink, ProgressTarget};
+use crate::gateway::{Downstream, Gateway};
+use crate::principal::{RequestContext, Transport};
+use crate::progress::{ProgressSink, ProgressTarget};
 
 const PROTOCOL_VERSION_HEADER: &str = "mcp-protocol-version";
 /// SEP-2243 headers, which rmcp checks against the body; such requests stay with rmcp.
@@ -83,6 +85,16 @@ impl InFlight {
                 true
             }
             None => false,
+        }
+    }
+
+    /// Cancel every call of `session` served here (the session is closing).
+    pub fn cancel_session(&self, session: &str) {
+        if let Ok(calls) = self.calls.lock() {
+            calls
+                .iter()
+                .filter(|((owner, _), _)| &**owner == session)
+                .for_each(|(_, token)| token.cancel());
         }
     }
 
@@ -182,10 +194,10 @@ pub enum Routed {
 pub async fn route(
     gateway: &Arc<Gateway>,
     sessions: &McpSessions,
-    in_flight: &Arc<InFlight>,
     parts: &Parts,
     body: &Bytes,
 ) -> Routed {
+    let in_flight = sessions.in_flight();
     let Some(session) = parts
         .headers
         .get(SESSION_HEADER)
@@ -255,21 +267,19 @@ pub async fn route(
 /// Make the call and give its JSON-RPC answer, in the session era's shape. The call leaves
 /// the in-flight table (`guard`) as soon as it ends.
 async fn call(
-    gateway: &Gateway,
-    ctx: &crate::principal::RequestContext,
+    gateway: &Arc<Gateway>,
+    ctx: &RequestContext,
     params: CallToolRequestParams,
     progress: Option<ProgressTarget>,
     id: NumberOrString,
     guard: InFlightGuard,
 ) -> ServerJsonRpcMessage {
-    let options = CallOptions {
+    let downstream = Downstream {
         progress,
         cancel: guard.token.clone(),
-        timeout: None,
-        identity: None,
     };
     let outcome = gateway
-        .call_tool(ctx, &params.name, params.arguments, options)
+        .call_tool(ctx, &params.name, params.arguments, downstream)
         .await;
     drop(guard);
     match call_outcome_to_mcp(outcome) {
@@ -287,48 +297,42 @@ async fn call(
 const PROGRESS_BUFFER: usize = 64;
 
 /// A call whose caller asked for progress: its answer is an event stream of the progress
-/// notifications, then the result. The call runs in its own task so that the stream can be
-/// read while it runs; a caller that goes away (the body is dropped) cancels it.
+/// notifications, then the result. The stream drives the call; a caller that goes away drops
+/// the stream, and with it the call's future (the gateway then cancels the call).
 fn streamed(
     gateway: Arc<Gateway>,
-    ctx: crate::principal::RequestContext,
+    ctx: RequestContext,
     params: CallToolRequestParams,
     token: ProgressToken,
     id: NumberOrString,
     guard: InFlightGuard,
 ) -> Response {
     let (progress_tx, progress_rx) = mpsc::channel(PROGRESS_BUFFER);
-    let (done_tx, done_rx) = oneshot::channel();
-    let cancel_on_drop = guard.token.clone().drop_guard();
-    tokio::spawn(async move {
-        let progress = ProgressTarget {
-            sink: ProgressSink::Stream(progress_tx),
-            token,
-        };
-        let answer = call(&gateway, &ctx, params, Some(progress), id, guard).await;
-        let _ = done_tx.send(answer);
-    });
+    let progress = ProgressTarget {
+        sink: ProgressSink::Stream(progress_tx),
+        token,
+    };
+    let answer: Pin<Box<dyn Future<Output = ServerJsonRpcMessage> + Send>> =
+        Box::pin(async move { call(&gateway, &ctx, params, Some(progress), id, guard).await });
     struct Stream {
         progress: mpsc::Receiver<ProgressNotificationParam>,
-        done: Option<oneshot::Receiver<ServerJsonRpcMessage>>,
-        _cancel_on_drop: tokio_util::sync::DropGuard,
+        answer: Option<Pin<Box<dyn Future<Output = ServerJsonRpcMessage> + Send>>>,
     }
     let state = Stream {
         progress: progress_rx,
-        done: Some(done_rx),
-        _cancel_on_drop: cancel_on_drop,
+        answer: Some(answer),
     };
     let events = futures::stream::unfold(state, |mut state| async move {
-        let done = state.done.as_mut()?;
+        let answer = state.answer.as_mut()?;
         let message = tokio::select! {
             // Progress first: what was sent before the result arrives before it.
             biased;
             Some(progress) = state.progress.recv() => ServerJsonRpcMessage::notification(
                 ServerNotification::ProgressNotification(ProgressNotification::new(progress)),
             ),
-            finished = done => {
-                state.done = None;
-                finished.ok()?
+            finished = answer => {
+                state.answer = None;
+                finished
             }
         };
         let frame = sse_frame(&message);
@@ -451,5 +455,16 @@ mod tests {
         assert!(guard.token.is_cancelled());
         drop(guard);
         assert!(in_flight.is_empty());
+    }
+
+    #[test]
+    fn closing_a_session_cancels_its_calls_only() {
+        let in_flight = Arc::new(InFlight::default());
+        let first = in_flight.register(Arc::from("s1"), NumberOrString::Number(1));
+        let second = in_flight.register(Arc::from("s1"), NumberOrString::Number(2));
+        let other = in_flight.register(Arc::from("s2"), NumberOrString::Number(1));
+        in_flight.cancel_session("s1");
+        assert!(first.token.is_cancelled() && second.token.is_cancelled());
+        assert!(!other.token.is_cancelled());
     }
 }

@@ -13,9 +13,9 @@ use rmcp::model::{
 use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler};
 
-use crate::gateway::{Gateway, ToolCallError};
+use crate::gateway::{Downstream, Gateway, ToolCallError};
 use crate::principal::{RequestContext as CallContext, Transport};
-use crate::upstream::{CallOptions, ProgressSink, ProgressTarget};
+use crate::progress::{ProgressSink, ProgressTarget};
 
 /// Narrows `tools/list` to one backend (SPEC §12 `params.server`); put in the request's
 /// extensions by the HTTP layer, which sees the raw body.
@@ -126,16 +126,14 @@ impl ServerHandler for McpHandler {
                 sink: ProgressSink::Peer(context.peer.clone()),
                 token,
             });
-        let options = CallOptions {
+        let downstream = Downstream {
             progress,
             cancel: context.ct.clone(),
-            timeout: None,
-            identity: None,
         };
         let caller = self.caller(&context);
         let outcome = self
             .gateway
-            .call_tool(&caller, &request.name, request.arguments, options)
+            .call_tool(&caller, &request.name, request.arguments, downstream)
             .await;
         call_outcome_to_mcp(outcome).map(CallToolResponse::from)
     }

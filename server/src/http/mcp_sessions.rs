@@ -1,6 +1,7 @@
 //! The `/mcp` endpoint's sessions: rmcp's in-memory session manager, with session ids of 128
-//! random bits (SPEC §13) where rmcp's own are UUID v4s (122 random bits). Every other
-//! operation is rmcp's, unchanged.
+//! random bits (SPEC §13) where rmcp's own are UUID v4s (122 random bits), and the calls the
+//! gateway answers itself in each session ([`InFlight`]), cancelled when their session is
+//! closed (deleted by its client, or expired). Every other operation is rmcp's, unchanged.
 
 use std::sync::Arc;
 
@@ -14,12 +15,21 @@ use rmcp::transport::streamable_http_server::session::{
     EventStore, RestoreOutcome, ServerSseMessage, SessionId, SessionManager,
 };
 
+use super::fast_call::InFlight;
 use super::sessions::new_session_id;
 
 /// See the module docs.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct McpSessions {
     local: LocalSessionManager,
+    in_flight: Arc<InFlight>,
+}
+
+impl McpSessions {
+    /// The calls answered outside rmcp, by session.
+    pub fn in_flight(&self) -> &Arc<InFlight> {
+        &self.in_flight
+    }
 }
 
 impl SessionManager for McpSessions {
@@ -47,6 +57,8 @@ impl SessionManager for McpSessions {
     }
 
     async fn close_session(&self, id: &SessionId) -> Result<(), Self::Error> {
+        // A session's calls end with it (rmcp cancels those it serves itself).
+        self.in_flight.cancel_session(id);
         self.local.close_session(id).await
     }
 

@@ -45,7 +45,6 @@ struct McpEndpoint {
     service: McpService,
     sessions: Arc<McpSessions>,
     owners: Arc<sessions::SessionOwners>,
-    in_flight: Arc<fast_call::InFlight>,
 }
 
 /// Build the whole router. `shutdown` ends open MCP streams when the gateway stops.
@@ -72,7 +71,6 @@ pub fn router(gateway: Arc<Gateway>, auth: auth::AuthState, shutdown: Cancellati
         service,
         sessions: session_manager,
         owners,
-        in_flight: Arc::default(),
     };
 
     let sse_gateway = Arc::clone(&gateway);
@@ -212,14 +210,8 @@ async fn route_mcp(endpoint: &McpEndpoint, request: Request) -> Response {
         return plain::serve(Arc::clone(&endpoint.gateway), ctx, &bytes).await;
     }
     if fast_call::headers_qualify(&parts.headers)
-        && let fast_call::Routed::Answered(response) = fast_call::route(
-            &endpoint.gateway,
-            &endpoint.sessions,
-            &endpoint.in_flight,
-            &parts,
-            &bytes,
-        )
-        .await
+        && let fast_call::Routed::Answered(response) =
+            fast_call::route(&endpoint.gateway, &endpoint.sessions, &parts, &bytes).await
     {
         return response;
     }

@@ -11,12 +11,10 @@ use axum::response::{IntoResponse, Response};
 use rmcp::model::{CallToolResult, JsonObject, ProtocolVersion};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
 
 use super::mcp::{call_outcome_to_mcp, server_config};
-use crate::gateway::Gateway;
+use crate::gateway::{Downstream, Gateway};
 use crate::principal::RequestContext;
-use crate::upstream::CallOptions;
 
 /// Should this POST be served here rather than by the MCP transport? When the client shows
 /// no sign of speaking streamable HTTP: no session and no protocol version header (SPEC §12),
@@ -180,13 +178,9 @@ async fn call_tool(
             .into_response();
         }
     };
-    let options = CallOptions {
-        progress: None,
-        cancel: CancellationToken::new(),
-        timeout: None,
-        identity: None,
-    };
-    let outcome = gateway.call_tool(&ctx, name, arguments, options).await;
+    let outcome = gateway
+        .call_tool(&ctx, name, arguments, Downstream::default())
+        .await;
     match call_outcome_to_mcp(outcome) {
         Ok(result) => result_body(id, legacy_shape(result)),
         Err(error) => Json(json!({"jsonrpc": "2.0", "id": id, "error": error})).into_response(),

@@ -14,10 +14,11 @@ use rmcp::model::{
 use rmcp::service::{Peer, PeerRequestOptions, ServiceError};
 use tokio_util::sync::CancellationToken;
 
+use super::Upstream;
 use super::direct::{DirectCall, DirectError, DirectHttp, RequestTemplate};
 use super::identity::{self, ForwardedIdentity};
-use super::{ProgressTarget, Upstream};
 use crate::config::TransportConfig;
+use crate::progress::ProgressTarget;
 
 /// How one call should run.
 pub struct CallOptions {
@@ -32,13 +33,14 @@ pub struct CallOptions {
 }
 
 /// Why a call produced no backend result. Display texts are safe to show to callers.
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum CallError {
     #[error("backend unavailable")]
     Unavailable,
     #[error("timeout after {} s", format_seconds(*.0))]
     Timeout(Duration),
-    #[error("cancelled")]
+    /// The caller cancelled or went away.
+    #[error("cancelled by the caller")]
     Cancelled,
     /// The backend answered with a JSON-RPC error (it may be useful to the caller).
     #[error("backend error: {0}")]

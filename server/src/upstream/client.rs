@@ -9,40 +9,11 @@ use std::sync::{Arc, Mutex};
 use rmcp::model::{
     ClientCapabilities, ClientConfig, Implementation, ProgressNotificationParam, ProgressToken,
 };
-use rmcp::service::{NotificationContext, Peer};
-use rmcp::{ClientHandler, RoleClient, RoleServer};
+use rmcp::service::NotificationContext;
+use rmcp::{ClientHandler, RoleClient};
 use tokio::sync::Notify;
 
-/// Where a backend progress token's notifications go: a downstream caller and its own token.
-#[derive(Clone)]
-pub struct ProgressTarget {
-    pub sink: ProgressSink,
-    pub token: ProgressToken,
-}
-
-/// How progress reaches a downstream caller.
-#[derive(Clone)]
-pub enum ProgressSink {
-    /// An rmcp session or request (rmcp routes it to the right stream).
-    Peer(Peer<RoleServer>),
-    /// The event stream of one call on the direct path (`http/fast_call.rs`). Full means the
-    /// caller reads too slowly: progress is advisory, so that notification is dropped.
-    Stream(tokio::sync::mpsc::Sender<ProgressNotificationParam>),
-}
-
-impl ProgressTarget {
-    /// Tell the caller; a caller that went away cannot be told (the call itself notices).
-    pub async fn notify(&self, params: ProgressNotificationParam) {
-        match &self.sink {
-            ProgressSink::Peer(peer) => {
-                let _ = peer.notify_progress(params).await;
-            }
-            ProgressSink::Stream(sender) => {
-                let _ = sender.try_send(params);
-            }
-        }
-    }
-}
+use crate::progress::ProgressTarget;
 
 /// State shared by a backend connection's handler and the callers using that connection.
 #[derive(Default)]

@@ -38,11 +38,12 @@ use rmcp::model::{
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::CallError;
 use super::client::LinkEvents;
 use super::http_clients::{HttpClients, Response, next_chunk};
 use super::identity::{self, ForwardedIdentity};
 use super::sse::parser::SseParser;
-use super::{CallError, ProgressTarget};
+use crate::progress::ProgressTarget;
 
 const SESSION_HEADER: HeaderName = HeaderName::from_static("mcp-session-id");
 const METHOD_HEADER: HeaderName = HeaderName::from_static("mcp-method");

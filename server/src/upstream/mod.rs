@@ -25,7 +25,6 @@ use rmcp::service::Peer;
 use tokio_util::sync::CancellationToken;
 
 pub use call::{CallError, CallOptions};
-pub use client::{ProgressSink, ProgressTarget};
 pub use pool::Pool;
 
 use crate::config::ServerConfig;

@@ -17,12 +17,12 @@ use serde_json::Value;
 
 use super::bodies::{InvokeBody, broadcast_request};
 use super::extract::{ApiQuery, RawJsonBody};
-use super::outcome::{api_error, run_call};
+use super::outcome::api_error;
 use super::servers::{RawServerQuery, unknown_server};
 use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::error::ApiError;
-use crate::gateway::Gateway;
+use crate::gateway::{Downstream, Gateway};
 use crate::http::caller::Caller;
 use crate::result_shape::payload;
 
@@ -56,13 +56,10 @@ pub async fn invoke(
     )?;
     let started = Instant::now();
     let arguments = body.arguments;
-    let result = run_call(|options| async move {
-        gateway
-            .call_tool(&caller, &exposed, arguments, options)
-            .await
-    })
-    .await
-    .map_err(api_error)?;
+    let result = gateway
+        .call_tool(&caller, &exposed, arguments, Downstream::default())
+        .await
+        .map_err(api_error)?;
     let execution_time_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let answer = InvokeAnswer {
         success: result.is_error != Some(true),
@@ -110,10 +107,10 @@ pub async fn broadcast(
     RawJsonBody(raw): RawJsonBody,
 ) -> Result<Json<Value>, ApiError> {
     let request = broadcast_request(raw)?;
-    let report =
-        run_call(|options| async move { gateway.broadcast(&caller, request, options).await })
-            .await
-            .map_err(api_error)?;
+    let report = gateway
+        .broadcast(&caller, request, Downstream::default())
+        .await
+        .map_err(api_error)?;
     Ok(Json(report.to_json()))
 }
 

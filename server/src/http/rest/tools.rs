@@ -11,9 +11,9 @@ use serde::Serialize;
 
 use super::bodies::tool_arguments;
 use super::extract::{ApiPath, RawJsonBody};
-use super::outcome::{api_error, run_call};
+use super::outcome::api_error;
 use crate::error::ApiError;
-use crate::gateway::{BroadcastRequest, Gateway};
+use crate::gateway::{BroadcastRequest, Downstream, Gateway};
 use crate::http::caller::Caller;
 
 /// A tool as the REST API lists it: exactly these three keys.
@@ -69,19 +69,16 @@ pub async fn invoke(
             tags: None,
             servers: None,
         };
-        let report =
-            run_call(|options| async move { gateway.broadcast(&caller, request, options).await })
-                .await
-                .map_err(api_error)?;
+        let report = gateway
+            .broadcast(&caller, request, Downstream::default())
+            .await
+            .map_err(api_error)?;
         return Ok(Json(report.to_call_tool_result()));
     }
-    let result = run_call(|options| async move {
-        gateway
-            .call_tool(&caller, &tool_name, Some(arguments), options)
-            .await
-    })
-    .await
-    .map_err(api_error)?;
+    let result = gateway
+        .call_tool(&caller, &tool_name, Some(arguments), Downstream::default())
+        .await
+        .map_err(api_error)?;
     Ok(Json(result))
 }
 

@@ -64,12 +64,12 @@ async fn bench_postgres_records_per_second() {
     settings.memory_queue = N;
     let auditor = Auditor::start(&settings).await.unwrap();
     // Migrations first, so that only inserts are timed.
-    auditor.record(call(&ctx(), 0)).await;
+    auditor.record(call(&ctx(), 0));
     wait_written(&auditor).await;
     relay.cut();
     let ctx = ctx();
     for i in 0..N {
-        auditor.record(call(&ctx, i)).await;
+        auditor.record(call(&ctx, i));
     }
     relay.restore();
     // Time from the first batch in: reconnecting after the restore is not insert work.
@@ -90,7 +90,7 @@ async fn bench_postgres_records_per_second() {
     // Steady state: records produced and written at the same time.
     let started = Instant::now();
     for i in 0..N {
-        auditor.record(call(&ctx, i)).await;
+        auditor.record(call(&ctx, i));
     }
     let produced = started.elapsed();
     wait_written(&auditor).await;
@@ -145,7 +145,7 @@ async fn bench_record_request_path_cost() {
         for i in 0..N {
             let record = call(&ctx, i);
             let started = Instant::now();
-            auditor.record(record).await;
+            auditor.record(record);
             costs.push(started.elapsed());
         }
         costs.sort();

@@ -51,7 +51,7 @@ async fn n_records_everywhere(database_url: &str, dir: &std::path::Path, n: usiz
         let record = call(i);
         sent.push(record.id.to_string());
         if i % 2 == 0 {
-            auditor.record(record).await;
+            auditor.record(record);
         } else {
             auditor.emit(record);
         }
@@ -96,7 +96,7 @@ async fn a_record_is_on_file_before_record_returns() {
     for i in 0..20 {
         let record = call(i);
         let id = record.id.to_string();
-        auditor.record(record).await;
+        auditor.record(record);
         let written = file_records(&audit_file(dir.path()));
         assert_eq!(written.len(), i + 1);
         assert_eq!(written[i]["id"], id.as_str());
@@ -128,11 +128,9 @@ async fn broadcast_parent_and_targets_in_file_and_table() {
         })
         .collect();
     for target in &targets {
-        auditor.record(target.clone()).await;
+        auditor.record(target.clone());
     }
-    auditor
-        .record(parent.clone().with_duration(Duration::from_millis(20)))
-        .await;
+    auditor.record(parent.clone().with_duration(Duration::from_millis(20)));
     auditor.flush_and_close(Duration::from_secs(10)).await;
 
     for records in [
@@ -191,7 +189,7 @@ async fn secrets_are_redacted_in_file_and_table() {
     });
     let record = AuditRecord::tool_call(&ctx("u"), "a__b", "a", "b", Some(&parameters))
         .with_details(json!({"private_key": "secret-value-7"}));
-    auditor.record(record).await;
+    auditor.record(record);
     auditor.flush_and_close(Duration::from_secs(10)).await;
 
     let text = std::fs::read_to_string(audit_file(dir.path())).unwrap();
@@ -251,7 +249,7 @@ async fn a_database_cut_during_1000_records_loses_and_duplicates_nothing() {
         if i % 3 == 0 {
             auditor.emit(record);
         } else {
-            auditor.record(record).await;
+            auditor.record(record);
             if (300..700).contains(&i) {
                 recorded_while_cut += 1;
             }
@@ -284,15 +282,13 @@ async fn a_database_down_at_start_does_not_stop_the_start_and_records_queue() {
         .await
         .expect("starts without its database");
     for i in 0..50 {
-        auditor.record(call(i)).await;
+        auditor.record(call(i));
     }
-    auditor
-        .record(AuditRecord::server_health(
-            "prod-db-primary",
-            false,
-            Some("connection refused"),
-        ))
-        .await;
+    auditor.record(AuditRecord::server_health(
+        "prod-db-primary",
+        false,
+        Some("connection refused"),
+    ));
     assert_eq!(auditor.pending(), 51);
     assert_eq!(file_records(&audit_file(dir.path())).len(), 51);
     relay.restore();
@@ -316,12 +312,12 @@ async fn a_shutdown_with_the_database_down_spools_and_the_next_start_writes() {
     let settings = settings(dir.path(), &db.url_via(&relay));
     let first = Auditor::start(&settings).await.unwrap();
     for i in 0..10 {
-        first.record(call(i)).await;
+        first.record(call(i));
     }
     wait_written(&first).await;
     relay.cut();
     for i in 10..40 {
-        first.record(call(i)).await;
+        first.record(call(i));
     }
     first.flush_and_close(Duration::from_millis(300)).await;
     assert_eq!(first.pending(), 30);
@@ -331,7 +327,7 @@ async fn a_shutdown_with_the_database_down_spools_and_the_next_start_writes() {
     relay.restore();
     let second = Auditor::start(&settings).await.unwrap();
     assert_eq!(second.pending(), 30);
-    second.record(call(40)).await;
+    second.record(call(40));
     wait_written(&second).await;
     second.flush_and_close(Duration::from_secs(10)).await;
     let rows = table_records(&db.url()).await;
@@ -385,7 +381,7 @@ async fn a_record_the_database_refuses_is_set_aside_and_the_rest_flows() {
     );
     let after = call(2);
     for record in [&before, &refused, &after] {
-        auditor.record(record.clone()).await;
+        auditor.record(record.clone());
     }
     relay.restore();
     wait_written(&auditor).await;

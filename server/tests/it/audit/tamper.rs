@@ -55,7 +55,7 @@ async fn the_file_chain_check_names_the_first_broken_record() {
     // Five records on each of two days: one rotated file and the active one.
     for day in [20, 21] {
         for minute in 0..5 {
-            auditor.record(record_on(day, minute)).await;
+            auditor.record(record_on(day, minute));
         }
     }
     auditor.flush_and_close(Duration::from_secs(5)).await;
@@ -171,7 +171,7 @@ const REST: &str = r#""timestamp", event, request_id, session_id, "user", subjec
 async fn database_chain_check(url: &str, dir: &Path) {
     let auditor = Auditor::start(&settings(dir, url)).await.unwrap();
     for minute in 0..10 {
-        auditor.record(record_on(21, minute)).await;
+        auditor.record(record_on(21, minute));
     }
     auditor.flush_and_close(Duration::from_secs(10)).await;
     let rows = table_records(url).await;
