@@ -103,7 +103,8 @@ async fn exercise<S: rmcp::Service<RoleClient>>(
             "fail",
             "crash",
             "get_env",
-            "headers"
+            "headers",
+            "sleeps"
         ]
     );
 

@@ -3,6 +3,7 @@
 
 mod common;
 
+mod accounted;
 mod audit;
 mod auth;
 mod binary;

@@ -538,8 +538,9 @@ async fn three_tagged_servers() -> TestGateway {
     gateway
 }
 
-const BROADCAST_KEYS: [&str; 8] = [
+const BROADCAST_KEYS: [&str; 9] = [
     "call_results",
+    "durations_ms",
     "errors",
     "execution_time_ms",
     "failed",
@@ -628,6 +629,8 @@ async fn a_broadcast_where_every_target_fails_is_still_200() {
     assert_eq!(answer.body["total_servers"], 2);
     assert_eq!(answer.body["successful"], 0);
     assert_eq!(answer.body["failed"], 2);
+    // Both targets were called: each has its own time.
+    assert_eq!(keys(&answer.body["durations_ms"]), ["a", "c"]);
     assert_eq!(answer.body["results"]["c"], "nope");
 }
 
