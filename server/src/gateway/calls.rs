@@ -407,3 +407,134 @@ fn is_truncated(result: &CallToolResult) -> bool {
         .and_then(|c| c.as_text())
         .is_some_and(|t| t.text.starts_with(crate::result_shape::TRUNCATION_MARK))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::audit::{AuditEvent, AuditSettings};
+
+    async fn auditor(dir: &tempfile::TempDir) -> Auditor {
+        Auditor::start(&AuditSettings::file_only(dir.path().join("audit.json")))
+            .await
+            .expect("auditor")
+    }
+
+    fn written(dir: &tempfile::TempDir) -> Vec<Value> {
+        std::fs::read_to_string(dir.path().join("audit.json"))
+            .unwrap_or_default()
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("a JSON line"))
+            .collect()
+    }
+
+    fn call_record() -> AuditRecord {
+        AuditRecord::new(AuditEvent::ToolCall, AuditStatus::Success)
+    }
+
+    #[tokio::test]
+    async fn an_owned_call_gives_its_outcome_to_the_caller_that_waits() {
+        let outcome = owned(&CancellationToken::new(), |cancel| async move {
+            Ok(cancel.is_cancelled())
+        })
+        .await;
+        assert_eq!(outcome.ok(), Some(false));
+    }
+
+    #[tokio::test]
+    async fn a_caller_that_goes_away_cancels_the_owned_call_which_runs_on() {
+        let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+        let (ended_tx, ended_rx) = tokio::sync::oneshot::channel();
+        let never = CancellationToken::new();
+        let caller = owned(&never, |cancel| async move {
+            let _ = started_tx.send(());
+            cancel.cancelled().await;
+            let _ = ended_tx.send("saw the cancellation");
+            Ok(())
+        });
+        tokio::select! {
+            _ = caller => panic!("the call ended before it was cancelled"),
+            started = started_rx => assert!(started.is_ok()),
+        }
+        // The caller's future is gone; the call still ends, by itself.
+        assert_eq!(ended_rx.await.ok(), Some("saw the cancellation"));
+    }
+
+    #[tokio::test]
+    async fn the_callers_own_cancellation_reaches_the_owned_call() {
+        let downstream = CancellationToken::new();
+        downstream.cancel();
+        let outcome = owned(
+            &downstream,
+            |cancel| async move { Ok(cancel.is_cancelled()) },
+        )
+        .await;
+        assert_eq!(outcome.ok(), Some(true));
+    }
+
+    #[tokio::test]
+    async fn a_record_is_written_once_when_finished() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pending = Pending::new(auditor(&dir).await, call_record());
+        pending.finish(|record| record.finished(AuditStatus::Timeout, Duration::ZERO, None));
+        let records = written(&dir);
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0]["status"], "timeout");
+    }
+
+    #[tokio::test]
+    async fn a_call_dropped_unfinished_is_recorded_as_cancelled() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        drop(Pending::new(auditor(&dir).await, call_record()));
+        let records = written(&dir);
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0]["status"], "cancelled");
+        assert_eq!(records[0]["error"], "cancelled by the caller");
+    }
+
+    #[tokio::test]
+    async fn a_call_whose_task_panics_is_recorded_as_an_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pending = Pending::new(auditor(&dir).await, call_record());
+        let outcome: Result<(), _> = owned(&CancellationToken::new(), |_| async move {
+            let _pending = pending;
+            panic!("boom");
+        })
+        .await;
+        assert!(matches!(
+            outcome,
+            Err(ToolCallError::Backend(CallError::Transport(_)))
+        ));
+        let records = written(&dir);
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0]["status"], "error");
+        assert_eq!(records[0]["error"], "internal error");
+    }
+
+    #[tokio::test]
+    async fn a_broadcast_dropped_unfinished_records_every_target_and_the_parent() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let audit = auditor(&dir).await;
+        let parent = AuditRecord::new(AuditEvent::Broadcast, AuditStatus::Success);
+        drop(PendingBroadcast {
+            audit: audit.clone(),
+            parent: Some(parent.clone()),
+            servers: vec!["a".into(), "b".into()],
+        });
+        audit.flush_and_close(Duration::from_secs(5)).await;
+        let records = written(&dir);
+        assert_eq!(records.len(), 3, "{records:?}");
+        for record in &records {
+            assert_eq!(record["status"], "cancelled", "{record}");
+        }
+        let children: Vec<_> = records
+            .iter()
+            .filter(|r| r["event"] == "tool_call")
+            .map(|r| r["mcp_server"].clone())
+            .collect();
+        assert_eq!(children, [json!("a"), json!("b")]);
+    }
+}

@@ -270,3 +270,6 @@ fn tag_broadcast_arguments(
     };
     Ok((tool, inner))
 }
+
+#[cfg(test)]
+mod tests;
