@@ -9,7 +9,6 @@ use tokio_util::sync::CancellationToken;
 use crate::audit::{AuditRecord, AuditSettings, Auditor};
 use crate::config::{self, Settings};
 use crate::gateway::{Gateway, Snapshot};
-use crate::principal::Transport;
 use crate::{http, reload, serving};
 
 /// A gateway bound to a socket, not yet serving (tests use the bound address).
@@ -89,16 +88,10 @@ pub async fn serve(bound: Bound) -> anyhow::Result<()> {
 /// Every refused token becomes an `auth_failure` audit record (off the request path).
 fn audit_auth_failures(audit: Auditor) -> http::auth::AuthFailureHook {
     Arc::new(move |failure: &http::auth::AuthFailure| {
-        let path = failure.path.as_str();
-        let transport = if path.starts_with("/mcp") || path == "/sse" || path == "/messages" {
-            Transport::Mcp
-        } else {
-            Transport::Rest
-        };
         audit.emit(AuditRecord::auth_failure(
             failure.request_id.as_deref().unwrap_or_default(),
             failure.client_ip.as_deref(),
-            transport,
+            http::transport_of(&failure.path),
             &failure.reason.to_string(),
         ));
     })

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use http::request::Parts;
 
+use super::mcp::SESSION_HEADER;
 use super::rest::request_id::request_id_of;
-use super::sessions::SESSION_HEADER;
 use crate::config::Settings;
 use crate::gateway::Gateway;
 use crate::principal::{Principal, RequestContext, Transport};

@@ -47,9 +47,12 @@ use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
 use self::session::{InboundError, SessionEntry, SessionTable};
+use super::jsonrpc::{BadMessage, Incoming};
 
 /// The path of the event stream that opens a session.
 pub const SSE_PATH: &str = "/sse";
+/// The path messages are POSTed to, unless configured otherwise.
+pub const MESSAGES_PATH: &str = "/messages";
 /// The query parameter of the endpoint URI that names the session.
 pub const SESSION_QUERY_PARAM: &str = "sessionId";
 
@@ -59,7 +62,7 @@ pub type OwnerKeyFn = dyn Fn(&Parts) -> Option<String> + Send + Sync;
 
 /// Looks at a POSTed message before its session gets it, and may add to the request parts
 /// the handler will see (`context.extensions`).
-pub type MessageHookFn = dyn Fn(&mut Parts, &[u8]) + Send + Sync;
+pub type MessageHookFn = dyn Fn(&mut Parts, &Incoming<'_>) + Send + Sync;
 
 /// How the legacy SSE endpoints behave.
 #[derive(Clone)]
@@ -81,7 +84,7 @@ pub struct LegacySseConfig {
 impl Default for LegacySseConfig {
     fn default() -> Self {
         Self {
-            messages_path: "/messages".to_owned(),
+            messages_path: MESSAGES_PATH.to_owned(),
             keep_alive: Duration::from_secs(15),
             cancellation: CancellationToken::new(),
             owner_key: None,
@@ -227,13 +230,13 @@ where
     if !owner_matches(&shared.config, &entry, &parts) {
         return session_not_found();
     }
-    let mut message = match parse_message(&body) {
-        Ok(message) => message,
-        Err(bad) => return bad_message_response(bad),
+    let (incoming, mut message) = match parse_message(&body) {
+        Ok(parsed) => parsed,
+        Err(bad) => return bad.into_response(),
     };
     let mut parts = parts;
     if let Some(hook) = &shared.config.message_hook {
-        hook(&mut parts, &body);
+        hook(&mut parts, &incoming);
     }
     attach_parts(&mut message, parts);
     match entry.deliver(message).await {
@@ -258,37 +261,14 @@ fn owner_matches(config: &LegacySseConfig, entry: &SessionEntry, parts: &Parts) 
     }
 }
 
-/// Why a POST body is not a JSON-RPC message, as the JSON-RPC error code to answer with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum BadMessage {
-    /// Not JSON at all (-32700).
-    NotJson,
-    /// JSON, but not a message this server understands (-32600).
-    NotAMessage,
-}
-
-fn parse_message(body: &[u8]) -> Result<ClientJsonRpcMessage, BadMessage> {
-    serde_json::from_slice::<ClientJsonRpcMessage>(body).map_err(|error| {
-        if error.is_syntax() || error.is_eof() {
-            BadMessage::NotJson
-        } else {
-            BadMessage::NotAMessage
-        }
-    })
-}
-
-/// 400 with a JSON-RPC error body; the id is unknown, so it is null.
-fn bad_message_response(bad: BadMessage) -> Response {
-    let (code, message) = match bad {
-        BadMessage::NotJson => (-32700, "Parse error"),
-        BadMessage::NotAMessage => (-32600, "Invalid Request"),
-    };
-    let body = serde_json::json!({
-        "jsonrpc": "2.0",
-        "id": null,
-        "error": {"code": code, "message": message},
-    });
-    (StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
+/// The message of a POST body: as read by the gateway (what is not a message is answered as
+/// on `/mcp`, [`super::jsonrpc`]), and as rmcp's type, which a session takes.
+fn parse_message(body: &[u8]) -> Result<(Incoming<'_>, ClientJsonRpcMessage), BadMessage> {
+    let incoming = super::jsonrpc::parse(body)?;
+    // A batch, or a message of no kind rmcp knows.
+    let message = serde_json::from_slice::<ClientJsonRpcMessage>(body)
+        .map_err(|_| BadMessage::NotAMessage)?;
+    Ok((incoming, message))
 }
 
 /// Puts the POST's request parts into the message, where rmcp hands them to the handler as
@@ -323,6 +303,11 @@ mod parse_tests {
             Some(BadMessage::NotAMessage)
         );
         assert_eq!(parse_message(b"[]").err(), Some(BadMessage::NotAMessage));
+        let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+        assert_eq!(
+            parse_message(deep.as_bytes()).err(),
+            Some(BadMessage::NotJson)
+        );
     }
 
     #[test]

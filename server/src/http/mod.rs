@@ -1,78 +1,49 @@
 //! The HTTP surface of the gateway: every route and the layer stack, in one place.
 //!
 //! Layers, outermost first: `X-Request-ID` -> request tracing -> `Host`/`Origin` guard ->
-//! authentication ([`auth`]) -> routes. The MCP endpoint reads its body itself (bounded by
-//! `limits.max_request_bytes`) so it can send plain JSON-RPC callers to [`plain`], answer
-//! session calls on [`fast_call`]'s direct path and hand the rest to rmcp's streamable HTTP
-//! service. The REST API is [`rest`].
+//! authentication ([`auth`]) -> routes. The MCP endpoint is [`mcp`], its legacy HTTP+SSE
+//! twin [`legacy_sse`] (both read JSON-RPC through [`jsonrpc`]); the REST API is [`rest`].
 
 pub mod audit_api;
 pub mod auth;
 pub mod caller;
-pub mod fast_call;
 pub mod guard;
 pub mod info;
+pub mod jsonrpc;
 pub mod legacy_sse;
 pub mod mcp;
-pub mod mcp_sessions;
-pub mod plain;
 pub mod rest;
-pub mod sessions;
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get};
-use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use axum::response::Response;
+use axum::routing::get;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceBuilder;
 use tower_http::trace::TraceLayer;
 
-use crate::error::ApiError;
 use crate::gateway::Gateway;
-use mcp::{ListServerFilter, McpHandler};
-use mcp_sessions::McpSessions;
+use crate::principal::Transport;
+use mcp::handler::{ListServerFilter, McpHandler};
 
-type McpService = StreamableHttpService<McpHandler, McpSessions>;
-
-/// Shared by every `/mcp` request (behind an `Arc`: axum clones the state per request).
-struct McpEndpoint {
-    gateway: Arc<Gateway>,
-    service: McpService,
-    sessions: Arc<McpSessions>,
-    owners: Arc<sessions::SessionOwners>,
+/// The transport a request path belongs to, as audit records name it: the MCP doors (`/mcp`,
+/// `GET /sse`, `POST /messages`) are `mcp`, every other path `rest` (the REST paths under
+/// `/mcp/…` included).
+pub fn transport_of(path: &str) -> Transport {
+    if path == mcp::PATH || path == legacy_sse::SSE_PATH || path == legacy_sse::MESSAGES_PATH {
+        Transport::Mcp
+    } else {
+        Transport::Rest
+    }
 }
 
 /// Build the whole router. `shutdown` ends open MCP streams when the gateway stops.
 /// `auth` decides who the caller is (see [`auth`]).
 pub fn router(gateway: Arc<Gateway>, auth: auth::AuthState, shutdown: CancellationToken) -> Router {
     let settings = gateway.settings().clone();
-    let max_request_bytes = gateway.config().limits.max_request_bytes;
-    let factory_gateway = Arc::clone(&gateway);
-    let session_manager = Arc::new(McpSessions::default());
-    let owners = Arc::new(sessions::SessionOwners::default());
-    owners.spawn_pruner(Arc::clone(&session_manager), shutdown.child_token());
-    let service = StreamableHttpService::new(
-        move || Ok(McpHandler::new(Arc::clone(&factory_gateway))),
-        Arc::clone(&session_manager),
-        StreamableHttpServerConfig::default()
-            // Host and Origin are checked by our own guard, for every route alike.
-            .disable_allowed_hosts()
-            .disable_allowed_origins()
-            .with_max_request_body_bytes(max_request_bytes)
-            .with_cancellation_token(shutdown.child_token()),
-    );
-    let endpoint = McpEndpoint {
-        gateway: Arc::clone(&gateway),
-        service,
-        sessions: session_manager,
-        owners,
-    };
-
     let sse_gateway = Arc::clone(&gateway);
     let legacy = legacy_sse::router(
         move |_parts: &http::request::Parts| McpHandler::new(Arc::clone(&sse_gateway)),
@@ -80,14 +51,16 @@ pub fn router(gateway: Arc<Gateway>, auth: auth::AuthState, shutdown: Cancellati
             cancellation: shutdown.child_token(),
             // An SSE session, like an MCP session, belongs to the subject that opened it.
             owner_key: Some(Arc::new(|parts: &http::request::Parts| {
-                Some(sessions::subject_of(&parts.extensions).to_owned())
+                Some(mcp::owners::subject_of(&parts.extensions).to_owned())
             })),
             // `tools/list` narrowed by `params.server` (SPEC §12), as on `/mcp`.
-            message_hook: Some(Arc::new(|parts: &mut http::request::Parts, body: &[u8]| {
-                if let Some(server) = list_server_filter(body) {
-                    parts.extensions.insert(ListServerFilter(server));
-                }
-            })),
+            message_hook: Some(Arc::new(
+                |parts: &mut http::request::Parts, message: &jsonrpc::Incoming<'_>| {
+                    if let Some(server) = message.list_server() {
+                        parts.extensions.insert(ListServerFilter(server));
+                    }
+                },
+            )),
             ..Default::default()
         },
     );
@@ -102,7 +75,7 @@ pub fn router(gateway: Arc<Gateway>, auth: auth::AuthState, shutdown: Cancellati
         .route("/health", get(info::health))
         .route("/metrics", get(info::metrics))
         .with_state(Arc::clone(&gateway))
-        .route("/mcp", any(mcp_endpoint).with_state(Arc::new(endpoint)))
+        .merge(mcp::routes(Arc::clone(&gateway), &shutdown))
         .merge(legacy)
         .merge(match gateway.audit().reader() {
             // The auditor's reader pool, shared by every `/audit` request.
@@ -152,93 +125,17 @@ async fn front_door(State(front): State<FrontDoor>, request: Request, next: Next
     }
 }
 
-/// `/mcp`: plain JSON-RPC callers are answered here; MCP clients go to rmcp, within the
-/// sessions they own.
-async fn mcp_endpoint(State(endpoint): State<Arc<McpEndpoint>>, request: Request) -> Response {
-    let subject = sessions::subject_of(request.extensions()).to_owned();
-    let session = request
-        .headers()
-        .get(sessions::SESSION_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    if let Some(session) = &session
-        && endpoint.owners.check(session, &subject) == sessions::Ownership::Foreign
-    {
-        tracing::warn!(%subject, "request with another subject's MCP session refused");
-        return ApiError::NotFound("session not found".into()).into_response();
-    }
-    let is_delete = request.method() == http::Method::DELETE;
-    // Boxed: the call's state machine is large, and every layer above would move it.
-    let response = Box::pin(route_mcp(&endpoint, request)).await;
-    match &session {
-        Some(session) if is_delete => endpoint.owners.release(session),
-        Some(_) => {}
-        None => {
-            if let Some(created) = response
-                .headers()
-                .get(sessions::SESSION_HEADER)
-                .and_then(|v| v.to_str().ok())
-            {
-                endpoint.owners.claim(created, &subject);
-            }
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_mcp_doors_are_mcp_and_the_rest_api_under_mcp_is_rest() {
+        for path in ["/mcp", "/sse", "/messages"] {
+            assert_eq!(transport_of(path), Transport::Mcp, "{path}");
+        }
+        for path in ["/mcp/servers", "/mcp/invoke", "/tools", "/audit", "/"] {
+            assert_eq!(transport_of(path), Transport::Rest, "{path}");
         }
     }
-    response
-}
-
-async fn route_mcp(endpoint: &McpEndpoint, request: Request) -> Response {
-    if request.method() != http::Method::POST {
-        return endpoint.service.handle(request).await.into_response();
-    }
-    let limit = endpoint.gateway.config().limits.max_request_bytes;
-    let (mut parts, body) = request.into_parts();
-    let bytes = match axum::body::to_bytes(body, limit).await {
-        Ok(bytes) => bytes,
-        Err(_) => {
-            return ApiError::PayloadTooLarge(format!(
-                "request body is larger than {limit} bytes (limits.max_request_bytes)"
-            ))
-            .into_response();
-        }
-    };
-    if plain::is_plain_request(&parts.headers, &bytes) {
-        let ctx = caller::request_context(
-            endpoint.gateway.settings(),
-            &parts,
-            crate::principal::Transport::Mcp,
-        );
-        return plain::serve(Arc::clone(&endpoint.gateway), ctx, &bytes).await;
-    }
-    if fast_call::headers_qualify(&parts.headers)
-        && let fast_call::Routed::Answered(response) =
-            fast_call::route(&endpoint.gateway, &endpoint.sessions, &parts, &bytes).await
-    {
-        return response;
-    }
-    // rmcp answers a JSON body that does not parse with 415 and plain text; JSON-RPC's answer
-    // is -32700, as outside a session. (Calls answered above were parsed already.)
-    if fast_call::content_type_is_json(&parts.headers)
-        && serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_err()
-    {
-        return plain::parse_error();
-    }
-    if let Some(server) = list_server_filter(&bytes) {
-        parts.extensions.insert(ListServerFilter(server));
-    }
-    let request = Request::from_parts(parts, Body::from(bytes));
-    endpoint.service.handle(request).await.into_response()
-}
-
-/// `params.server` of a `tools/list` request (SPEC §12), which rmcp's typed params drop.
-/// The substring test keeps the full parse off the path of every other request.
-fn list_server_filter(body: &[u8]) -> Option<String> {
-    let text = std::str::from_utf8(body).ok()?;
-    if !text.contains("tools/list") || !text.contains("\"server\"") {
-        return None;
-    }
-    let value: serde_json::Value = serde_json::from_str(text).ok()?;
-    if value.get("method")?.as_str()? != "tools/list" {
-        return None;
-    }
-    Some(value.get("params")?.get("server")?.as_str()?.to_owned())
 }

@@ -158,16 +158,16 @@ async fn a_rest_caller_that_hangs_up_cancels_its_call() {
 }
 
 /// A streamable HTTP session spoken by hand.
-struct RawSession {
-    http: reqwest::Client,
-    url: String,
-    id: String,
+pub struct RawSession {
+    pub http: reqwest::Client,
+    pub url: String,
+    pub id: String,
 }
 
-const VERSION: &str = "2025-06-18";
+pub const VERSION: &str = "2025-06-18";
 
 impl RawSession {
-    async fn open(url: &str) -> RawSession {
+    pub async fn open(url: &str) -> RawSession {
         let http = reqwest::Client::new();
         let response = http
             .post(url)
@@ -202,7 +202,7 @@ impl RawSession {
         session
     }
 
-    fn request(&self, body: &Value) -> reqwest::RequestBuilder {
+    pub fn request(&self, body: &Value) -> reqwest::RequestBuilder {
         self.http
             .post(&self.url)
             .header("accept", "application/json, text/event-stream")
@@ -325,14 +325,14 @@ async fn an_rmcp_client_that_cancels_cancels_the_backend_call() {
 }
 
 /// A legacy HTTP+SSE session spoken by hand: the event stream, and where to POST.
-struct LegacySession {
-    http: reqwest::Client,
-    stream: reqwest::Response,
-    messages: String,
+pub struct LegacySession {
+    pub http: reqwest::Client,
+    pub stream: reqwest::Response,
+    pub messages: String,
 }
 
 impl LegacySession {
-    async fn open(base: &str) -> LegacySession {
+    pub async fn open(base: &str) -> LegacySession {
         let http = reqwest::Client::new();
         let mut stream = http
             .get(format!("{base}/sse"))

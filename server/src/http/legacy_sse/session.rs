@@ -112,7 +112,7 @@ pub(super) fn open<H: ServerHandler>(
     table: &Arc<SessionTable>,
     closed: CancellationToken,
 ) -> OpenedSession {
-    let id = crate::http::sessions::new_session_id();
+    let id = crate::http::mcp::sessions::new_session_id();
     let (inbound_tx, inbound_rx) = mpsc::channel(INBOUND_CAPACITY);
     let (outbound_tx, mut outbound_rx) = mpsc::channel(OUTBOUND_CAPACITY);
     table.insert(

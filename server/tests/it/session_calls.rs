@@ -1,7 +1,7 @@
-//! Session-era `tools/call` on the gateway's direct path, seen on the wire by a raw HTTP
-//! client: a JSON answer in the shape of the session's protocol, cancellation by
-//! `notifications/cancelled`, and the requests that must still reach rmcp (progress, unknown
-//! sessions).
+//! Session-era `tools/call` answered by the gateway itself (`http/mcp/session_calls.rs`),
+//! seen on the wire by a raw HTTP client: a JSON answer in the shape of the session's
+//! protocol, cancellation by `notifications/cancelled`, and the requests that must still reach
+//! rmcp (progress, unknown sessions).
 
 use std::time::{Duration, Instant};
 

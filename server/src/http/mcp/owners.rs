@@ -9,22 +9,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rand::RngCore as _;
 use rmcp::transport::streamable_http_server::session::SessionManager as _;
 
-use super::mcp_sessions::McpSessions;
+use super::sessions::McpSessions;
 use crate::principal::Principal;
 
-pub const SESSION_HEADER: &str = "mcp-session-id";
 const PRUNE_INTERVAL: Duration = Duration::from_secs(60);
-
-/// A new session id, for `/mcp` and legacy SSE alike: 128 bits from the thread-local CSPRNG,
-/// as 32 hex digits (SPEC §13).
-pub fn new_session_id() -> String {
-    let mut bytes = [0u8; 16];
-    rand::rng().fill_bytes(&mut bytes);
-    hex::encode(bytes)
-}
 
 /// Session id -> subject.
 #[derive(Default)]
@@ -119,16 +109,6 @@ pub fn subject_of(extensions: &http::Extensions) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn session_ids_are_128_bit_hex_and_distinct() {
-        let ids: std::collections::HashSet<String> = (0..1000).map(|_| new_session_id()).collect();
-        assert_eq!(ids.len(), 1000);
-        for id in &ids {
-            assert_eq!(id.len(), 32);
-            assert!(id.chars().all(|c| c.is_ascii_hexdigit()));
-        }
-    }
 
     #[test]
     fn owners_are_recorded_and_checked() {

@@ -14,6 +14,7 @@ use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler};
 
 use crate::gateway::{Downstream, Gateway, ToolCallError};
+use crate::http::caller;
 use crate::principal::{RequestContext as CallContext, Transport};
 use crate::progress::{ProgressSink, ProgressTarget};
 
@@ -36,14 +37,12 @@ impl McpHandler {
     fn caller(&self, context: &RequestContext<RoleServer>) -> CallContext {
         let parts = context.extensions.get::<http::request::Parts>();
         match parts {
-            Some(parts) => {
-                super::caller::request_context(self.gateway.settings(), parts, Transport::Mcp)
-            }
+            Some(parts) => caller::request_context(self.gateway.settings(), parts, Transport::Mcp),
             None => {
                 // Not over HTTP (never the case in this gateway): no identity, no roles.
                 let (parts, ()) = http::Request::new(()).into_parts();
                 let mut ctx =
-                    super::caller::request_context(self.gateway.settings(), &parts, Transport::Mcp);
+                    caller::request_context(self.gateway.settings(), &parts, Transport::Mcp);
                 ctx.principal = crate::principal::Principal::anonymous(&[]);
                 ctx
             }

@@ -1,4 +1,5 @@
-//! The direct path for the commonest MCP message: `tools/call` inside an existing session.
+//! The commonest MCP message, `tools/call` inside an existing session, answered by the
+//! gateway itself.
 //!
 //! rmcp serves a session-era request by handing it to the session's worker task, which hands
 //! it to the service task, which spawns a handler task, whose answer travels back through two
@@ -6,19 +7,18 @@
 //! task hops and an SSE body where one JSON body does (the transport allows either,
 //! MCP 2025-06-18 "Sending Messages to the Server"). So the `/mcp` endpoint answers such calls
 //! here, through the same [`Gateway::call_tool`] and the same result shaping as
-//! [`super::mcp::McpHandler`], and leaves everything else to rmcp:
+//! [`super::handler::McpHandler`], and leaves everything else to rmcp:
 //!
 //! - only a single JSON-RPC request `tools/call` in a session rmcp knows, with the headers rmcp
 //!   requires and a protocol version header rmcp accepts;
 //! - not one that names a per-request protocol version, answers an input request, or carries
 //!   SEP-2243 routing headers (2026-07-28 matters);
 //! - a call without a progress token gets one JSON body; one with a token gets an event
-//!   stream of its progress notifications and then its result (the call runs in a task of
-//!   its own meanwhile, cancelled if the caller goes away);
+//!   stream of its progress notifications and then its result (a caller that goes away
+//!   cancels the call);
 //! - `notifications/cancelled` from the client reaches calls in flight here through
 //!   [`InFlight`], and goes on to rmcp as before (for calls rmcp serves).
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -35,25 +35,23 @@ use rmcp::model::{
     ServerJsonRpcMessage, ServerNotification, ServerResult,
 };
 use rmcp::transport::streamable_http_server::session::SessionManager as _;
-use serde::Deserialize;
 use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::caller;
-use super::mcp::call_outcome_to_mcp;
-use super::mcp_sessions::McpSessions;
-use super::sessions::SESSION_HEADER;
+use super::handler::call_outcome_to_mcp;
+use super::sessions::McpSessions;
+use super::{PROTOCOL_VERSION_HEADER, SESSION_HEADER, content_type_is_json};
 use crate::gateway::{Downstream, Gateway};
+use crate::http::caller;
 use crate::principal::{RequestContext, Transport};
 use crate::progress::{ProgressSink, ProgressTarget};
 
-const PROTOCOL_VERSION_HEADER: &str = "mcp-protocol-version";
 /// SEP-2243 headers, which rmcp checks against the body; such requests stay with rmcp.
 const STANDARD_HEADERS: [&str; 2] = ["mcp-method", "mcp-name"];
 
 /// Calls served here and not finished yet, by session and JSON-RPC id, so that a client's
-/// `notifications/cancelled` can stop them.
+/// `notifications/cancelled`, or the end of its session, can stop them.
 #[derive(Default)]
 pub struct InFlight {
     calls: Mutex<HashMap<(Arc<str>, NumberOrString), CancellationToken>>,
@@ -144,16 +142,6 @@ pub fn headers_qualify(headers: &http::HeaderMap) -> bool {
     content_type_is_json(headers) && accepts_json_and_sse(headers)
 }
 
-pub fn content_type_is_json(headers: &http::HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            let essence = v.split_once(';').map_or(v, |(essence, _)| essence);
-            essence.trim().eq_ignore_ascii_case("application/json")
-        })
-}
-
 fn accepts_json_and_sse(headers: &http::HeaderMap) -> bool {
     let (mut json, mut sse) = (false, false);
     for value in headers.get_all(header::ACCEPT) {
@@ -167,71 +155,26 @@ fn accepts_json_and_sse(headers: &http::HeaderMap) -> bool {
     json && sse
 }
 
-/// The parts of a JSON-RPC message this path looks at; `params` stays text until its type
-/// is known, so it is parsed once, straight into that type.
-#[derive(Deserialize)]
-struct Envelope<'a> {
-    #[serde(borrow)]
-    jsonrpc: Cow<'a, str>,
-    #[serde(default)]
-    id: Option<NumberOrString>,
-    #[serde(borrow)]
-    method: Cow<'a, str>,
-    #[serde(default, borrow)]
-    params: Option<&'a RawValue>,
-}
-
-/// What the endpoint should do with a session-era POST body.
+/// What the endpoint should do with a session-era `tools/call`.
 pub enum Routed {
     /// Answered here.
     Answered(Response),
-    /// Not for the direct path: give the request (body untouched) to rmcp.
+    /// Not for this path: give the request (body untouched) to rmcp.
     ToRmcp,
 }
 
-/// Serve `body` here if it is a plain `tools/call` of a live session; see the module docs.
-/// A `notifications/cancelled` is applied to calls in flight here and still goes to rmcp.
+/// Serve a `tools/call` request of `session` here if it is one this path answers; see the
+/// module docs.
 pub async fn route(
     gateway: &Arc<Gateway>,
     sessions: &McpSessions,
     parts: &Parts,
-    body: &Bytes,
+    session: &str,
+    id: NumberOrString,
+    params: Option<&RawValue>,
 ) -> Routed {
-    let in_flight = sessions.in_flight();
-    let Some(session) = parts
-        .headers
-        .get(SESSION_HEADER)
-        .and_then(|v| v.to_str().ok())
+    let Some(Ok(params)) = params.map(|p| serde_json::from_str::<CallToolRequestParams>(p.get()))
     else {
-        return Routed::ToRmcp;
-    };
-    // Most bodies of a session are calls; the substring tests keep the parse off the rest.
-    let text = body.as_ref();
-    let is_call = contains(text, b"tools/call");
-    if !is_call && !contains(text, b"notifications/cancelled") {
-        return Routed::ToRmcp;
-    }
-    // A small envelope, not rmcp's message enum: that one is untagged, and trying its
-    // variants in turn cost more than the rest of this path together.
-    let Ok(envelope) = serde_json::from_slice::<Envelope>(body) else {
-        return Routed::ToRmcp;
-    };
-    if envelope.jsonrpc != "2.0" {
-        return Routed::ToRmcp;
-    }
-    let (id, params) = match (&*envelope.method, envelope.id, envelope.params) {
-        ("tools/call", Some(id), Some(params)) => (id, params),
-        ("notifications/cancelled", None, Some(params)) => {
-            if let Ok(cancelled) = serde_json::from_str::<CancelledNotificationParam>(params.get())
-                && let Some(id) = &cancelled.request_id
-            {
-                in_flight.cancel(session, id);
-            }
-            return Routed::ToRmcp;
-        }
-        _ => return Routed::ToRmcp,
-    };
-    let Ok(params) = serde_json::from_str::<CallToolRequestParams>(params.get()) else {
         return Routed::ToRmcp;
     };
     // A per-request protocol version and input responses belong to 2026-07-28 requests:
@@ -255,13 +198,26 @@ pub async fn route(
         return Routed::ToRmcp;
     }
 
-    let guard = in_flight.register(Arc::clone(&session), id.clone());
+    let guard = sessions
+        .in_flight()
+        .register(Arc::clone(&session), id.clone());
     let ctx = caller::request_context(gateway.settings(), parts, Transport::Mcp);
     let Some(token) = progress else {
         let answer = call(gateway, &ctx, params, None, id, guard).await;
         return Routed::Answered(json_response(&answer));
     };
     Routed::Answered(streamed(Arc::clone(gateway), ctx, params, token, id, guard))
+}
+
+/// Apply a client's `notifications/cancelled` to the calls of `session` answered here (it
+/// goes on to rmcp too, for the calls rmcp serves).
+pub fn cancelled(sessions: &McpSessions, session: &str, params: Option<&RawValue>) {
+    if let Some(Ok(cancelled)) =
+        params.map(|p| serde_json::from_str::<CancelledNotificationParam>(p.get()))
+        && let Some(id) = &cancelled.request_id
+    {
+        sessions.in_flight().cancel(session, id);
+    }
 }
 
 /// Make the call and give its JSON-RPC answer, in the session era's shape. The call leaves
@@ -359,10 +315,6 @@ fn sse_frame(message: &ServerJsonRpcMessage) -> Bytes {
     frame.extend_from_slice(&json);
     frame.extend_from_slice(b"\n\n");
     Bytes::from(frame)
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 fn json_response(message: &ServerJsonRpcMessage) -> Response {

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use futures::Stream;
+use rand::RngCore as _;
 use rmcp::model::{ClientJsonRpcMessage, ServerJsonRpcMessage};
 use rmcp::transport::WorkerTransport;
 use rmcp::transport::streamable_http_server::session::local::{
@@ -15,8 +16,15 @@ use rmcp::transport::streamable_http_server::session::{
     EventStore, RestoreOutcome, ServerSseMessage, SessionId, SessionManager,
 };
 
-use super::fast_call::InFlight;
-use super::sessions::new_session_id;
+use super::session_calls::InFlight;
+
+/// A new session id, for `/mcp` and legacy SSE alike: 128 bits from the thread-local CSPRNG,
+/// as 32 hex digits (SPEC §13).
+pub fn new_session_id() -> String {
+    let mut bytes = [0u8; 16];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
 
 /// See the module docs.
 #[derive(Default)]
@@ -108,6 +116,16 @@ impl SessionManager for McpSessions {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn session_ids_are_128_bit_hex_and_distinct() {
+        let ids: std::collections::HashSet<String> = (0..1000).map(|_| new_session_id()).collect();
+        assert_eq!(ids.len(), 1000);
+        for id in &ids {
+            assert_eq!(id.len(), 32);
+            assert!(id.chars().all(|c| c.is_ascii_hexdigit()));
+        }
+    }
 
     #[tokio::test]
     async fn session_ids_are_128_random_bits_and_the_sessions_are_rmcps() {
