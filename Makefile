@@ -28,9 +28,11 @@ test-deps: ## Install the real MCP clients and servers the tests use (.venv, tes
 	@$(VENV)/bin/pip install --quiet --disable-pip-version-check -r testdeps/requirements.txt
 	@cd testdeps && npm ci --no-audit --no-fund --loglevel=error
 
-test: test-deps ## Run every test (unit, integration, interop)
+test: test-deps ## Run every test (unit, integration, interop), the integration tests twice
 	$(CARGO) build --workspace --all-targets
 	$(CARGO) nextest run --workspace --no-fail-fast
+	@# Again with every backend call through rmcp's client, so that the fallback is never dead code.
+	GATEWAY_UPSTREAM_CLIENT=rmcp $(CARGO) nextest run -p mcp-gateway --test it --no-fail-fast
 
 bench: ## Benchmark the gateway against direct calls to the same backend
 	$(CARGO) build --release --workspace

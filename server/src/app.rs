@@ -97,6 +97,11 @@ fn audit_auth_failures(audit: Auditor) -> http::auth::AuthFailureHook {
     })
 }
 
+// A serving thread's heartbeat timer must be due before the timers calls set on it, or it
+// saves them nothing (see `serving::keep_a_timer_pending`).
+const _: () =
+    assert!(serving::HEARTBEAT.as_secs() < crate::upstream::http_call::DRAIN_TIMEOUT.as_secs());
+
 /// How long shutdown waits for the audit database to take what is queued (the rest is
 /// spooled to disk and written at the next start).
 const AUDIT_DRAIN: std::time::Duration = std::time::Duration::from_secs(10);

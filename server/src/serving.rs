@@ -7,7 +7,7 @@
 //! task — and a parked worker is woken for each hop and parks again. At one call in flight
 //! that was ~6.6 context switches per call and ~40 % of the gateway's CPU time
 //! (docs/decisions.md). On a serving thread the same call wakes nothing but its own thread:
-//! the backend connection is the thread's own ([`crate::upstream::http_clients`] keeps one
+//! the backend connection is the thread's own ([`crate::upstream::clients`] keeps one
 //! pool per thread), and the call's audit record is written there too.
 //!
 //! One task on the main runtime accepts and hands each connection to the next thread in turn
@@ -28,12 +28,6 @@ use tokio_util::sync::CancellationToken;
 /// A connection accepted on the main runtime, still to be registered with a serving thread's
 /// runtime.
 type Accepted = (std::net::TcpStream, SocketAddr);
-
-/// How many serving threads run when the operator does not say: one per CPU the process may
-/// use (cgroup quotas included).
-pub fn default_threads() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
-}
 
 /// Serve `router` on `listener` with `threads` serving threads until `shutdown` is cancelled
 /// (or this future is dropped), then let each thread finish its connections gracefully (as
@@ -169,16 +163,15 @@ fn run_thread(
 }
 
 /// The period of [`keep_a_timer_pending`]: shorter than any timer a call sets (the shortest,
-/// the bound on draining a backend's event stream, is 5 s).
-const HEARTBEAT: Duration = Duration::from_secs(1);
-const _: () = assert!(HEARTBEAT.as_secs() < crate::upstream::direct::DRAIN_TIMEOUT.as_secs());
+/// the bound on draining a backend's event stream, is 5 s; `app.rs` holds the two together).
+pub const HEARTBEAT: Duration = Duration::from_secs(1);
 
 /// Keeps a timer due within [`HEARTBEAT`] pending on the serving thread.
 ///
 /// Tokio's time driver wakes its own thread (an eventfd write, then an extra return from
 /// `epoll_wait`) whenever a timer is set that is due before every timer it knew of when it
 /// last went to sleep; with none pending, that is every timer. A call answered as an event
-/// stream sets one (the bound on draining the rest of the stream, `upstream::direct`), so
+/// stream sets one (the bound on draining the rest of the stream, `upstream::http_call`), so
 /// each such call paid two system calls and a pass of the runtime for it. With this timer
 /// pending, timers due after it wake nothing; it costs one tick a second.
 async fn keep_a_timer_pending() {

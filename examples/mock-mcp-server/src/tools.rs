@@ -96,7 +96,7 @@ impl ToolName {
             ToolName::Crash => "Exit the server process at once with code 3",
             ToolName::GetEnv => "Return the value of an environment variable, or <unset>",
             ToolName::Headers => {
-                "Return the HTTP request headers of this call as JSON, and its JSON-RPC id under \":request-id\""
+                "Return the HTTP request headers of this call as JSON, its JSON-RPC id under \":request-id\" and its _meta under \":meta\""
             }
         }
     }
@@ -220,6 +220,7 @@ pub async fn call(
             // Not a header name (those never contain ':'): tests use it to tell which client
             // path sent the call.
             seen[REQUEST_ID_KEY] = serde_json::to_value(&context.request.id).unwrap_or_default();
+            seen[META_KEY] = serde_json::to_value(&context.request.meta).unwrap_or_default();
             text(seen.to_string())
         }
         ToolName::Sleeps => text(sleeps_json().to_string()),
@@ -337,6 +338,8 @@ async fn sleep(arguments: &JsonObject, request: &RequestContext<RoleServer>) -> 
 
 /// Where the `headers` tool puts the call's JSON-RPC id.
 const REQUEST_ID_KEY: &str = ":request-id";
+/// Where the `headers` tool puts the call's `_meta`.
+const META_KEY: &str = ":meta";
 
 /// The request headers as a JSON object; repeated headers are joined with ", ".
 fn headers_json(parts: Option<&Parts>) -> Value {

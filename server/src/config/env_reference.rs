@@ -37,6 +37,11 @@ const ENV_REFERENCE: &[(&str, &str, &str)] = &[
         "Threads that serve client connections, each with its own event loop; a connection stays on one of them.",
     ),
     (
+        "GATEWAY_UPSTREAM_CLIENT",
+        "auto",
+        "auto: tools/call to streamable HTTP backends through the gateway's own HTTP client, rmcp's for the rest; rmcp: rmcp's client for every call.",
+    ),
+    (
         "MCP_SERVERS_CONFIG",
         "mcp_servers.yaml",
         "The backend configuration file; the --config flag wins.",

@@ -102,6 +102,23 @@ pub enum LogFormat {
     Json,
 }
 
+/// Which client a call to a backend goes through (`GATEWAY_UPSTREAM_CLIENT`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum UpstreamClient {
+    /// The gateway's own HTTP client (`upstream::http_call`) for streamable HTTP backends
+    /// where it applies, rmcp's client for everything else.
+    #[default]
+    Auto,
+    /// rmcp's client for every call.
+    Rmcp,
+}
+
+/// How many serving threads run when the operator does not say: one per CPU the process may
+/// use (cgroup quotas included).
+fn default_worker_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 /// Everything the environment configures. `Debug` is safe to log: the one value that may
 /// carry a password, `database_url`, is a [`Secret`].
 #[derive(Debug, Clone, PartialEq)]
@@ -115,8 +132,10 @@ pub struct Settings {
     pub allowed_hosts: Vec<String>,
     /// Accepted `Origin` headers (`scheme://host:port`, `:*` for any port).
     pub allowed_origins: Vec<String>,
-    /// Serving threads (see [`crate::serving`]).
+    /// Serving threads (see `serving.rs`).
     pub worker_threads: usize,
+    /// Which client calls backends.
+    pub upstream_client: UpstreamClient,
     pub config_path: PathBuf,
     pub auth_enabled: bool,
     /// Without a trailing slash.
@@ -197,7 +216,7 @@ impl Settings {
         };
 
         let worker_threads = match reader.value("GATEWAY_WORKER_THREADS") {
-            None => crate::serving::default_threads(),
+            None => default_worker_threads(),
             Some(text) => match text.parse::<usize>() {
                 Ok(threads) if (1..=MAX_WORKER_THREADS).contains(&threads) => threads,
                 _ => {
@@ -252,6 +271,14 @@ impl Settings {
                 "must start with sqlite:, postgres:// or postgresql://",
             );
         }
+        let upstream_client = match reader.text("GATEWAY_UPSTREAM_CLIENT").as_str() {
+            "auto" => UpstreamClient::Auto,
+            "rmcp" => UpstreamClient::Rmcp,
+            _ => {
+                reader.problem("GATEWAY_UPSTREAM_CLIENT", "must be auto or rmcp");
+                UpstreamClient::Auto
+            }
+        };
         let log_format = match reader.text("LOG_FORMAT").to_ascii_lowercase().as_str() {
             "pretty" => LogFormat::Pretty,
             "json" => LogFormat::Json,
@@ -268,6 +295,7 @@ impl Settings {
             allowed_hosts,
             allowed_origins,
             worker_threads,
+            upstream_client,
             config_path,
             auth_enabled,
             keycloak_url,

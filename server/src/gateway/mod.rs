@@ -24,7 +24,7 @@ use crate::authz::Policy;
 use crate::catalog::{self, Catalog, ServerView};
 use crate::config::{Config, Settings};
 use crate::ratelimit::{RateLimiter, RetryAfter};
-use crate::upstream::http_clients::HttpClients;
+use crate::upstream::clients::HttpClients;
 use crate::upstream::{CallError, Pool};
 
 pub use calls::Downstream;
@@ -129,11 +129,12 @@ impl Gateway {
             .build()
             .unwrap_or_default();
         let http = HttpClients::new(reqwest, USER_AGENT);
+        let upstream_client = settings.upstream_client;
         let gateway = Arc::new(Gateway {
             settings: Arc::new(settings),
             snapshot: ArcSwap::from_pointee(snapshot),
             audit,
-            pool: Pool::new(http),
+            pool: Pool::new(http, upstream_client),
             catalog: ArcSwap::from_pointee(Catalog::default()),
             catalog_generation: watch::channel(0).0,
             metrics: crate::metrics::Metrics::new(),

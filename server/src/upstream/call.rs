@@ -1,10 +1,11 @@
-//! One `tools/call` on a backend: deadline, progress relay and cancellation, over the direct
-//! path of streamable HTTP backends ([`super::direct`]) or rmcp's client.
-
-use std::time::Duration;
+//! One `tools/call` on a backend: deadline, progress relay and cancellation, through the
+//! gateway's own HTTP client for streamable HTTP backends ([`super::http_call`]) or rmcp's
+//! client, behind one function ([`Upstream::call_tool`]).
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use futures::future::Either;
 use rmcp::RoleClient;
 use rmcp::model::{
     CallToolRequest, CallToolRequestParams, CallToolResult, CancelledNotification,
@@ -15,9 +16,9 @@ use rmcp::service::{Peer, PeerRequestOptions, ServiceError};
 use tokio_util::sync::CancellationToken;
 
 use super::Upstream;
-use super::direct::{DirectCall, DirectError, DirectHttp, RequestTemplate};
+use super::http_call::{HttpCallError, HttpCaller, RequestTemplate, ToolCall};
 use super::identity::{self, ForwardedIdentity};
-use crate::config::TransportConfig;
+use crate::config::{TransportConfig, UpstreamClient};
 use crate::progress::ProgressTarget;
 
 /// How one call should run.
@@ -59,6 +60,25 @@ fn format_seconds(d: Duration) -> String {
     }
 }
 
+/// How a call reaches its backend: the two implementations of "call this tool" behind
+/// [`Upstream::call_tool`]. Everything else about a call — the deadline, cancellation and
+/// telling the backend, progress relay, the body credential, identity forwarding, `resultType`
+/// — is the same for both and written once, in [`Upstream::call_with`].
+enum Client<'a> {
+    Http {
+        caller: &'a HttpCaller,
+        template: &'a RequestTemplate,
+    },
+    Rmcp,
+}
+
+/// Why one attempt gave no outcome.
+enum Attempt {
+    Failed(CallError),
+    /// The backend no longer knows the session; nothing ran, rmcp's client may try.
+    SessionExpired,
+}
+
 impl Upstream {
     /// Call `tool` on this backend with the server's timeout, relaying progress and
     /// cancellation. The tool's own failures come back as `Ok` with `is_error`.
@@ -77,54 +97,112 @@ impl Upstream {
                 .get_or_insert_with(JsonObject::new)
                 .insert(name.clone(), value.clone().into());
         }
-        let direct = live
-            .direct
+        // Tools whose schema asks for `Mcp-Param-*` headers: only rmcp's client sends those.
+        let caller = live
+            .http_caller
             .clone()
+            .filter(|_| self.client == UpstreamClient::Auto)
             .filter(|_| !state.param_header_tools.iter().any(|t| t == tool));
         drop(state);
-
-        if let Some(direct) = direct
-            && let Some(template) = direct.template()
+        let request = Request {
+            tool,
+            arguments: arguments.as_ref(),
+            options: &options,
+        };
+        if let Some(caller) = &caller
+            && let Some(template) = caller.template()
         {
-            let outcome = self
-                .call_direct(
-                    &direct,
-                    &template,
-                    &peer,
-                    tool,
-                    arguments.as_ref(),
-                    &options,
-                )
-                .await;
-            match outcome {
-                Err(DirectError::SessionExpired) => {
+            let client = Client::Http {
+                caller,
+                template: &template,
+            };
+            match self.call_with(client, &peer, &request).await {
+                Err(Attempt::SessionExpired) => {
                     tracing::debug!(server = %self.config.name, "backend session expired; the call goes through rmcp, which opens a new one");
                 }
-                Err(DirectError::Failed(error)) => return Err(error),
+                Err(Attempt::Failed(error)) => return Err(error),
                 Ok(result) => return Ok(result),
             }
         }
+        match self.call_with(Client::Rmcp, &peer, &request).await {
+            Ok(result) => Ok(result),
+            Err(Attempt::Failed(error)) => Err(error),
+            // rmcp's client re-initialises an expired session itself.
+            Err(Attempt::SessionExpired) => Err(CallError::Transport("session expired")),
+        }
+    }
 
-        let mut params = CallToolRequestParams::new(tool.to_owned());
-        if let Some(arguments) = arguments {
-            params = params.with_arguments(arguments);
-        }
-        // Only HTTP transports carry headers; stdio backends get nothing.
-        if self.config.forward_identity
-            && !matches!(self.config.transport, TransportConfig::Stdio { .. })
-            && let Some(identity) = &options.identity
-        {
-            identity::attach(&mut params, identity);
-        }
-        let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
-        let handle = peer
-            .send_request_with_option(request, PeerRequestOptions::no_options())
-            .await
-            .map_err(|_| CallError::Unavailable)?;
-        let request_id = handle.id.clone();
-        let progress_token = handle.progress_token.clone();
-        // rmcp chose the backend-side progress token; map it to the caller's.
-        let _relay = options.progress.map(|target| {
+    /// One attempt through `client`: what both clients share (see [`Client`]).
+    async fn call_with(
+        &self,
+        client: Client<'_>,
+        peer: &Peer<RoleClient>,
+        request: &Request<'_>,
+    ) -> Result<CallToolResult, Attempt> {
+        let options = request.options;
+        let identity = self.forwarded_identity(options);
+        let (request_id, progress_token, answer) = match client {
+            Client::Http { caller, template } => {
+                let id = caller.next_request_id();
+                let token = ProgressToken(NumberOrString::String(Arc::clone(&id)));
+                let request_id = RequestId::String(Arc::clone(&id));
+                let events = &self.events;
+                let answer = async move {
+                    let call = ToolCall {
+                        id: &id,
+                        tool: request.tool,
+                        arguments: request.arguments,
+                        progress: options.progress.as_ref(),
+                        identity,
+                    };
+                    match caller.call(template, call, events).await {
+                        Ok(result) => Ok(result),
+                        Err(HttpCallError::SessionExpired) => Err(Attempt::SessionExpired),
+                        Err(HttpCallError::Failed(error)) => Err(Attempt::Failed(error)),
+                    }
+                };
+                (request_id, token, Either::Left(answer))
+            }
+            Client::Rmcp => {
+                let mut params = CallToolRequestParams::new(request.tool.to_owned());
+                if let Some(arguments) = request.arguments {
+                    params = params.with_arguments(arguments.clone());
+                }
+                if let Some(identity) = identity {
+                    identity::attach(&mut params, identity);
+                }
+                let handle = peer
+                    .send_request_with_option(
+                        ClientRequest::CallToolRequest(CallToolRequest::new(params)),
+                        PeerRequestOptions::no_options(),
+                    )
+                    .await
+                    .map_err(|_| Attempt::Failed(CallError::Unavailable))?;
+                let events = &self.events;
+                let answer = async move {
+                    match handle.rx.await {
+                        Err(_) => {
+                            events.suspect.notify_one();
+                            Err(CallError::Transport("connection closed during the call"))
+                        }
+                        Ok(Ok(ServerResult::CallToolResult(result))) => Ok(result),
+                        Ok(Ok(_)) => Err(CallError::Transport("unexpected answer to tools/call")),
+                        Ok(Err(ServiceError::McpError(error))) => {
+                            Err(CallError::Rejected(error.message.into()))
+                        }
+                        Ok(Err(other)) => {
+                            events.suspect.notify_one();
+                            Err(CallError::Transport(service_error_category(&other)))
+                        }
+                    }
+                    .map_err(Attempt::Failed)
+                };
+                (handle.id, handle.progress_token, Either::Right(answer))
+            }
+        };
+        // The backend's progress for this call reaches the caller (the gateway's own client
+        // also relays what comes on the call's own stream).
+        let _relay = options.progress.clone().map(|target| {
             self.events
                 .register_progress(progress_token.clone(), target);
             RelayGuard {
@@ -132,91 +210,41 @@ impl Upstream {
                 token: progress_token,
             }
         });
-
         let timeout = options.timeout.unwrap_or(self.config.timeout);
         let outcome = tokio::select! {
-            response = handle.rx => response.map_err(|_| {
-                self.events.suspect.notify_one();
-                CallError::Transport("connection closed during the call")
-            }),
-            _ = tokio::time::sleep(timeout) => Err(CallError::Timeout(timeout)),
-            _ = options.cancel.cancelled() => Err(CallError::Cancelled),
+            outcome = answer => outcome,
+            _ = tokio::time::sleep(timeout) => Err(Attempt::Failed(CallError::Timeout(timeout))),
+            _ = options.cancel.cancelled() => Err(Attempt::Failed(CallError::Cancelled)),
         };
-        let response = match outcome {
-            Ok(response) => response,
-            Err(error) => {
-                if matches!(error, CallError::Timeout(_) | CallError::Cancelled) {
-                    send_cancelled(&peer, request_id, &error).await;
-                }
-                return Err(error);
-            }
-        };
-        match response {
-            Ok(ServerResult::CallToolResult(mut result)) => {
-                // Older backends send no resultType; newer clients require it (rmcp strips
-                // it again for older clients).
-                result.result_type.get_or_insert(ResultType::COMPLETE);
-                Ok(result)
-            }
-            Ok(_) => Err(CallError::Transport("unexpected answer to tools/call")),
-            Err(ServiceError::McpError(error)) => Err(CallError::Rejected(error.message.into())),
-            Err(other) => {
-                self.events.suspect.notify_one();
-                Err(CallError::Transport(service_error_category(&other)))
-            }
-        }
-    }
-}
-
-impl Upstream {
-    /// The call on the direct path ([`super::direct`]), with the same deadline, cancellation and
-    /// progress relay as rmcp's.
-    async fn call_direct(
-        &self,
-        direct: &DirectHttp,
-        template: &RequestTemplate,
-        peer: &Peer<RoleClient>,
-        tool: &str,
-        arguments: Option<&JsonObject>,
-        options: &CallOptions,
-    ) -> Result<CallToolResult, DirectError> {
-        let id = direct.next_request_id();
-        // The backend may send progress on the session's own stream rather than the call's;
-        // rmcp's handler relays it from there.
-        let _relay = options.progress.clone().map(|target| {
-            let token = ProgressToken(NumberOrString::String(Arc::clone(&id)));
-            self.events.register_progress(token.clone(), target);
-            RelayGuard {
-                events: &self.events,
-                token,
-            }
-        });
-        let call = DirectCall {
-            id: &id,
-            tool,
-            arguments,
-            progress: options.progress.as_ref(),
-            identity: options
-                .identity
-                .as_ref()
-                .filter(|_| self.config.forward_identity),
-        };
-        let timeout = options.timeout.unwrap_or(self.config.timeout);
-        let outcome = tokio::select! {
-            outcome = direct.call(template, call, &self.events) => outcome,
-            _ = tokio::time::sleep(timeout) => Err(DirectError::Failed(CallError::Timeout(timeout))),
-            _ = options.cancel.cancelled() => Err(DirectError::Failed(CallError::Cancelled)),
-        };
-        if let Err(DirectError::Failed(error @ (CallError::Timeout(_) | CallError::Cancelled))) =
+        if let Err(Attempt::Failed(error @ (CallError::Timeout(_) | CallError::Cancelled))) =
             &outcome
         {
-            send_cancelled(peer, RequestId::String(id), error).await;
+            send_cancelled(peer, request_id, error).await;
         }
         outcome.map(|mut result| {
+            // Older backends send no resultType; newer clients require it (it is stripped
+            // again for older clients downstream).
             result.result_type.get_or_insert(ResultType::COMPLETE);
             result
         })
     }
+
+    /// The identity a call forwards: only to backends with `forward_identity: true`, and only
+    /// over HTTP (stdio has no headers to carry it).
+    fn forwarded_identity<'a>(&self, options: &'a CallOptions) -> Option<&'a ForwardedIdentity> {
+        let carries_headers = !matches!(self.config.transport, TransportConfig::Stdio { .. });
+        options
+            .identity
+            .as_ref()
+            .filter(|_| self.config.forward_identity && carries_headers)
+    }
+}
+
+/// One call, as both clients take it.
+struct Request<'a> {
+    tool: &'a str,
+    arguments: Option<&'a JsonObject>,
+    options: &'a CallOptions,
 }
 
 /// Tell the backend to stop a call. Best effort: the backend may already be gone.

@@ -19,19 +19,19 @@ use rmcp::transport::streamable_http_client::{
 use tokio::io::AsyncBufReadExt as _;
 
 use super::client::{LinkEvents, UpstreamClient};
+use super::clients::HttpClients;
 use super::credentials::ResolvedAuth;
-use super::direct::DirectHttp;
-use super::http_client::BackendHttpClient;
-use super::http_clients::HttpClients;
+use super::http_call::HttpCaller;
+use super::rmcp_http::RmcpHttpClient;
 use super::sse;
 use crate::config::{EnvValue, ServerConfig, TransportConfig};
 
 pub type Connection = RunningService<RoleClient, UpstreamClient>;
 
-/// An open session, and for streamable HTTP its direct `tools/call` path.
+/// An open session, and for streamable HTTP the gateway's own `tools/call` client.
 pub struct Connected {
     pub service: Connection,
-    pub direct: Option<Arc<DirectHttp>>,
+    pub http_caller: Option<Arc<HttpCaller>>,
 }
 
 /// The variables a stdio backend inherits from the gateway; everything else it gets comes
@@ -63,10 +63,10 @@ pub async fn connect(
                     StreamableHttpClientTransportConfig::with_uri(with_query(url, &auth.query)?)
                         .custom_headers(headers)
                         .max_concurrent_requests(HTTP_MAX_CONCURRENT_REQUESTS);
-                let direct = Arc::new(DirectHttp::new(http.clone()));
-                let client = BackendHttpClient {
+                let http_caller = Arc::new(HttpCaller::new(http.clone()));
+                let client = RmcpHttpClient {
                     http: http.reqwest.clone(),
-                    direct: Arc::clone(&direct),
+                    http_caller: Arc::clone(&http_caller),
                 };
                 let transport =
                     StreamableHttpClientTransport::with_client(client, transport_config);
@@ -76,7 +76,7 @@ pub async fn connect(
                     .map_err(|e| format!("handshake failed: {}", initialize_category(&e)))?;
                 Ok(Connected {
                     service,
-                    direct: Some(direct),
+                    http_caller: Some(http_caller),
                 })
             }
             TransportConfig::Sse { url } => {
@@ -91,7 +91,7 @@ pub async fn connect(
                 handler
                     .serve(transport)
                     .await
-                    .map(Connected::without_direct_path)
+                    .map(Connected::rmcp_only)
                     .map_err(|e| format!("handshake failed: {}", initialize_category(&e)))
             }
             TransportConfig::Stdio { command, args, env } => {
@@ -99,7 +99,7 @@ pub async fn connect(
                 handler
                     .serve(transport)
                     .await
-                    .map(Connected::without_direct_path)
+                    .map(Connected::rmcp_only)
                     .map_err(|e| format!("handshake failed: {}", initialize_category(&e)))
             }
         }
@@ -110,10 +110,10 @@ pub async fn connect(
 }
 
 impl Connected {
-    fn without_direct_path(service: Connection) -> Self {
+    fn rmcp_only(service: Connection) -> Self {
         Self {
             service,
-            direct: None,
+            http_caller: None,
         }
     }
 }

@@ -3,7 +3,7 @@
 //!
 //! Every caller shares one backend session, so headers cannot be set per connection. The
 //! call carries the identity in a private `_meta` entry of its `tools/call`; the HTTP client
-//! of that backend ([`BackendHttpClient`](super::http_client::BackendHttpClient) for
+//! of that backend ([`RmcpHttpClient`](super::rmcp_http::RmcpHttpClient) for
 //! streamable HTTP, the SSE transport for SSE) takes the entry out of the message and turns it into headers of that one POST. The
 //! backend never sees the entry.
 

@@ -6,13 +6,13 @@
 
 pub mod call;
 pub mod client;
+pub mod clients;
 pub mod connect;
 pub mod credentials;
-pub mod direct;
-pub mod http_client;
-pub mod http_clients;
+pub mod http_call;
 pub mod identity;
 pub mod pool;
+pub mod rmcp_http;
 pub mod sse;
 mod supervisor;
 
@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 pub use call::{CallError, CallOptions};
 pub use pool::Pool;
 
-use crate::config::ServerConfig;
+use crate::config::{ServerConfig, UpstreamClient};
 use client::LinkEvents;
 use credentials::CredentialCache;
 
@@ -45,8 +45,8 @@ pub struct LiveLink {
     pub peer: Peer<RoleClient>,
     /// A `location: body` credential, added to the arguments of every call.
     pub body_argument: Option<(String, String)>,
-    /// Streamable HTTP backends: `tools/call` without rmcp's client worker.
-    pub direct: Option<Arc<direct::DirectHttp>>,
+    /// Streamable HTTP backends: `tools/call` as one POST, without rmcp's client.
+    pub http_caller: Option<Arc<http_call::HttpCaller>>,
 }
 
 /// Everything the gateway knows about one backend right now. Replaced whole on change.
@@ -73,6 +73,8 @@ impl LinkState {
 /// One configured backend server and the task that keeps it connected.
 pub struct Upstream {
     config: Arc<ServerConfig>,
+    /// Which client its calls go through.
+    client: UpstreamClient,
     state: ArcSwap<LinkState>,
     events: Arc<LinkEvents>,
     credentials: CredentialCache,

@@ -10,8 +10,8 @@ use arc_swap::ArcSwap;
 use tokio::sync::Notify;
 
 use super::Upstream;
-use super::http_clients::HttpClients;
-use crate::config::ServerConfig;
+use super::clients::HttpClients;
+use crate::config::{ServerConfig, UpstreamClient};
 
 /// What a config change did to the running backends.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -31,14 +31,17 @@ impl PoolChanges {
 pub struct Pool {
     upstreams: ArcSwap<BTreeMap<String, Arc<Upstream>>>,
     http: HttpClients,
+    client: UpstreamClient,
     changed: Arc<Notify>,
 }
 
 impl Pool {
-    pub fn new(http: HttpClients) -> Self {
+    /// `client`: which client every backend's calls go through.
+    pub fn new(http: HttpClients, client: UpstreamClient) -> Self {
         Self {
             upstreams: Default::default(),
             http,
+            client,
             changed: Arc::new(Notify::new()),
         }
     }
@@ -76,6 +79,7 @@ impl Pool {
                     let upstream = Upstream::spawn(
                         Arc::new(server.clone()),
                         self.http.clone(),
+                        self.client,
                         Arc::clone(&self.changed),
                     );
                     next.insert(server.name.clone(), upstream);

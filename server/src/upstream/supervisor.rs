@@ -10,9 +10,9 @@ use std::time::Duration;
 use rmcp::model::Tool;
 use tokio::sync::Notify;
 
+use super::clients::HttpClients;
 use super::connect::{self, Connected};
-use super::direct::wants_param_headers;
-use super::http_clients::HttpClients;
+use super::http_call::wants_param_headers;
 use super::{BackendInfo, LinkState, LiveLink, Upstream};
 
 const INITIAL_BACKOFF: Duration = Duration::from_secs(1);
@@ -37,10 +37,12 @@ impl Upstream {
     pub(super) fn spawn(
         config: Arc<crate::config::ServerConfig>,
         http: HttpClients,
+        client: crate::config::UpstreamClient,
         changed: Arc<Notify>,
     ) -> Arc<Self> {
         let upstream = Arc::new(Upstream {
             config,
+            client,
             state: Default::default(),
             events: Default::default(),
             credentials: Default::default(),
@@ -131,7 +133,7 @@ impl Upstream {
     ) -> Ended {
         let Connected {
             service: connection,
-            direct,
+            http_caller,
         } = connection;
         let peer = connection.peer().clone();
         let info = peer.peer_info().map(|info| BackendInfo {
@@ -150,7 +152,7 @@ impl Upstream {
         let live = LiveLink {
             peer: peer.clone(),
             body_argument: auth.body_argument.clone(),
-            direct,
+            http_caller,
         };
         let refresh = async {
             match auth.refresh_at {

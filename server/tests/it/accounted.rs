@@ -22,7 +22,7 @@ async fn gateway() -> ([MockServer; 2], TestGateway) {
 }
 
 /// A plain JSON-RPC call through the gateway (how tests ask a backend what it saw).
-async fn plain_call(gateway: &TestGateway, tool: &str, arguments: Value) -> Value {
+pub async fn plain_call(gateway: &TestGateway, tool: &str, arguments: Value) -> Value {
     reqwest::Client::new()
         .post(gateway.mcp_url())
         .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
@@ -45,7 +45,7 @@ async fn sleeps(gateway: &TestGateway, server: &str) -> Value {
 }
 
 /// Wait until `server` lists `tag` under `list` (`started` or `cancelled`).
-async fn wait_for_sleep(gateway: &TestGateway, server: &str, list: &str, tag: &str) {
+pub async fn wait_for_sleep(gateway: &TestGateway, server: &str, list: &str, tag: &str) {
     let deadline = Instant::now() + PATIENCE;
     loop {
         let seen = sleeps(gateway, server).await;
@@ -64,7 +64,7 @@ async fn wait_for_sleep(gateway: &TestGateway, server: &str, list: &str, tag: &s
 }
 
 /// The `tool_call` records of the calls made with `tag`.
-fn call_records(gateway: &TestGateway, tag: &str) -> Vec<Value> {
+pub fn call_records(gateway: &TestGateway, tag: &str) -> Vec<Value> {
     gateway
         .audit_records()
         .into_iter()

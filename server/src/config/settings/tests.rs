@@ -64,7 +64,8 @@ fn defaults() {
     assert!(s.audit_to_stdout);
     assert_eq!(s.log_level, "info");
     assert_eq!(s.log_format, LogFormat::Pretty);
-    assert_eq!(s.worker_threads, crate::serving::default_threads());
+    assert_eq!(s.worker_threads, default_worker_threads());
+    assert_eq!(s.upstream_client, UpstreamClient::Auto);
     assert!(s.worker_threads >= 1);
     assert!(s.is_loopback_listen());
     assert_eq!(s.listen_addr(), "127.0.0.1:8000");

@@ -175,6 +175,10 @@ impl TestGateway {
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
+        // `make test` runs the suite a second time with every call through rmcp's client.
+        if let Ok(client) = std::env::var("GATEWAY_UPSTREAM_CLIENT") {
+            vars.insert("GATEWAY_UPSTREAM_CLIENT".to_owned(), client);
+        }
         for (k, v) in env {
             vars.insert(k.to_string(), v.to_string());
         }

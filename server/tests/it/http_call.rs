@@ -1,10 +1,12 @@
-//! The direct `tools/call` path to streamable-HTTP backends (`upstream/direct.rs`): calls
-//! skip rmcp's client yet carry the session's headers; backends answering with JSON or with
-//! an event stream both work; progress, tool errors and deadlines behave as on rmcp's path;
-//! and a session the backend forgot is re-opened by rmcp without the caller noticing.
+//! The gateway's own `tools/call` client for streamable-HTTP backends
+//! (`upstream/http_call.rs`): calls skip rmcp's client yet carry the session's headers;
+//! backends answering with JSON or with an event stream both work; progress, tool errors and
+//! deadlines behave as through rmcp's client (`upstream_clients.rs` holds the two to the same
+//! results); and a session the backend forgot is re-opened by rmcp without the caller
+//! noticing.
 //!
 //! The mock's `headers` tool shows what reached the backend, and under `:request-id` the
-//! JSON-RPC id: the direct path's ids are strings (`gw-…`), rmcp's are numbers.
+//! JSON-RPC id: the gateway's own client's ids are strings (`gw-…`), rmcp's are numbers.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -20,7 +22,8 @@ use crate::mcp::{call_with_progress_token, recording_client};
 /// A gateway with one HTTP backend `alpha` at `url`, healthy.
 async fn gateway_at(url: &str, extra: &str) -> TestGateway {
     let yaml = format!("servers:\n{}{extra}", url_entry("alpha", "http", url));
-    let gateway = TestGateway::start(&yaml).await;
+    // This client is what these tests are about, whatever the environment chooses.
+    let gateway = TestGateway::start_with_env(&yaml, &[("GATEWAY_UPSTREAM_CLIENT", "auto")]).await;
     gateway.wait_healthy(1).await;
     gateway
 }
@@ -32,7 +35,7 @@ async fn headers_seen(client: &McpClient) -> Value {
     serde_json::from_str(&text_of(&result)).expect("headers JSON")
 }
 
-fn took_the_direct_path(seen: &Value) -> bool {
+fn sent_by_the_gateways_client(seen: &Value) -> bool {
     seen[":request-id"]
         .as_str()
         .is_some_and(|id| id.starts_with("gw-"))
@@ -49,13 +52,13 @@ fn standard_headers_match(seen: &Value) -> bool {
 }
 
 #[tokio::test]
-async fn calls_to_a_session_backend_take_the_direct_path_with_the_sessions_headers() {
+async fn calls_to_a_session_backend_go_through_the_gateways_client_with_its_headers() {
     let mock = MockServer::start("http", "alpha", &[]);
     let gateway = gateway_at(mock.url(), "").await;
     let client = rmcp_client(&gateway.mcp_url()).await;
 
     let seen = headers_seen(&client).await;
-    assert!(took_the_direct_path(&seen), "{seen}");
+    assert!(sent_by_the_gateways_client(&seen), "{seen}");
     assert!(seen["mcp-session-id"].is_string(), "{seen}");
     assert!(seen["mcp-protocol-version"].is_string(), "{seen}");
     assert!(standard_headers_match(&seen), "{seen}");
@@ -92,13 +95,13 @@ async fn calls_to_a_session_backend_take_the_direct_path_with_the_sessions_heade
 }
 
 #[tokio::test]
-async fn a_stateless_backend_answering_with_json_is_called_directly() {
+async fn a_stateless_backend_answering_with_json_is_called_by_the_gateways_client() {
     let mock = MockServer::start("http", "alpha", &["--stateless"]);
     let gateway = gateway_at(mock.url(), "").await;
     let client = rmcp_client(&gateway.mcp_url()).await;
 
     let seen = headers_seen(&client).await;
-    assert!(took_the_direct_path(&seen), "{seen}");
+    assert!(sent_by_the_gateways_client(&seen), "{seen}");
     assert!(seen.get("mcp-session-id").is_none(), "{seen}");
     assert!(standard_headers_match(&seen), "{seen}");
     let result = call(&client, "alpha__search_logs", json!({"query": "disk"}))
@@ -133,7 +136,7 @@ async fn a_session_the_backend_forgot_is_reopened_without_the_caller_noticing() 
     assert_ne!(second["mcp-session-id"], session.as_str(), "{second}");
     // Calls after that are direct again, in the new session.
     let third = headers_seen(&client).await;
-    assert!(took_the_direct_path(&third), "{third}");
+    assert!(sent_by_the_gateways_client(&third), "{third}");
     assert_eq!(third["mcp-session-id"], second["mcp-session-id"]);
 }
 
@@ -166,7 +169,7 @@ async fn a_call_past_its_deadline_times_out_and_the_backend_keeps_serving() {
     };
     assert!(outcome.contains("timeout after 0.5 s"), "{outcome}");
     let seen = headers_seen(&client).await;
-    assert!(took_the_direct_path(&seen), "{seen}");
+    assert!(sent_by_the_gateways_client(&seen), "{seen}");
 }
 
 #[tokio::test]
@@ -178,7 +181,7 @@ async fn a_backend_that_redirects_is_followed_within_its_origin() {
     // follows it; later ones go there at once. Every call arrives, once.
     for _ in 0..3 {
         let seen = headers_seen(&client).await;
-        assert!(took_the_direct_path(&seen), "{seen}");
+        assert!(sent_by_the_gateways_client(&seen), "{seen}");
         assert!(seen["mcp-session-id"].is_string(), "{seen}");
     }
     let echoed = call(&client, "alpha__echo", json!({"n": 1}))
@@ -189,12 +192,12 @@ async fn a_backend_that_redirects_is_followed_within_its_origin() {
 }
 
 #[tokio::test]
-async fn direct_calls_name_the_gateway_as_user_agent() {
+async fn the_gateways_client_names_the_gateway_as_user_agent() {
     let mock = MockServer::start("http", "alpha", &[]);
     let gateway = gateway_at(mock.url(), "").await;
     let client = rmcp_client(&gateway.mcp_url()).await;
     let seen = headers_seen(&client).await;
-    assert!(took_the_direct_path(&seen), "{seen}");
+    assert!(sent_by_the_gateways_client(&seen), "{seen}");
     assert!(
         seen["user-agent"]
             .as_str()

@@ -1,19 +1,19 @@
 //! The HTTP clients the gateway reaches its backends with: reqwest for everything, and
-//! hyper's pooled HTTP/1.1 client for the direct `tools/call` path to plain `http://`
-//! backends.
+//! hyper's pooled HTTP/1.1 client for the gateway's own `tools/call` client
+//! ([`super::http_call`]) to `http://` backends.
 //!
 //! reqwest wraps that same hyper client in layers a call does not need: a redirect policy
 //! and a retry policy that print and re-parse the URL of every request, proxy matching, and a
 //! response type that parses the URL once more — a tenth of the gateway's CPU per call. The
-//! plain client is used only where it behaves as reqwest would:
+//! hyper client is used only where it behaves as reqwest would:
 //! - `http://` URLs only (TLS stays with reqwest);
 //! - no proxy in the environment (`HTTP_PROXY`, `ALL_PROXY`, lower or upper case), which
 //!   reqwest would honour;
 //! - no redirects: a backend that answers a call with a redirect gets the call again through
 //!   reqwest, which follows it within the origin, and keeps reqwest from then on
-//!   ([`crate::upstream::direct`] decides that).
+//!   ([`super::http_call`] decides that).
 //!
-//! The plain client keeps one connection pool per thread: a call served on one of the
+//! The hyper client keeps one connection pool per thread: a call served on one of the
 //! [`crate::serving`] threads sends on a backend connection driven by that same thread, so
 //! no other thread is woken along the way.
 //!
@@ -44,24 +44,24 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 /// Environment variables through which reqwest picks up a proxy for `http://` URLs.
 const PROXY_VARIABLES: [&str; 4] = ["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"];
 
-/// reqwest and, where it may be used, the plain client. Cheap to clone (both are handles to
+/// reqwest and, where it may be used, the hyper client. Cheap to clone (both are handles to
 /// shared pools).
 #[derive(Clone)]
 pub struct HttpClients {
     pub reqwest: reqwest::Client,
-    plain: Option<PlainClient>,
+    hyper: Option<HyperClient>,
 }
 
-/// hyper's pooled HTTP/1.1 client, for plain `http://` only.
+/// hyper's pooled HTTP/1.1 client, for `http://` only.
 #[derive(Clone)]
-pub struct PlainClient {
+pub struct HyperClient {
     user_agent: HeaderValue,
 }
 
 type PooledClient = Client<HttpConnector, Full<Bytes>>;
 
 thread_local! {
-    /// This thread's pool of backend connections, shared by every [`PlainClient`] (they
+    /// This thread's pool of backend connections, shared by every [`HyperClient`] (they
     /// differ only in the User-Agent, which is set per request). A connection's task runs on
     /// the runtime of the thread that opened it.
     static THREAD_POOL: PooledClient = pooled_client();
@@ -79,8 +79,8 @@ fn pooled_client() -> PooledClient {
         .build(connector)
 }
 
-impl PlainClient {
-    /// Send a request; `Err` on a transport error. `uri` is the URL [`HttpClients::plain_for`]
+impl HyperClient {
+    /// Send a request; `Err` on a transport error. `uri` is the URL [`HttpClients::hyper_for`]
     /// was asked about.
     pub async fn send(
         &self,
@@ -103,28 +103,28 @@ impl PlainClient {
 }
 
 impl HttpClients {
-    /// Both clients; the plain one only when no proxy is configured in the environment.
+    /// Both clients; the hyper one only when no proxy is configured in the environment.
     pub fn new(reqwest: reqwest::Client, user_agent: &'static str) -> Self {
         let proxied = PROXY_VARIABLES
             .iter()
             .any(|name| std::env::var_os(name).is_some_and(|value| !value.is_empty()));
-        let plain = (!proxied).then(|| PlainClient {
+        let hyper = (!proxied).then(|| HyperClient {
             user_agent: HeaderValue::from_static(user_agent),
         });
-        Self { reqwest, plain }
+        Self { reqwest, hyper }
     }
 
-    /// reqwest only (tests, and callers that never take the direct path).
+    /// reqwest only (tests).
     pub fn reqwest_only(reqwest: reqwest::Client) -> Self {
         Self {
             reqwest,
-            plain: None,
+            hyper: None,
         }
     }
 
-    /// The plain client, when it may serve `url`.
-    pub fn plain_for(&self, url: &reqwest::Url) -> Option<&PlainClient> {
-        self.plain.as_ref().filter(|_| url.scheme() == "http")
+    /// The hyper client, when it may serve `url`.
+    pub fn hyper_for(&self, url: &reqwest::Url) -> Option<&HyperClient> {
+        self.hyper.as_ref().filter(|_| url.scheme() == "http")
     }
 
     /// Send through reqwest; `Err` on a transport error.

@@ -1,7 +1,7 @@
 //! The HTTP client rmcp's streamable HTTP transport uses for a backend: reqwest, plus two
 //! things every POST passes through — the `forward_identity` headers of a call
-//! ([`super::identity`]) and the request template of the direct `tools/call` path
-//! ([`super::direct`]), learnt from rmcp's own requests.
+//! ([`super::identity`]) and the request template of the gateway's own `tools/call` client
+//! ([`super::http_call`]), learnt from rmcp's own requests.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,19 +14,19 @@ use rmcp::transport::streamable_http_client::{
 };
 use sse_stream::Sse;
 
-use super::direct::DirectHttp;
+use super::http_call::HttpCaller;
 use super::identity;
 
 /// reqwest for rmcp's streamable HTTP transport, plus the identity headers of each call; its
-/// `tools/*` requests teach the direct path its template.
+/// `tools/*` requests teach [`HttpCaller`] its template.
 #[derive(Clone)]
-pub struct BackendHttpClient {
+pub struct RmcpHttpClient {
     pub http: reqwest::Client,
-    pub direct: Arc<DirectHttp>,
+    pub http_caller: Arc<HttpCaller>,
 }
 
-impl BackendHttpClient {
-    /// What every POST passes through before it leaves: the direct path learns from it (as
+impl RmcpHttpClient {
+    /// What every POST passes through before it leaves: the gateway's own call client learns from it (as
     /// rmcp built it), then a call's forwarded identity moves from `_meta` into headers.
     fn prepare(
         &self,
@@ -36,7 +36,7 @@ impl BackendHttpClient {
         custom_headers: &mut HashMap<HeaderName, HeaderValue>,
         message: &mut ClientJsonRpcMessage,
     ) {
-        self.direct
+        self.http_caller
             .learn(uri, session_id, auth_header, custom_headers, message);
         if let Some(identity) = identity::detach(message) {
             custom_headers.extend(identity::headers(&identity));
@@ -44,7 +44,7 @@ impl BackendHttpClient {
     }
 }
 
-impl StreamableHttpClient for BackendHttpClient {
+impl StreamableHttpClient for RmcpHttpClient {
     type Error = reqwest::Error;
 
     async fn post_message(

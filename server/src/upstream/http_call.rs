@@ -13,7 +13,7 @@
 //! backend must carry — URL, session id, credentials, the protocol-version and configured
 //! headers, the client context `_meta` of the 2026-07-28 protocol — is learnt from rmcp's own
 //! `tools/list` and `tools/call` requests as they pass through
-//! [`BackendHttpClient`](super::http_client::BackendHttpClient), so the two paths cannot
+//! [`RmcpHttpClient`](super::rmcp_http::RmcpHttpClient), so the two paths cannot
 //! drift apart. A call takes rmcp's path instead until a template is learnt, for tools whose
 //! schema asks for `Mcp-Param-*` headers (SEP-2243), and when the backend says the session
 //! expired (nothing ran; rmcp re-initialises and sends it).
@@ -40,7 +40,7 @@ use serde_json::Value;
 
 use super::CallError;
 use super::client::LinkEvents;
-use super::http_clients::{HttpClients, Response, next_chunk};
+use super::clients::{HttpClients, Response, next_chunk};
 use super::identity::{self, ForwardedIdentity};
 use super::sse::parser::SseParser;
 use crate::progress::ProgressTarget;
@@ -63,7 +63,7 @@ const MAX_RETRY_WAIT: Duration = Duration::from_secs(5);
 /// What every request on one backend session carries, as rmcp last sent it.
 pub struct RequestTemplate {
     url: reqwest::Url,
-    /// `url` for the plain client.
+    /// `url` for the hyper client.
     uri: http::Uri,
     session_id: Option<HeaderValue>,
     /// `Authorization: Bearer …`, marked sensitive.
@@ -76,25 +76,25 @@ pub struct RequestTemplate {
     meta: Option<JsonObject>,
 }
 
-/// One backend connection's direct `tools/call` path.
-pub struct DirectHttp {
+/// One backend connection's `tools/call` client.
+pub struct HttpCaller {
     http: HttpClients,
-    /// The plain client may be used for this backend: false once it answered with a redirect.
-    plain: AtomicBool,
+    /// The hyper client may be used for this backend: false once it answered with a redirect.
+    hyper_allowed: AtomicBool,
     template: ArcSwapOption<RequestTemplate>,
     next_id: AtomicU64,
 }
 
-/// Why a direct call did not produce the call's outcome.
+/// Why a call did not produce the call's outcome.
 #[derive(Debug)]
-pub enum DirectError {
+pub enum HttpCallError {
     /// The backend no longer knows the session; the request was not processed.
     SessionExpired,
     Failed(CallError),
 }
 
 /// One call, as the caller gave it.
-pub struct DirectCall<'a> {
+pub struct ToolCall<'a> {
     pub id: &'a str,
     pub tool: &'a str,
     pub arguments: Option<&'a JsonObject>,
@@ -102,11 +102,11 @@ pub struct DirectCall<'a> {
     pub identity: Option<&'a ForwardedIdentity>,
 }
 
-impl DirectHttp {
+impl HttpCaller {
     pub fn new(http: HttpClients) -> Self {
         Self {
             http,
-            plain: AtomicBool::new(true),
+            hyper_allowed: AtomicBool::new(true),
             template: ArcSwapOption::empty(),
             next_id: AtomicU64::new(1),
         }
@@ -117,7 +117,7 @@ impl DirectHttp {
         self.template.load_full()
     }
 
-    /// A request id of the direct path: a string, so it never meets rmcp's numeric ones.
+    /// A request id of this client: a string, so it never meets rmcp's numeric ones.
     pub fn next_request_id(&self) -> Arc<str> {
         format!("gw-{}", self.next_id.fetch_add(1, Ordering::Relaxed)).into()
     }
@@ -165,9 +165,9 @@ impl DirectHttp {
     pub async fn call(
         &self,
         template: &RequestTemplate,
-        call: DirectCall<'_>,
+        call: ToolCall<'_>,
         events: &LinkEvents,
-    ) -> Result<CallToolResult, DirectError> {
+    ) -> Result<CallToolResult, HttpCallError> {
         let body = serde_json::to_vec(&CallRequest {
             jsonrpc: "2.0",
             id: call.id,
@@ -207,7 +207,7 @@ impl DirectHttp {
             })?;
         let status = response.status();
         if status == StatusCode::NOT_FOUND && template.session_id.is_some() {
-            return Err(DirectError::SessionExpired);
+            return Err(HttpCallError::SessionExpired);
         }
         let answer = Answer {
             id: call.id,
@@ -235,7 +235,7 @@ impl DirectHttp {
         }
     }
 
-    /// Send a request to the template's URL: through the plain client while this backend
+    /// Send a request to the template's URL: through the hyper client while this backend
     /// may use it, else (and for a redirect it answered) through reqwest. `headers` builds
     /// the request's headers (twice when a redirect sends it again).
     async fn send(
@@ -245,18 +245,18 @@ impl DirectHttp {
         headers: impl Fn() -> HeaderMap,
         body: Bytes,
     ) -> Result<Response, ()> {
-        if self.plain.load(Ordering::Relaxed)
-            && let Some(plain) = self.http.plain_for(&template.url)
+        if self.hyper_allowed.load(Ordering::Relaxed)
+            && let Some(hyper) = self.http.hyper_for(&template.url)
         {
-            let response = plain
+            let response = hyper
                 .send(method.clone(), &template.uri, headers(), body.clone())
                 .await?;
             if !response.status().is_redirection() {
                 return Ok(response);
             }
             // reqwest follows redirects within the origin; this backend keeps it from now on.
-            tracing::debug!("backend redirected a direct call; using reqwest for it from now on");
-            self.plain.store(false, Ordering::Relaxed);
+            tracing::debug!("backend redirected a call; using reqwest for it from now on");
+            self.hyper_allowed.store(false, Ordering::Relaxed);
         }
         self.http
             .send_reqwest(method, &template.url, headers(), body)
@@ -359,8 +359,8 @@ impl DirectHttp {
     }
 }
 
-fn failed(error: CallError) -> DirectError {
-    DirectError::Failed(error)
+fn failed(error: CallError) -> HttpCallError {
+    HttpCallError::Failed(error)
 }
 
 impl RequestTemplate {
@@ -433,7 +433,7 @@ fn content_kind(headers: &HeaderMap) -> Option<Kind> {
 }
 
 /// How long the rest of a call's event stream may take to end after the answer.
-pub(crate) const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// How much of it is read before the connection is given up instead.
 const DRAIN_MAX_BYTES: usize = 64 * 1024;
 
@@ -512,7 +512,7 @@ impl Answer<'_> {
     async fn handle(
         &self,
         message: &[u8],
-        direct: &DirectHttp,
+        caller: &HttpCaller,
         template: &RequestTemplate,
     ) -> Option<Result<CallToolResult, CallError>> {
         let incoming = match serde_json::from_slice::<Incoming>(message) {
@@ -543,7 +543,7 @@ impl Answer<'_> {
                 None
             }
             (Some(method), Some(id)) => {
-                direct.reply(template, id, method);
+                caller.reply(template, id, method);
                 None
             }
             _ => None,
@@ -568,7 +568,7 @@ impl Answer<'_> {
     }
 }
 
-/// Any JSON-RPC message, as far as the direct path reads one.
+/// Any JSON-RPC message, as far as this client reads one.
 #[derive(Deserialize)]
 struct Incoming {
     #[serde(default)]
@@ -651,19 +651,19 @@ mod tests {
         headers: &[(&'static str, &'static str)],
         meta: Option<Value>,
     ) -> Arc<RequestTemplate> {
-        let direct = DirectHttp::new(HttpClients::reqwest_only(reqwest::Client::new()));
+        let caller = HttpCaller::new(HttpClients::reqwest_only(reqwest::Client::new()));
         let headers = headers
             .iter()
             .map(|(n, v)| (HeaderName::from_static(n), HeaderValue::from_static(v)))
             .collect();
-        direct.learn(
+        caller.learn(
             "http://127.0.0.1:9/mcp",
             Some("s-1"),
             Some("secret"),
             &headers,
             &tools_list(meta),
         );
-        direct.template().expect("learnt")
+        caller.template().expect("learnt")
     }
 
     #[test]
@@ -705,13 +705,13 @@ mod tests {
 
     #[test]
     fn only_tools_requests_teach_a_template() {
-        let direct = DirectHttp::new(HttpClients::reqwest_only(reqwest::Client::new()));
+        let caller = HttpCaller::new(HttpClients::reqwest_only(reqwest::Client::new()));
         let ping = ClientJsonRpcMessage::request(
             ClientRequest::PingRequest(Default::default()),
             RequestId::Number(1),
         );
-        direct.learn("http://127.0.0.1:9/mcp", None, None, &HashMap::new(), &ping);
-        assert!(direct.template().is_none());
+        caller.learn("http://127.0.0.1:9/mcp", None, None, &HashMap::new(), &ping);
+        assert!(caller.template().is_none());
     }
 
     #[test]
