@@ -7,7 +7,7 @@
 //! task — and a parked worker is woken for each hop and parks again. At one call in flight
 //! that was ~6.6 context switches per call and ~40 % of the gateway's CPU time
 //! (docs/decisions.md). On a serving thread the same call wakes nothing but its own thread:
-//! the backend connection is the thread's own ([`crate::upstream::clients`] keeps one
+//! the backend connection is the thread's own (the upstream HTTP clients keep one
 //! pool per thread), and the call's audit record is written there too.
 //!
 //! One task on the main runtime accepts and hands each connection to the next thread in turn

@@ -176,12 +176,13 @@ async fn stdio() {
     )
     .await;
     assert_eq!(text_of(&unset), "<unset>");
-    // Not an HTTP transport: no headers, only the call's JSON-RPC id.
+    // Not an HTTP transport: no headers, only the call's JSON-RPC id and `_meta`.
     let seen: Value = serde_json::from_str(&text_of(&call(&client, "headers", json!({})).await))
         .expect("JSON headers");
     let seen = seen.as_object().expect("an object");
-    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen.len(), 2, "{seen:?}");
     assert!(seen[":request-id"].is_number(), "{seen:?}");
+    assert!(seen[":meta"].is_object(), "{seen:?}");
 }
 
 /// Writes JSON-RPC lines to a stdio mock and gives its exit code.

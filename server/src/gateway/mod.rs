@@ -24,10 +24,12 @@ use crate::authz::Policy;
 use crate::catalog::{self, Catalog, ServerView};
 use crate::config::{Config, Settings};
 use crate::ratelimit::{RateLimiter, RetryAfter};
+use crate::upstream::Pool;
 use crate::upstream::clients::HttpClients;
-use crate::upstream::{CallError, Pool};
 
 pub use calls::Downstream;
+// Part of the gateway's own API: what a failed backend call and a backend's handshake are.
+pub use crate::upstream::{BackendInfo, CallError};
 
 /// Why a `tools/call` could not be routed or produced no backend result.
 #[derive(Debug, thiserror::Error)]
@@ -178,6 +180,13 @@ impl Gateway {
 
     pub fn pool(&self) -> &Pool {
         &self.pool
+    }
+
+    /// How many enabled backends are healthy, of how many.
+    pub fn backend_health(&self) -> (usize, usize) {
+        let upstreams = self.pool.upstreams();
+        let healthy = upstreams.values().filter(|u| u.state().healthy()).count();
+        (healthy, upstreams.len())
     }
 
     pub fn metrics(&self) -> &crate::metrics::Metrics {

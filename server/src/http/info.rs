@@ -43,11 +43,10 @@ pub async fn root(State(gateway): State<Arc<Gateway>>) -> Json<Value> {
 
 /// 200 while the gateway serves; counts enabled servers only (SPEC §12).
 pub async fn health(State(gateway): State<Arc<Gateway>>) -> Json<Value> {
-    let upstreams = gateway.pool().upstreams();
-    let healthy = upstreams.values().filter(|u| u.state().healthy()).count();
+    let (healthy, total) = gateway.backend_health();
     Json(json!({
         "status": "ok",
-        "servers": {"healthy": healthy, "total": upstreams.len()},
+        "servers": {"healthy": healthy, "total": total},
     }))
 }
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use rmcp::model::{
     CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock,
     Implementation, ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig,
-    SubscriptionFilter,
+    ServerResult, SubscriptionFilter,
 };
 use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler};
@@ -86,6 +86,15 @@ pub fn call_outcome_to_mcp(
             CallToolResult::error(vec![ContentBlock::text(error.to_string())]),
         ),
     }
+}
+
+/// A `tools/call` result as a client of the session era or a plain JSON-RPC caller gets it:
+/// without `resultType`, which only the 2026-07-28 revision knows (rmcp's handler strips it
+/// the same way for the session-era calls it answers).
+pub fn session_era_result(result: CallToolResult) -> ServerResult {
+    let mut result = ServerResult::from(CallToolResponse::from(result));
+    result.strip_result_type_for_legacy_peer();
+    result
 }
 
 impl ServerHandler for McpHandler {

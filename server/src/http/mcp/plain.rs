@@ -8,12 +8,12 @@ use std::sync::Arc;
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use rmcp::model::{CallToolResult, JsonObject, ProtocolVersion, RequestId};
+use rmcp::model::{JsonObject, ProtocolVersion, RequestId};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
-use super::handler::{call_outcome_to_mcp, server_config};
+use super::handler::{call_outcome_to_mcp, server_config, session_era_result};
 use crate::gateway::{Downstream, Gateway};
 use crate::http::jsonrpc::{self, INVALID_PARAMS, INVALID_REQUEST, Incoming, METHOD_NOT_FOUND};
 use crate::principal::RequestContext;
@@ -155,13 +155,8 @@ async fn call_tool(
         .call_tool(&ctx, &name, arguments, Downstream::default())
         .await;
     match call_outcome_to_mcp(outcome) {
-        Ok(result) => result_body(&id, legacy_shape(result)),
+        // Plain callers negotiated nothing: the widely understood pre-2026 shape.
+        Ok(result) => result_body(&id, session_era_result(result)),
         Err(error) => Json(json!({"jsonrpc": "2.0", "id": id, "error": error})).into_response(),
     }
-}
-
-/// Plain clients negotiated nothing: answer in the widely understood pre-2026 shape.
-fn legacy_shape(mut result: CallToolResult) -> CallToolResult {
-    result.result_type = None;
-    result
 }

@@ -30,16 +30,16 @@ use bytes::Bytes;
 use http::request::Parts;
 use http::{HeaderValue, StatusCode, header};
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CancelledNotificationParam, NumberOrString,
-    ProgressNotification, ProgressNotificationParam, ProgressToken, ProtocolVersion,
-    ServerJsonRpcMessage, ServerNotification, ServerResult,
+    CallToolRequestParams, CancelledNotificationParam, NumberOrString, ProgressNotification,
+    ProgressNotificationParam, ProgressToken, ProtocolVersion, ServerJsonRpcMessage,
+    ServerNotification,
 };
 use rmcp::transport::streamable_http_server::session::SessionManager as _;
 use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::handler::call_outcome_to_mcp;
+use super::handler::{call_outcome_to_mcp, session_era_result};
 use super::sessions::McpSessions;
 use super::{PROTOCOL_VERSION_HEADER, SESSION_HEADER, content_type_is_json};
 use crate::gateway::{Downstream, Gateway};
@@ -239,12 +239,7 @@ async fn call(
         .await;
     drop(guard);
     match call_outcome_to_mcp(outcome) {
-        Ok(result) => {
-            let mut result = ServerResult::from(CallToolResponse::from(result));
-            // Session-era peers know no `resultType` (as rmcp's handler does for them).
-            result.strip_result_type_for_legacy_peer();
-            ServerJsonRpcMessage::response(result, id)
-        }
+        Ok(result) => ServerJsonRpcMessage::response(session_era_result(result), id),
         Err(error) => ServerJsonRpcMessage::error(error, Some(id)),
     }
 }

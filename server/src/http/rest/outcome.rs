@@ -2,8 +2,7 @@
 //! (SPEC §12, §13).
 
 use crate::error::ApiError;
-use crate::gateway::ToolCallError;
-use crate::upstream::CallError;
+use crate::gateway::{CallError, ToolCallError};
 
 /// The REST error of a call that produced no result. A tool that ran and failed is not an
 /// error here: it is a 200 answer with `isError` / `success: false`.

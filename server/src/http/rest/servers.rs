@@ -15,9 +15,8 @@ use serde::{Deserialize, Serialize};
 use super::extract::{ApiPath, ApiQuery};
 use super::tools::ToolSummary;
 use crate::error::ApiError;
-use crate::gateway::{Gateway, ServerSummary};
+use crate::gateway::{BackendInfo, Gateway, ServerSummary};
 use crate::http::caller::Caller;
-use crate::upstream::BackendInfo;
 
 /// `?mcp_server=S` as sent; checked by [`ServerQuery::required`].
 #[derive(Debug, Clone, Default, Deserialize)]
