@@ -3,12 +3,14 @@
 use std::io::Write;
 
 use crate::args::{Cli, Command, ConfigCommand, ServersCommand, ToolsCommand};
-use crate::{exit, validate};
+use crate::exit;
 
 /// Run `cli`, writing results to `out` and problems to `err`; the exit code.
 pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     match &cli.command {
-        Command::Config(ConfigCommand::Validate { file }) => validate::run(file, out, err),
+        Command::Config(ConfigCommand::Validate { file }) => {
+            mcp_gateway::config::check_file(file, out, err)
+        }
         other => not_available(command_name(other), err),
     }
 }

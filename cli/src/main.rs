@@ -5,7 +5,6 @@
 mod args;
 mod commands;
 mod exit;
-mod validate;
 
 use std::process::ExitCode;
 

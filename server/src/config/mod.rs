@@ -10,6 +10,7 @@
 //! [`normalize`]d, deserialized into the [`raw`] shapes (which never fail), then checked by
 //! [`validate`] into the [`model`] types.
 
+mod check;
 mod credentials;
 mod env_reference;
 mod lines;
@@ -21,6 +22,7 @@ pub mod raw;
 mod settings;
 mod validate;
 
+pub use check::check_file;
 pub use credentials::{
     CREDENTIAL_REF_SYNTAX, CredentialError, CredentialRef, Secret, is_env_var_name,
 };

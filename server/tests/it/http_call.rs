@@ -130,7 +130,7 @@ async fn a_session_the_backend_forgot_is_reopened_without_the_caller_noticing() 
         .expect("DELETE the session");
     assert!(ended.status().is_success(), "{}", ended.status());
 
-    // Refused with 404 on the direct path, the call goes through rmcp, which opens a new
+    // Refused with 404 to the gateway's client, the call goes through rmcp, which opens a new
     // session and sends it there.
     let second = headers_seen(&client).await;
     assert_ne!(second["mcp-session-id"], session.as_str(), "{second}");

@@ -120,7 +120,7 @@ impl Drop for InFlightGuard {
     }
 }
 
-/// Whether the headers of a POST allow the direct path at all (before the body is parsed):
+/// Whether the headers of a session POST allow answering it here at all:
 /// a session, what rmcp would accept, nothing rmcp must check itself.
 pub fn headers_qualify(headers: &http::HeaderMap) -> bool {
     if !headers.contains_key(SESSION_HEADER)

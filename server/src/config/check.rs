@@ -1,30 +1,25 @@
-//! `mcpgw config validate FILE`: the server's own configuration checks, offline.
+//! A config file checked offline, as `mcp-gateway check-config FILE` and
+//! `mcpgw config validate FILE` both print it (one implementation for both).
 
 use std::io::Write;
 use std::path::Path;
 
-use mcp_gateway::config::{Config, load_file};
-
-use crate::exit;
+use super::{Config, load_file};
 
 /// Print `FILE: OK (N servers: a, b)` on `out` and return 0, or every problem on `err`
-/// (one per line) and return 1.
-pub fn run(file: &Path, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+/// (one per line) and return 1: the exit code of both commands.
+pub fn check_file(file: &Path, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     match load_file(file) {
         Ok(config) => {
             let written = writeln!(out, "{}", summary(&file.display().to_string(), &config));
-            if written.is_ok() {
-                exit::OK
-            } else {
-                exit::FAILURE
-            }
+            u8::from(written.is_err())
         }
         Err(errors) => {
             for problem in &errors.0 {
                 // Nothing more useful to do when stderr itself is gone.
                 let _ = writeln!(err, "{problem}");
             }
-            exit::FAILURE
+            1
         }
     }
 }
@@ -58,7 +53,7 @@ mod tests {
 
     fn validate(path: &Path) -> (u8, String, String) {
         let (mut out, mut err) = (Vec::new(), Vec::new());
-        let code = run(path, &mut out, &mut err);
+        let code = check_file(path, &mut out, &mut err);
         (
             code,
             String::from_utf8(out).unwrap(),
