@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use crate::common::raw::{LegacySession, RawSession, VERSION, call_body};
 use crate::common::*;
 
 /// How long the sleeping calls would take if nothing stopped them: far beyond any wait of a
@@ -94,11 +95,6 @@ fn sleep_arguments(tag: &str) -> Value {
     json!({"seconds": SLEEP_SECONDS, "tag": tag})
 }
 
-fn call_body(id: u64, tool: &str, arguments: Value) -> Value {
-    json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
-           "params": {"name": tool, "arguments": arguments}})
-}
-
 /// Start `request`, wait until the backend runs the call tagged `tag`, then hang up: the
 /// request's future (and with it the connection) is dropped, as a client that goes away does.
 async fn hang_up_once_running(
@@ -155,79 +151,6 @@ async fn a_rest_caller_that_hangs_up_cancels_its_call() {
         .json(&sleep_arguments("cli"));
     hang_up_once_running(&gateway, "beta", "cli", request).await;
     assert_cancelled_once(&gateway, "beta", "cli", "cli").await;
-}
-
-/// A streamable HTTP session spoken by hand.
-pub struct RawSession {
-    pub http: reqwest::Client,
-    pub url: String,
-    pub id: String,
-}
-
-pub const VERSION: &str = "2025-06-18";
-
-impl RawSession {
-    pub async fn open(url: &str) -> RawSession {
-        let http = reqwest::Client::new();
-        let response = http
-            .post(url)
-            .header("accept", "application/json, text/event-stream")
-            .json(&json!({
-                "jsonrpc": "2.0", "id": 0, "method": "initialize",
-                "params": {"protocolVersion": VERSION, "capabilities": {},
-                           "clientInfo": {"name": "raw", "version": "1"}}
-            }))
-            .send()
-            .await
-            .expect("initialize");
-        let id = response
-            .headers()
-            .get("mcp-session-id")
-            .expect("a session id")
-            .to_str()
-            .expect("ascii")
-            .to_owned();
-        let _ = response.bytes().await;
-        let session = RawSession {
-            http,
-            url: url.to_owned(),
-            id,
-        };
-        let accepted = session
-            .request(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
-            .send()
-            .await
-            .expect("initialized");
-        assert_eq!(accepted.status(), 202);
-        session
-    }
-
-    pub fn request(&self, body: &Value) -> reqwest::RequestBuilder {
-        self.http
-            .post(&self.url)
-            .header("accept", "application/json, text/event-stream")
-            .header("mcp-session-id", &self.id)
-            .header("mcp-protocol-version", VERSION)
-            .json(body)
-    }
-}
-
-#[tokio::test]
-async fn a_session_caller_that_hangs_up_cancels_its_call() {
-    let (_mocks, gateway) = gateway().await;
-    let session = RawSession::open(&gateway.mcp_url()).await;
-    // Answered as one JSON body.
-    let request = session.request(&call_body(1, "alpha__sleep", sleep_arguments("session")));
-    hang_up_once_running(&gateway, "alpha", "session", request).await;
-    assert_cancelled_once(&gateway, "alpha", "session", "mcp").await;
-    // Answered as an event stream of progress, then the result.
-    let mut body = call_body(2, "beta__sleep", sleep_arguments("session-progress"));
-    body["params"]["_meta"] = json!({"progressToken": "p-1"});
-    let request = session.request(&body);
-    hang_up_once_running(&gateway, "beta", "session-progress", request).await;
-    assert_cancelled_once(&gateway, "beta", "session-progress", "mcp").await;
-    let record = &call_records(&gateway, "session")[0];
-    assert_eq!(record["session_id"], session.id.as_str(), "{record}");
 }
 
 #[tokio::test]
@@ -322,62 +245,6 @@ async fn an_rmcp_client_that_cancels_cancels_the_backend_call() {
         .await
         .expect("cancel");
     assert_cancelled_once(&gateway, "gamma", "rmcp", "mcp").await;
-}
-
-/// A legacy HTTP+SSE session spoken by hand: the event stream, and where to POST.
-pub struct LegacySession {
-    pub http: reqwest::Client,
-    pub stream: reqwest::Response,
-    pub messages: String,
-}
-
-impl LegacySession {
-    pub async fn open(base: &str) -> LegacySession {
-        let http = reqwest::Client::new();
-        let mut stream = http
-            .get(format!("{base}/sse"))
-            .header("accept", "text/event-stream")
-            .send()
-            .await
-            .expect("GET /sse");
-        let mut seen = String::new();
-        let endpoint = loop {
-            let chunk = stream.chunk().await.expect("read").expect("an event");
-            seen.push_str(&String::from_utf8_lossy(&chunk));
-            if let Some(line) = seen
-                .lines()
-                .find_map(|line| line.strip_prefix("data:").map(str::trim))
-                .filter(|_| seen.contains("event: endpoint"))
-            {
-                break line.to_owned();
-            }
-        };
-        let session = LegacySession {
-            http,
-            stream,
-            messages: format!("{base}{endpoint}"),
-        };
-        session
-            .post(&json!({"jsonrpc": "2.0", "id": 0, "method": "initialize",
-                "params": {"protocolVersion": "2024-11-05", "capabilities": {},
-                           "clientInfo": {"name": "raw", "version": "1"}}}))
-            .await;
-        session
-            .post(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
-            .await;
-        session
-    }
-
-    async fn post(&self, body: &Value) {
-        let response = self
-            .http
-            .post(&self.messages)
-            .json(body)
-            .send()
-            .await
-            .expect("POST /messages");
-        assert!(response.status().is_success(), "{}", response.status());
-    }
 }
 
 #[tokio::test]

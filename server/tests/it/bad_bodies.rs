@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use crate::accounted::{LegacySession, RawSession, VERSION};
+use crate::common::raw::{LegacySession, RawSession, VERSION};
 use crate::common::*;
 
 /// A `tools/call` whose arguments nest `depth` levels deep in all.
@@ -48,15 +48,7 @@ async fn every_mcp_door_answers_bad_bodies_with_json_rpc_errors() {
         let plain = http.post(gateway.mcp_url()).body(body.clone()).send().await;
         assert_refused(plain.expect("POST"), code, what).await;
         // In a session.
-        let in_session = http
-            .post(gateway.mcp_url())
-            .header("accept", "application/json, text/event-stream")
-            .header("content-type", "application/json")
-            .header("mcp-session-id", &session.id)
-            .header("mcp-protocol-version", VERSION)
-            .body(body.clone())
-            .send()
-            .await;
+        let in_session = session.request_in(&session.id, body.clone()).send().await;
         assert_refused(in_session.expect("POST"), code, what).await;
         // The stateless 2026-07-28 era.
         let stateless = http
@@ -79,13 +71,8 @@ async fn every_mcp_door_answers_bad_bodies_with_json_rpc_errors() {
         assert_refused(posted.expect("POST"), code, what).await;
     }
     // 128 levels are fine, and the session goes on.
-    let deep_enough = http
-        .post(gateway.mcp_url())
-        .header("accept", "application/json, text/event-stream")
-        .header("content-type", "application/json")
-        .header("mcp-session-id", &session.id)
-        .header("mcp-protocol-version", VERSION)
-        .body(nested(128))
+    let deep_enough = session
+        .request_in(&session.id, nested(128))
         .send()
         .await
         .expect("POST");

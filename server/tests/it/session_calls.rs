@@ -5,98 +5,10 @@
 
 use std::time::{Duration, Instant};
 
-use reqwest::header::CONTENT_TYPE;
 use serde_json::{Value, json};
 
+use crate::common::raw::*;
 use crate::common::*;
-
-const VERSION: &str = "2025-06-18";
-
-/// A streamable HTTP session spoken by hand.
-struct RawSession {
-    http: reqwest::Client,
-    url: String,
-    id: String,
-}
-
-impl RawSession {
-    async fn open(url: &str) -> RawSession {
-        let http = reqwest::Client::new();
-        let response = http
-            .post(url)
-            .header("accept", "application/json, text/event-stream")
-            .json(&json!({
-                "jsonrpc": "2.0", "id": 0, "method": "initialize",
-                "params": {"protocolVersion": VERSION, "capabilities": {},
-                           "clientInfo": {"name": "raw", "version": "1"}}
-            }))
-            .send()
-            .await
-            .expect("initialize");
-        assert!(response.status().is_success(), "{}", response.status());
-        let id = response
-            .headers()
-            .get("mcp-session-id")
-            .expect("a session id")
-            .to_str()
-            .expect("ascii")
-            .to_owned();
-        let _ = response.bytes().await;
-        let session = RawSession {
-            http,
-            url: url.to_owned(),
-            id,
-        };
-        let accepted = session
-            .post(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
-            .await;
-        assert_eq!(accepted.status(), 202);
-        session
-    }
-
-    async fn post(&self, body: &Value) -> reqwest::Response {
-        self.post_in(&self.id, body).await
-    }
-
-    async fn post_in(&self, session: &str, body: &Value) -> reqwest::Response {
-        self.http
-            .post(&self.url)
-            .header("accept", "application/json, text/event-stream")
-            .header("mcp-session-id", session)
-            .header("mcp-protocol-version", VERSION)
-            .json(body)
-            .send()
-            .await
-            .expect("POST /mcp")
-    }
-}
-
-fn call_body(id: u64, tool: &str, arguments: Value) -> Value {
-    json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
-           "params": {"name": tool, "arguments": arguments}})
-}
-
-fn content_type(response: &reqwest::Response) -> String {
-    response
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned()
-}
-
-/// The JSON-RPC messages of an answer, whether a JSON body or an event stream.
-async fn messages(response: reqwest::Response) -> Vec<Value> {
-    let sse = content_type(&response).starts_with("text/event-stream");
-    let text = response.text().await.expect("body");
-    if !sse {
-        return vec![serde_json::from_str(&text).expect("a JSON body")];
-    }
-    text.lines()
-        .filter_map(|line| line.strip_prefix("data:"))
-        .filter_map(|data| serde_json::from_str(data.trim()).ok())
-        .collect()
-}
 
 async fn gateway_with_http_backend() -> (MockServer, TestGateway) {
     let http = MockServer::start("http", "alpha", &[]);
@@ -231,13 +143,7 @@ async fn a_body_that_is_not_json_is_a_parse_error_in_a_session() {
     let session = RawSession::open(&gateway.mcp_url()).await;
     for body in [r#"{"jsonrpc":"2.0","#, "not json at all"] {
         let response = session
-            .http
-            .post(&session.url)
-            .header("accept", "application/json, text/event-stream")
-            .header("content-type", "application/json")
-            .header("mcp-session-id", &session.id)
-            .header("mcp-protocol-version", VERSION)
-            .body(body)
+            .request_in(&session.id, body)
             .send()
             .await
             .expect("POST /mcp");

@@ -6,6 +6,7 @@
 pub mod node;
 pub mod oidc;
 pub mod python;
+pub mod raw;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
