@@ -154,6 +154,24 @@ async fn a_rest_caller_that_hangs_up_cancels_its_call() {
 }
 
 #[tokio::test]
+async fn a_session_caller_that_hangs_up_cancels_its_call() {
+    let (_mocks, gateway) = gateway().await;
+    let session = RawSession::open(&gateway.mcp_url()).await;
+    // Answered as one JSON body.
+    let request = session.request(&call_body(1, "alpha__sleep", sleep_arguments("session")));
+    hang_up_once_running(&gateway, "alpha", "session", request).await;
+    assert_cancelled_once(&gateway, "alpha", "session", "mcp").await;
+    // Answered as an event stream of progress, then the result.
+    let mut body = call_body(2, "beta__sleep", sleep_arguments("session-progress"));
+    body["params"]["_meta"] = json!({"progressToken": "p-1"});
+    let request = session.request(&body);
+    hang_up_once_running(&gateway, "beta", "session-progress", request).await;
+    assert_cancelled_once(&gateway, "beta", "session-progress", "mcp").await;
+    let record = &call_records(&gateway, "session")[0];
+    assert_eq!(record["session_id"], session.id.as_str(), "{record}");
+}
+
+#[tokio::test]
 async fn a_stateless_2026_07_28_caller_that_hangs_up_cancels_its_call() {
     let (_mocks, gateway) = gateway().await;
     let mut body = call_body(1, "beta__sleep", sleep_arguments("stateless"));
@@ -261,7 +279,28 @@ async fn a_legacy_sse_caller_that_hangs_up_cancels_its_call() {
 }
 
 #[tokio::test]
-async fn a_broadcast_whose_caller_hangs_up_is_cancelled_on_every_target() {
+async fn a_legacy_sse_caller_that_cancels_cancels_its_call() {
+    let (_mocks, gateway) = gateway().await;
+    let session = LegacySession::open(&gateway.base).await;
+    session
+        .post(&call_body(
+            5,
+            "beta__sleep",
+            sleep_arguments("legacy-cancel"),
+        ))
+        .await;
+    wait_for_sleep(&gateway, "beta", "started", "legacy-cancel").await;
+    session
+        .post(
+            &json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+                      "params": {"requestId": 5, "reason": "changed my mind"}}),
+        )
+        .await;
+    assert_cancelled_once(&gateway, "beta", "legacy-cancel", "mcp").await;
+}
+
+/// Two HTTP mocks offering the same tools, so that `broadcast__sleep` reaches both.
+async fn two_backends() -> ([MockServer; 2], TestGateway) {
     let first = MockServer::start("http", "one", &[]);
     let second = MockServer::start("http", "two", &[]);
     let yaml = format!(
@@ -271,6 +310,51 @@ async fn a_broadcast_whose_caller_hangs_up_is_cancelled_on_every_target() {
     );
     let gateway = TestGateway::start(&yaml).await;
     gateway.wait_healthy(2).await;
+    ([first, second], gateway)
+}
+
+/// The broadcast tagged `tag` left its parent and one child per target, all `cancelled`,
+/// and both backends were told.
+async fn assert_broadcast_cancelled(gateway: &TestGateway, tag: &str) {
+    for server in ["one", "two"] {
+        wait_for_sleep(gateway, server, "cancelled", tag).await;
+    }
+    let parent = gateway
+        .wait_for_audit("the broadcast", |r| {
+            r["event"] == "broadcast" && r["parameters"]["tag"] == tag
+        })
+        .await;
+    assert_eq!(parent["status"], "cancelled", "{parent}");
+    assert_eq!(parent["error"], "cancelled by the caller", "{parent}");
+    let children = call_records(gateway, tag);
+    assert_eq!(children.len(), 2, "{children:?}");
+    for child in &children {
+        assert_eq!(child["status"], "cancelled", "{child}");
+        assert_eq!(child["broadcast_id"], parent["id"], "{child}");
+        assert!(child["duration_ms"].is_u64(), "{child}");
+    }
+}
+
+#[tokio::test]
+async fn a_broadcast_whose_caller_cancels_is_cancelled_on_every_target() {
+    let (_mocks, gateway) = two_backends().await;
+    let client = rmcp_client(&gateway.mcp_url()).await;
+    let handle = crate::mcp::send_tool_call(
+        &client,
+        "broadcast__sleep",
+        sleep_arguments("fanout-cancel"),
+    )
+    .await;
+    for server in ["one", "two"] {
+        wait_for_sleep(&gateway, server, "started", "fanout-cancel").await;
+    }
+    handle.cancel(None).await.expect("cancel");
+    assert_broadcast_cancelled(&gateway, "fanout-cancel").await;
+}
+
+#[tokio::test]
+async fn a_broadcast_whose_caller_hangs_up_is_cancelled_on_every_target() {
+    let (_mocks, gateway) = two_backends().await;
     let request = reqwest::Client::new()
         .post(gateway.mcp_url())
         .json(&call_body(1, "broadcast__sleep", sleep_arguments("fanout")));
@@ -280,21 +364,7 @@ async fn a_broadcast_whose_caller_hangs_up_is_cancelled_on_every_target() {
     }
     caller.abort();
     let _ = caller.await;
-    for server in ["one", "two"] {
-        wait_for_sleep(&gateway, server, "cancelled", "fanout").await;
-    }
-    let parent = gateway
-        .wait_for_audit("the broadcast", |r| r["event"] == "broadcast")
-        .await;
-    assert_eq!(parent["status"], "cancelled", "{parent}");
-    assert_eq!(parent["error"], "cancelled by the caller", "{parent}");
-    let children = call_records(&gateway, "fanout");
-    assert_eq!(children.len(), 2, "{children:?}");
-    for child in &children {
-        assert_eq!(child["status"], "cancelled", "{child}");
-        assert_eq!(child["broadcast_id"], parent["id"], "{child}");
-        assert!(child["duration_ms"].is_u64(), "{child}");
-    }
+    assert_broadcast_cancelled(&gateway, "fanout").await;
 }
 
 #[tokio::test]
