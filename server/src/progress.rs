@@ -18,8 +18,9 @@ pub struct ProgressTarget {
 pub enum ProgressSink {
     /// An rmcp session or request (rmcp routes it to the right stream).
     Peer(Peer<RoleServer>),
-    /// The event stream of one call answered by the gateway itself (the fast session path). Full means the
-    /// caller reads too slowly: progress is advisory, so that notification is dropped.
+    /// The event stream of one session call the gateway answers itself
+    /// (`http/mcp/session_calls.rs`). Full means the caller reads too slowly: progress is
+    /// advisory, so that notification is dropped.
     Stream(tokio::sync::mpsc::Sender<ProgressNotificationParam>),
 }
 

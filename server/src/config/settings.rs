@@ -271,7 +271,11 @@ impl Settings {
                 "must start with sqlite:, postgres:// or postgresql://",
             );
         }
-        let upstream_client = match reader.text("GATEWAY_UPSTREAM_CLIENT").as_str() {
+        let upstream_client = match reader
+            .text("GATEWAY_UPSTREAM_CLIENT")
+            .to_ascii_lowercase()
+            .as_str()
+        {
             "auto" => UpstreamClient::Auto,
             "rmcp" => UpstreamClient::Rmcp,
             _ => {

@@ -8,6 +8,7 @@
 //! exactly one audit record, written before its answer is sent (SPEC §9, §14); a broadcast
 //! one per target and its parent.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
@@ -74,9 +75,7 @@ impl Gateway {
                 .await
             }
             Plan::Fanout(fanout) => {
-                let report = self
-                    .fan_out(ctx, snapshot, fanout, parameters, downstream)
-                    .await?;
+                let report = self.fan_out(ctx, snapshot, fanout, downstream).await?;
                 Ok(report.to_call_tool_result())
             }
         }
@@ -93,12 +92,11 @@ impl Gateway {
         let parameters = request.arguments.clone().map(Value::Object);
         let planned = plan::broadcast(&snapshot, &self.catalog(), &ctx.principal, request);
         let fanout = self.admit(ctx, planned, parameters.as_ref())?;
-        self.fan_out(ctx, snapshot, fanout, parameters, downstream)
-            .await
+        self.fan_out(ctx, snapshot, fanout, downstream).await
     }
 
-    /// The plan, or its refusal audited (denials and rate limits; the other refusals are
-    /// about names and arguments, which the caller is told).
+    /// The plan, or its refusal audited: denials, rate limits and the arguments of an
+    /// authorized broadcast that cannot be routed (unknown names leave no record).
     fn admit<T>(
         &self,
         ctx: &RequestContext,
@@ -118,7 +116,16 @@ impl Gateway {
                 self.audit
                     .emit(AuditRecord::rate_limited(ctx, called, parameters, retry.0));
             }
-            Refusal::UnknownTool(_) | Refusal::InvalidParams(_) | Refusal::NotFound(_) => {}
+            // Authorized, then refused for its arguments: a call all the same (SPEC §14).
+            Refusal::InvalidParams { called, message } => {
+                let mut record = AuditRecord::broadcast(ctx, called, "", parameters)
+                    .with_status(AuditStatus::Error)
+                    .with_error(message.clone());
+                record.backend_tool = None;
+                self.audit.emit(record);
+            }
+            // About names the caller may not know exist: nothing was called.
+            Refusal::UnknownTool(_) | Refusal::NotFound(_) => {}
         }
         Err(refusal.into())
     }
@@ -169,21 +176,17 @@ impl Gateway {
         ctx: &RequestContext,
         snapshot: Arc<Snapshot>,
         fanout: Fanout,
-        parameters: Option<Value>,
         downstream: Downstream,
     ) -> Result<BroadcastReport, ToolCallError> {
         let Fanout { called, plan } = fanout;
-        let parent = AuditRecord::broadcast(ctx, &called, &plan.tool_name, parameters.as_ref());
-        let servers = plan
-            .targets
-            .iter()
-            .chain(plan.left_out.keys())
-            .cloned()
-            .collect();
+        // What the targets are sent (a tag broadcast's inner `arguments`).
+        let sent = plan.arguments.clone().map(Value::Object);
+        let parent = AuditRecord::broadcast(ctx, &called, &plan.tool_name, sent.as_ref());
         let records = PendingBroadcast {
             audit: self.audit.clone(),
             parent: Some(parent),
-            servers,
+            targets: plan.targets.clone(),
+            left_out: plan.left_out.clone(),
         };
         let gateway = Arc::clone(self);
         let identity = forwarded_identity(ctx);
@@ -229,7 +232,7 @@ where
         // The task panicked, or its runtime is shutting down; its record is written by
         // `Pending`'s drop.
         Err(_) => Err(ToolCallError::Backend(CallError::Transport(
-            "the call ended without a result",
+            ENDED_WITHOUT_RESULT,
         ))),
     }
 }
@@ -275,12 +278,15 @@ impl Drop for Pending {
 struct PendingBroadcast {
     audit: Auditor,
     parent: Option<AuditRecord>,
-    /// Every target past authorization, called or left out.
-    servers: Vec<String>,
+    /// The targets to call.
+    targets: Vec<String>,
+    /// The permitted targets left out, with why.
+    left_out: BTreeMap<String, TargetFailure>,
 }
 
 impl PendingBroadcast {
-    /// One child record per target, then the parent (on file before the answer is sent).
+    /// One child record per target (queued), then the parent (on file before the answer is
+    /// sent).
     fn finish(mut self, report: &BroadcastReport) {
         let Some(parent) = self.parent.take() else {
             return;
@@ -341,11 +347,18 @@ impl Drop for PendingBroadcast {
             return;
         };
         let (status, error) = unfinished();
-        for server in &self.servers {
+        for server in &self.targets {
             self.audit.emit(
                 AuditRecord::broadcast_target(&parent, server)
                     .with_status(status)
                     .with_error(error.clone()),
+            );
+        }
+        for (server, failure) in &self.left_out {
+            self.audit.emit(
+                AuditRecord::broadcast_target(&parent, server)
+                    .with_status(failure_status(failure))
+                    .with_error(failure.to_string()),
             );
         }
         self.audit
@@ -353,15 +366,21 @@ impl Drop for PendingBroadcast {
     }
 }
 
-/// The status and error of a record whose call never finished: its task panicked, or was
-/// dropped with its runtime (the caller had gone).
+/// The status and error of a record whose call never finished: its task panicked (the
+/// caller is told the same), or was dropped with its runtime (the caller had gone).
 fn unfinished() -> (AuditStatus, String) {
     if std::thread::panicking() {
-        (AuditStatus::Error, "internal error".to_owned())
+        (
+            AuditStatus::Error,
+            CallError::Transport(ENDED_WITHOUT_RESULT).to_string(),
+        )
     } else {
         (AuditStatus::Cancelled, CallError::Cancelled.to_string())
     }
 }
+
+/// What a caller is told, and the record says, of a call whose task ended without a result.
+const ENDED_WITHOUT_RESULT: &str = "the call ended without a result";
 
 /// What backends with `forward_identity: true` learn of the caller (never the token).
 fn forwarded_identity(ctx: &RequestContext) -> ForwardedIdentity {
@@ -511,7 +530,10 @@ mod tests {
         let records = written(&dir);
         assert_eq!(records.len(), 1);
         assert_eq!(records[0]["status"], "error");
-        assert_eq!(records[0]["error"], "internal error");
+        assert_eq!(
+            records[0]["error"],
+            "backend error: the call ended without a result"
+        );
     }
 
     #[tokio::test]
@@ -522,19 +544,25 @@ mod tests {
         drop(PendingBroadcast {
             audit: audit.clone(),
             parent: Some(parent.clone()),
-            servers: vec!["a".into(), "b".into()],
+            targets: vec!["a".into(), "b".into()],
+            left_out: BTreeMap::from([("c".to_owned(), TargetFailure::RateLimited)]),
         });
         audit.flush_and_close(Duration::from_secs(5)).await;
         let records = written(&dir);
-        assert_eq!(records.len(), 3, "{records:?}");
-        for record in &records {
-            assert_eq!(record["status"], "cancelled", "{record}");
-        }
-        let children: Vec<_> = records
+        assert_eq!(records.len(), 4, "{records:?}");
+        // The parent is on file at once, the children follow.
+        let statuses: Vec<_> = records
             .iter()
-            .filter(|r| r["event"] == "tool_call")
-            .map(|r| r["mcp_server"].clone())
+            .map(|r| (r["mcp_server"].clone(), r["status"].clone()))
             .collect();
-        assert_eq!(children, [json!("a"), json!("b")]);
+        assert_eq!(
+            statuses,
+            [
+                (Value::Null, json!("cancelled")),
+                (json!("a"), json!("cancelled")),
+                (json!("b"), json!("cancelled")),
+                (json!("c"), json!("rate_limited")),
+            ]
+        );
     }
 }

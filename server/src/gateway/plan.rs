@@ -7,6 +7,8 @@
 //!    about the caller is looked at;
 //! 2. authorize the called name (the full, unshortened one) — before any rate limit, so that
 //!    a denied caller cannot drain a bucket, nor learn from a 429 that the tool exists;
+//!    A tag broadcast then reads which tool it calls from its arguments (refused when it
+//!    cannot, after authorization, so that a denied caller learns nothing of the tag);
 //! 3. for broadcasts, narrow the targets to those the caller may call — the others are
 //!    invisible, except servers the caller named (`access denied` in `errors`); none left is
 //!    a denial of the whole call;
@@ -59,8 +61,9 @@ pub struct Fanout {
 pub enum Refusal {
     /// Never seen: a protocol error over MCP, 404 over REST.
     UnknownTool(String),
-    /// The arguments cannot be routed (a tag broadcast's `tool_name`).
-    InvalidParams(String),
+    /// The arguments of an authorized `called` name cannot be routed (a tag broadcast's
+    /// `tool_name`).
+    InvalidParams { called: String, message: String },
     /// A server or tool named in a REST broadcast that is not there.
     NotFound(String),
     /// The caller may not call `called` (or, for a broadcast, any of its targets).
@@ -73,7 +76,7 @@ impl From<Refusal> for ToolCallError {
     fn from(refusal: Refusal) -> Self {
         match refusal {
             Refusal::UnknownTool(name) => ToolCallError::UnknownTool(name),
-            Refusal::InvalidParams(message) => ToolCallError::InvalidParams(message),
+            Refusal::InvalidParams { message, .. } => ToolCallError::InvalidParams(message),
             Refusal::NotFound(message) => ToolCallError::NotFound(message),
             Refusal::Denied { called } => ToolCallError::Denied(called),
             Refusal::RateLimited { retry, .. } => ToolCallError::RateLimited(retry),
@@ -121,7 +124,13 @@ pub fn call(
             servers,
             tools,
         } => {
-            let (tool, inner) = tag_broadcast_arguments(tag, tools, arguments)?;
+            let (tool, inner) =
+                tag_broadcast_arguments(tag, tools, arguments).map_err(|message| {
+                    Refusal::InvalidParams {
+                        called: name.to_owned(),
+                        message,
+                    }
+                })?;
             let targets = servers
                 .iter()
                 .filter(|server| catalog.offers(server, &tool))
@@ -239,34 +248,27 @@ fn fanout(
     })
 }
 
-/// The `{tool_name, arguments}` of a tag broadcast, checked against the tag's tools.
+/// The `{tool_name, arguments}` of a tag broadcast, checked against the tag's tools; else
+/// what is wrong with them.
 fn tag_broadcast_arguments(
     tag: &str,
     tools: &[String],
     arguments: Option<JsonObject>,
-) -> Result<(String, Option<JsonObject>), Refusal> {
+) -> Result<(String, Option<JsonObject>), String> {
     let mut arguments = arguments.unwrap_or_default();
     let tool = match arguments.remove("tool_name") {
         Some(Value::String(tool)) if tools.contains(&tool) => tool,
         Some(Value::String(tool)) => {
-            return Err(Refusal::InvalidParams(format!(
+            return Err(format!(
                 "tool_name {tool:?} is not offered by servers tagged {tag}"
-            )));
-        }
-        _ => {
-            return Err(Refusal::InvalidParams(
-                "tool_name (string) is required".to_owned(),
             ));
         }
+        _ => return Err("tool_name (string) is required".to_owned()),
     };
     let inner = match arguments.remove("arguments") {
         None | Some(Value::Null) => None,
         Some(Value::Object(map)) => Some(map),
-        Some(_) => {
-            return Err(Refusal::InvalidParams(
-                "arguments must be an object".to_owned(),
-            ));
-        }
+        Some(_) => return Err("arguments must be an object".to_owned()),
     };
     Ok((tool, inner))
 }

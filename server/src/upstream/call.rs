@@ -219,7 +219,7 @@ impl Upstream {
         if let Err(Attempt::Failed(error @ (CallError::Timeout(_) | CallError::Cancelled))) =
             &outcome
         {
-            send_cancelled(peer, request_id, error).await;
+            send_cancelled(peer, request_id, error);
         }
         outcome.map(|mut result| {
             // Older backends send no resultType; newer clients require it (it is stripped
@@ -247,17 +247,26 @@ struct Request<'a> {
     options: &'a CallOptions,
 }
 
-/// Tell the backend to stop a call. Best effort: the backend may already be gone.
-async fn send_cancelled(peer: &Peer<RoleClient>, request_id: RequestId, reason: &CallError) {
+/// How long telling a backend to stop a call may take before it is given up.
+const CANCEL_NOTICE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Tell the backend to stop a call, in the background: best effort (the backend may already be
+/// gone, or hang — often why the call timed out), and the call's outcome and audit record do
+/// not wait for it.
+fn send_cancelled(peer: &Peer<RoleClient>, request_id: RequestId, reason: &CallError) {
     let notification = ClientNotification::CancelledNotification(CancelledNotification::new(
         CancelledNotificationParam::new(Some(request_id), Some(reason.to_string())),
     ));
-    let _ = peer.send_notification(notification).await;
+    let peer = peer.clone();
+    tokio::spawn(async move {
+        let sent = peer.send_notification(notification);
+        let _ = tokio::time::timeout(CANCEL_NOTICE_TIMEOUT, sent).await;
+    });
 }
 
 /// Removes a progress mapping when the call ends, however it ends.
 struct RelayGuard<'a> {
-    events: &'a super::client::LinkEvents,
+    events: &'a super::handler::LinkEvents,
     token: rmcp::model::ProgressToken,
 }
 

@@ -18,15 +18,15 @@ use rmcp::transport::streamable_http_client::{
 };
 use tokio::io::AsyncBufReadExt as _;
 
-use super::client::{LinkEvents, UpstreamClient};
 use super::clients::HttpClients;
 use super::credentials::ResolvedAuth;
+use super::handler::{BackendHandler, LinkEvents};
 use super::http_call::HttpCaller;
 use super::rmcp_http::RmcpHttpClient;
 use super::sse;
 use crate::config::{EnvValue, ServerConfig, TransportConfig};
 
-pub type Connection = RunningService<RoleClient, UpstreamClient>;
+pub type Connection = RunningService<RoleClient, BackendHandler>;
 
 /// An open session, and for streamable HTTP the gateway's own `tools/call` client.
 pub struct Connected {
@@ -50,7 +50,7 @@ pub async fn connect(
     events: Arc<LinkEvents>,
     handshake_timeout: Duration,
 ) -> Result<Connected, String> {
-    let handler = UpstreamClient::new(events);
+    let handler = BackendHandler::new(events);
     let serve = async {
         match &config.transport {
             TransportConfig::Http { url } => {

@@ -39,8 +39,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::CallError;
-use super::client::LinkEvents;
 use super::clients::{HttpClients, Response, next_chunk};
+use super::handler::LinkEvents;
 use super::identity::{self, ForwardedIdentity};
 use super::sse::parser::SseParser;
 use crate::progress::ProgressTarget;

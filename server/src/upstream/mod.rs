@@ -5,10 +5,10 @@
 //! offers as a [`LinkState`], and every downstream caller shares that session.
 
 pub mod call;
-pub mod client;
 pub mod clients;
 pub mod connect;
 pub mod credentials;
+pub mod handler;
 pub mod http_call;
 pub mod identity;
 pub mod pool;
@@ -28,8 +28,8 @@ pub use call::{CallError, CallOptions};
 pub use pool::Pool;
 
 use crate::config::{ServerConfig, UpstreamClient};
-use client::LinkEvents;
 use credentials::CredentialCache;
+use handler::LinkEvents;
 
 /// What the backend said about itself in its handshake.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

@@ -368,6 +368,53 @@ async fn a_broadcast_whose_caller_hangs_up_is_cancelled_on_every_target() {
 }
 
 #[tokio::test]
+async fn a_tag_broadcast_records_what_its_targets_are_sent_and_is_recorded_when_refused() {
+    let first = MockServer::start("http", "one", &[]);
+    let second = MockServer::start("http", "two", &[]);
+    let yaml = format!(
+        "servers:\n{}    tags: [elk]\n{}    tags: [elk]\n",
+        url_entry("one", "http", first.url()),
+        url_entry("two", "http", second.url())
+    );
+    let gateway = TestGateway::start(&yaml).await;
+    gateway.wait_healthy(2).await;
+    let answer = plain_call(
+        &gateway,
+        "broadcast__by_tag__elk",
+        json!({"tool_name": "echo", "arguments": {"tag": "tagged"}}),
+    )
+    .await;
+    assert_eq!(answer["result"]["isError"], false, "{answer}");
+    let parent = gateway
+        .wait_for_audit("the tag broadcast", |r| r["event"] == "broadcast")
+        .await;
+    assert_eq!(parent["parameters"], json!({"tag": "tagged"}), "{parent}");
+    assert_eq!(parent["backend_tool"], "echo", "{parent}");
+    assert_eq!(call_records(&gateway, "tagged").len(), 2);
+
+    // Authorized, but its arguments name no tool of the tag: refused, and recorded.
+    let refused = plain_call(
+        &gateway,
+        "broadcast__by_tag__elk",
+        json!({"tool_name": "nope", "arguments": {}}),
+    )
+    .await;
+    assert_eq!(refused["error"]["code"], -32602, "{refused}");
+    let record = gateway
+        .wait_for_audit("the refused tag broadcast", |r| {
+            r["event"] == "broadcast" && r["status"] == "error"
+        })
+        .await;
+    assert_eq!(record["tool"], "broadcast__by_tag__elk", "{record}");
+    assert!(
+        record["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("\"nope\" is not offered")),
+        "{record}"
+    );
+}
+
+#[tokio::test]
 async fn a_call_that_is_waited_for_leaves_one_record_with_its_outcome() {
     let (_mocks, gateway) = gateway().await;
     let answer = plain_call(

@@ -273,6 +273,16 @@ fn a_tag_broadcast_calls_the_chosen_tool_on_the_tagged_servers_offering_it() {
 }
 
 #[test]
+fn a_tag_broadcast_is_authorized_before_its_arguments_are_read() {
+    let locked = snapshot("authorization:\n  default: deny\n");
+    let ann = caller("ann", &[]);
+    assert_eq!(
+        plan(&locked, &ann, "broadcast__by_tag__prod", json!({})),
+        denied("broadcast__by_tag__prod")
+    );
+}
+
+#[test]
 fn a_tag_broadcast_needs_a_tool_name_its_servers_offer_and_object_arguments() {
     let open = snapshot("");
     let ann = caller("ann", &[]);
@@ -290,7 +300,10 @@ fn a_tag_broadcast_needs_a_tool_name_its_servers_offer_and_object_arguments() {
     ] {
         assert_eq!(
             plan(&open, &ann, "broadcast__by_tag__prod", arguments),
-            Err(Refusal::InvalidParams(message.into()))
+            Err(Refusal::InvalidParams {
+                called: "broadcast__by_tag__prod".into(),
+                message: message.into()
+            })
         );
     }
 }
@@ -368,7 +381,13 @@ fn refusals_become_the_errors_callers_see() {
             Refusal::NotFound("unknown server: z".into()),
             "unknown server: z",
         ),
-        (Refusal::InvalidParams("bad".into()), "bad"),
+        (
+            Refusal::InvalidParams {
+                called: "x".into(),
+                message: "bad".into(),
+            },
+            "bad",
+        ),
     ];
     for (refusal, text) in cases {
         assert_eq!(ToolCallError::from(refusal).to_string(), text);

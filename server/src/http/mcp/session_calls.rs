@@ -22,6 +22,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
@@ -50,33 +51,38 @@ use crate::progress::{ProgressSink, ProgressTarget};
 /// SEP-2243 headers, which rmcp checks against the body; such requests stay with rmcp.
 const STANDARD_HEADERS: [&str; 2] = ["mcp-method", "mcp-name"];
 
+/// (session, id) -> the call's serial number (see [`InFlightGuard`]) and cancellation.
+type Calls = HashMap<(Arc<str>, NumberOrString), (u64, CancellationToken)>;
+
 /// Calls served here and not finished yet, by session and JSON-RPC id, so that a client's
 /// `notifications/cancelled`, or the end of its session, can stop them.
 #[derive(Default)]
 pub struct InFlight {
-    calls: Mutex<HashMap<(Arc<str>, NumberOrString), CancellationToken>>,
+    calls: Mutex<Calls>,
+    next_serial: AtomicU64,
 }
 
 impl InFlight {
     fn register(self: &Arc<Self>, session: Arc<str>, id: NumberOrString) -> InFlightGuard {
         let token = CancellationToken::new();
+        let serial = self.next_serial.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut calls) = self.calls.lock() {
-            calls.insert((Arc::clone(&session), id.clone()), token.clone());
+            calls.insert((Arc::clone(&session), id.clone()), (serial, token.clone()));
         }
         InFlightGuard {
             in_flight: Arc::clone(self),
             key: Some((session, id)),
+            serial,
             token,
         }
     }
 
     /// Cancel the call `id` of `session`, if it is served here. True when one was found.
     pub fn cancel(&self, session: &str, id: &NumberOrString) -> bool {
-        let token = self
-            .calls
-            .lock()
-            .ok()
-            .and_then(|calls| calls.get(&(Arc::<str>::from(session), id.clone())).cloned());
+        let token = self.calls.lock().ok().and_then(|calls| {
+            let (_, token) = calls.get(&(Arc::<str>::from(session), id.clone()))?;
+            Some(token.clone())
+        });
         match token {
             Some(token) => {
                 token.cancel();
@@ -92,7 +98,7 @@ impl InFlight {
             calls
                 .iter()
                 .filter(|((owner, _), _)| &**owner == session)
-                .for_each(|(_, token)| token.cancel());
+                .for_each(|(_, (_, token))| token.cancel());
         }
     }
 
@@ -105,16 +111,22 @@ impl InFlight {
     }
 }
 
-/// Removes a call from [`InFlight`] when it ends, however it ends.
+/// Removes a call from [`InFlight`] when it ends, however it ends — unless a newer call of a
+/// client that reused the id took its place, which stays cancellable.
 struct InFlightGuard {
     in_flight: Arc<InFlight>,
     key: Option<(Arc<str>, NumberOrString)>,
+    serial: u64,
     token: CancellationToken,
 }
 
 impl Drop for InFlightGuard {
     fn drop(&mut self) {
-        if let (Some(key), Ok(mut calls)) = (self.key.take(), self.in_flight.calls.lock()) {
+        if let (Some(key), Ok(mut calls)) = (self.key.take(), self.in_flight.calls.lock())
+            && calls
+                .get(&key)
+                .is_some_and(|(serial, _)| *serial == self.serial)
+        {
             calls.remove(&key);
         }
     }
@@ -401,6 +413,18 @@ mod tests {
         assert!(in_flight.cancel("s1", &NumberOrString::Number(7)));
         assert!(guard.token.is_cancelled());
         drop(guard);
+        assert!(in_flight.is_empty());
+    }
+
+    #[test]
+    fn a_reused_id_stays_cancellable_when_the_older_call_ends() {
+        let in_flight = Arc::new(InFlight::default());
+        let older = in_flight.register(Arc::from("s1"), NumberOrString::Number(1));
+        let newer = in_flight.register(Arc::from("s1"), NumberOrString::Number(1));
+        drop(older);
+        assert!(in_flight.cancel("s1", &NumberOrString::Number(1)));
+        assert!(newer.token.is_cancelled());
+        drop(newer);
         assert!(in_flight.is_empty());
     }
 

@@ -1,7 +1,7 @@
 //! The `/mcp` endpoint's sessions: rmcp's in-memory session manager, with session ids of 128
 //! random bits (SPEC §13) where rmcp's own are UUID v4s (122 random bits), and the calls the
-//! gateway answers itself in each session ([`InFlight`]), cancelled when their session is
-//! closed (deleted by its client, or expired). Every other operation is rmcp's, unchanged.
+//! gateway answers itself in each session ([`InFlight`]), cancelled when their client deletes
+//! the session. Every other operation is rmcp's, unchanged.
 
 use std::sync::Arc;
 

@@ -46,17 +46,17 @@ impl LinkEvents {
 
 /// The rmcp client handler of one backend connection.
 #[derive(Clone)]
-pub struct UpstreamClient {
+pub struct BackendHandler {
     events: Arc<LinkEvents>,
 }
 
-impl UpstreamClient {
+impl BackendHandler {
     pub fn new(events: Arc<LinkEvents>) -> Self {
         Self { events }
     }
 }
 
-impl ClientHandler for UpstreamClient {
+impl ClientHandler for BackendHandler {
     fn get_info(&self) -> ClientConfig {
         ClientConfig::new(
             ClientCapabilities::default(),
