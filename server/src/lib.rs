@@ -11,6 +11,7 @@ pub mod catalog;
 pub mod commands;
 pub mod config;
 pub mod error;
+pub(crate) mod event_stream;
 pub mod fanout;
 pub mod gateway;
 pub mod http;

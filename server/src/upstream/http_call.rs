@@ -42,7 +42,7 @@ use super::CallError;
 use super::clients::{HttpClients, Response, next_chunk};
 use super::handler::LinkEvents;
 use super::identity::{self, ForwardedIdentity};
-use super::sse::parser::SseParser;
+use crate::event_stream::SseParser;
 use crate::progress::ProgressTarget;
 
 const SESSION_HEADER: HeaderName = HeaderName::from_static("mcp-session-id");

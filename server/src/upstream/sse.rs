@@ -11,7 +11,6 @@
 //! Error texts never carry a URL or a header value (a credential in the query would leak
 //! through logs): [`SseError`] only names a category.
 
-pub(crate) mod parser;
 #[cfg(test)]
 mod tests;
 
@@ -27,7 +26,7 @@ use rmcp::{
     transport::Transport,
 };
 
-use self::parser::{SseEvent, SseParser};
+use crate::event_stream::{SseEvent, SseParser};
 
 /// The largest event (one JSON-RPC message) accepted from a backend.
 const MAX_EVENT_BYTES: usize = 32 * 1024 * 1024;

@@ -9,7 +9,7 @@ use http::StatusCode;
 use serde_json::Value;
 
 use super::{LegacySseConfig, test_support::*};
-use crate::upstream::sse::parser::{SseEvent, SseParser};
+use crate::event_stream::{SseEvent, SseParser};
 
 const INITIALIZE: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2024-11-05","capabilities":{},"clientInfo":{"name":"wire-test","version":"0"}}}"#;
 const INITIALIZED: &str = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;

@@ -1,4 +1,5 @@
-//! An incremental parser of `text/event-stream` bodies, as the WHATWG HTML standard defines
+//! An incremental parser of `text/event-stream` bodies (backends' answers and SSE streams,
+//! and the gateway's own streams in tests), as the WHATWG HTML standard defines
 //! them (section "Server-sent events"): lines end with CRLF, LF or CR; a blank line
 //! dispatches the event; `data:` lines join with `\n`; lines starting with `:` are comments;
 //! a leading byte-order mark is skipped. Chunks may split lines and line endings anywhere.
