@@ -1,12 +1,17 @@
 //! One tool call or broadcast, from plan to audit record.
 //!
 //! [`plan`](super::plan) decides what a call reaches (resolve → authorize → rate-limit →
-//! targets); refusals are audited here. An admitted call's upstream half then runs in a task
-//! of its own, which the gateway owns: the caller's future only waits for it. A caller that
-//! goes away — hyper drops the handler's future when the client disconnects — or cancels
-//! cancels the backend request, and the call ends as `cancelled`. Either way the call leaves
+//! targets); refusals are audited here. Then the call is made, and however it ends it leaves
 //! exactly one audit record, written before its answer is sent (SPEC §9, §14); a broadcast
-//! one per target and its parent.
+//! one per target and its parent. A caller that cancels, or goes away — hyper drops the
+//! handler's future when the client disconnects — cancels the backend request, and the call
+//! is recorded `cancelled`:
+//! - a call of one backend tool runs in the caller's future; its record is a [`Pending`],
+//!   written when the future is dropped unfinished, and the backend call tells the backend
+//!   as it is dropped (`upstream::call`);
+//! - a broadcast runs in a task of its own ([`owned`]), so that the targets that finished
+//!   keep their outcomes: dropping the caller's future cancels the rest, which end as
+//!   `cancelled` while the task writes every record.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -61,18 +66,16 @@ impl Gateway {
                         parameters.as_ref(),
                     ),
                 );
-                let gateway = Arc::clone(self);
-                let identity = forwarded_identity(ctx);
-                owned(&downstream.cancel, move |cancel| async move {
-                    let options = CallOptions {
-                        progress: downstream.progress,
-                        cancel,
-                        timeout: None,
-                        identity: Some(identity),
-                    };
-                    gateway.call_direct(&snapshot, call, options, record).await
-                })
-                .await
+                let options = CallOptions {
+                    progress: downstream.progress,
+                    cancel: downstream.cancel,
+                    timeout: None,
+                    identity: Some(forwarded_identity(ctx)),
+                };
+                // In the caller's future: one call of one backend needs no task of its own.
+                // A caller that goes away drops it, and with it `record`, which writes the
+                // call as cancelled, and the backend call, which tells the backend.
+                self.call_direct(&snapshot, call, options, record).await
             }
             Plan::Fanout(fanout) => {
                 let report = self.fan_out(ctx, snapshot, fanout, downstream).await?;
@@ -138,7 +141,7 @@ impl Gateway {
         options: CallOptions,
         record: Pending,
     ) -> Result<CallToolResult, ToolCallError> {
-        let started = Instant::now();
+        let started = record.started;
         let outcome = match self.pool.get(&call.server) {
             Some(upstream) => {
                 upstream

@@ -210,14 +210,22 @@ impl Upstream {
                 token: progress_token,
             }
         });
+        // A caller that goes away drops this future before the answer: the backend is told.
+        let mut unanswered = CancelOnDrop {
+            peer,
+            request_id: Some(request_id),
+        };
         let timeout = options.timeout.unwrap_or(self.config.timeout);
         let outcome = tokio::select! {
             outcome = answer => outcome,
             _ = tokio::time::sleep(timeout) => Err(Attempt::Failed(CallError::Timeout(timeout))),
             _ = options.cancel.cancelled() => Err(Attempt::Failed(CallError::Cancelled)),
         };
-        if let Err(Attempt::Failed(error @ (CallError::Timeout(_) | CallError::Cancelled))) =
-            &outcome
+        let request_id = unanswered.request_id.take();
+        if let (
+            Err(Attempt::Failed(error @ (CallError::Timeout(_) | CallError::Cancelled))),
+            Some(request_id),
+        ) = (&outcome, request_id)
         {
             send_cancelled(peer, request_id, error);
         }
@@ -247,6 +255,21 @@ struct Request<'a> {
     options: &'a CallOptions,
 }
 
+/// Tells the backend to stop a call whose future is dropped before its answer (the caller
+/// went away); disarmed by taking `request_id`.
+struct CancelOnDrop<'a> {
+    peer: &'a Peer<RoleClient>,
+    request_id: Option<RequestId>,
+}
+
+impl Drop for CancelOnDrop<'_> {
+    fn drop(&mut self) {
+        if let Some(request_id) = self.request_id.take() {
+            send_cancelled(self.peer, request_id, &CallError::Cancelled);
+        }
+    }
+}
+
 /// How long telling a backend to stop a call may take before it is given up.
 const CANCEL_NOTICE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -257,8 +280,12 @@ fn send_cancelled(peer: &Peer<RoleClient>, request_id: RequestId, reason: &CallE
     let notification = ClientNotification::CancelledNotification(CancelledNotification::new(
         CancelledNotificationParam::new(Some(request_id), Some(reason.to_string())),
     ));
+    // Outside a runtime (it is shutting down) there is no one left to tell.
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
     let peer = peer.clone();
-    tokio::spawn(async move {
+    runtime.spawn(async move {
         let sent = peer.send_notification(notification);
         let _ = tokio::time::timeout(CANCEL_NOTICE_TIMEOUT, sent).await;
     });
