@@ -240,9 +240,9 @@ where
     }
 }
 
-/// A call's audit record until the call ends. [`Pending::finish`] writes it; a call whose task
-/// is dropped first (its runtime shut down) or panicked writes it when dropped, so that no
-/// call past authorization goes unrecorded.
+/// A call's audit record until the call ends. [`Pending::finish`] writes it; a call dropped
+/// first (its caller went away, its thread stopped) or panicking writes it as it is dropped,
+/// so that no call past authorization goes unrecorded.
 struct Pending {
     audit: Auditor,
     record: Option<AuditRecord>,
