@@ -3,16 +3,41 @@
 use std::io::Write;
 
 use crate::args::{Cli, Command, ConfigCommand, ServersCommand, ToolsCommand};
-use crate::exit;
+use crate::client::{Failure, Gateway};
+use crate::{exit, output, read};
 
 /// Run `cli`, writing results to `out` and problems to `err`; the exit code.
 pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
-    match &cli.command {
-        Command::Config(ConfigCommand::Validate { file }) => {
-            mcp_gateway::config::check_file(file, out, err)
-        }
-        other => not_available(command_name(other), err),
+    if let Command::Config(ConfigCommand::Validate { file }) = &cli.command {
+        return mcp_gateway::config::check_file(file, out, err);
     }
+    let format = output::format(cli.output);
+    let gateway = match Gateway::new(&cli.url, cli.token.clone()) {
+        Ok(gateway) => gateway,
+        Err(failure) => return report(&failure, err),
+    };
+    let done = match &cli.command {
+        Command::Health => read::health(&gateway, format, out),
+        Command::Whoami => read::whoami(&gateway, format, out),
+        Command::Servers(ServersCommand::List) => read::servers_list(&gateway, format, out),
+        Command::Servers(ServersCommand::Info { name }) => {
+            read::servers_info(&gateway, name, format, out)
+        }
+        Command::Tools(ToolsCommand::List { server, filter }) => {
+            read::tools_list(&gateway, server.as_deref(), filter.as_deref(), format, out)
+        }
+        other => return not_available(command_name(other), err),
+    };
+    match done {
+        Ok(()) => exit::OK,
+        Err(failure) => report(&failure, err),
+    }
+}
+
+/// One line on stderr; the failure's exit code.
+fn report(failure: &Failure, err: &mut dyn Write) -> u8 {
+    let _ = writeln!(err, "{}", failure.line());
+    failure.exit_code()
 }
 
 /// Commands that talk to the gateway are declared (so that `--help` shows the whole CLI)
@@ -20,7 +45,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
 fn not_available(name: &str, err: &mut dyn Write) -> u8 {
     let _ = writeln!(
         err,
-        "mcpgw: `{name}` is not available in this build; `mcpgw config validate FILE` is"
+        "mcpgw: `{name}` is not available in this build yet; see `mcpgw --help` for the commands that are"
     );
     exit::FAILURE
 }
@@ -62,14 +87,9 @@ mod tests {
 
     #[test]
     fn commands_of_a_later_build_say_so_in_one_line_and_exit_1() {
-        let cases: [(&[&str], &str); 11] = [
+        let cases: [(&[&str], &str); 6] = [
             (&["login", "--username", "u"], "login"),
             (&["logout"], "logout"),
-            (&["whoami"], "whoami"),
-            (&["health"], "health"),
-            (&["servers", "list"], "servers list"),
-            (&["servers", "info", "s"], "servers info"),
-            (&["tools", "list", "--server", "s"], "tools list"),
             (&["invoke", "s", "t", "--arg", "a=1"], "invoke"),
             (&["call", "s__t"], "call"),
             (&["broadcast", "t", "--tag", "x"], "broadcast"),
@@ -82,6 +102,28 @@ mod tests {
             assert_eq!(err.lines().count(), 1, "{err}");
             assert!(
                 err.starts_with(&format!("mcpgw: `{name}` is not available in this build")),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_gateway_that_is_not_there_is_exit_4_with_a_hint() {
+        // A port nothing listens on (bound, then released).
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap();
+        let url = format!("http://127.0.0.1:{port}");
+        for args in [&["health"][..], &["servers", "list"], &["tools", "list"]] {
+            let mut all = vec!["--url", url.as_str()];
+            all.extend_from_slice(args);
+            let (code, out, err) = run_args(&all);
+            assert_eq!(code, exit::UNREACHABLE, "{args:?}");
+            assert!(out.is_empty());
+            assert_eq!(err.lines().count(), 1, "{err}");
+            assert!(
+                err.contains(&url) && err.contains("is it running?"),
                 "{err}"
             );
         }

@@ -7,3 +7,7 @@ pub const OK: u8 = 0;
 pub const FAILURE: u8 = 1;
 /// The command line itself is wrong.
 pub const USAGE: u8 = 2;
+/// The gateway refused the caller: 401 or 403.
+pub const AUTH: u8 = 3;
+/// The gateway could not be reached.
+pub const UNREACHABLE: u8 = 4;

@@ -3,8 +3,11 @@
 //! A shim: parse the command line, run the command, exit with its code.
 
 mod args;
+mod client;
 mod commands;
 mod exit;
+mod output;
+mod read;
 
 use std::process::ExitCode;
 

@@ -9,6 +9,7 @@ mod auth;
 mod bad_bodies;
 mod binary;
 mod broadcast;
+mod cli;
 mod credentials;
 mod http_call;
 mod inspector;

@@ -58,6 +58,17 @@ pub fn mock_bin() -> PathBuf {
     path
 }
 
+/// The `mcpgw` binary, built by `cargo build --workspace` / `make test`.
+pub fn mcpgw_bin() -> PathBuf {
+    let path = target_dir().join("mcpgw");
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build -p mcpgw` (make test does)",
+        path.display()
+    );
+    path
+}
+
 /// A mock MCP server process serving HTTP or SSE; killed on drop.
 pub struct MockServer {
     child: Child,

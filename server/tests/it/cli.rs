@@ -1,0 +1,191 @@
+//! `mcpgw`, the real binary, against a real gateway: each read command in both outputs, its
+//! exit codes (0, 1, 3, 4) and its one-line errors, and CLI calls audited as `transport: cli`.
+
+use serde_json::Value;
+
+use crate::common::oidc::TestIssuer;
+use crate::common::*;
+
+/// What one run of `mcpgw` gave.
+struct Run {
+    code: i32,
+    out: String,
+    err: String,
+}
+
+impl Run {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.out).unwrap_or_else(|e| panic!("{e}: {}", self.out))
+    }
+}
+
+/// Run `mcpgw --url <url> args…` (async, so that the in-process gateway keeps serving).
+async fn mcpgw(url: &str, args: &[&str]) -> Run {
+    let output = tokio::process::Command::new(mcpgw_bin())
+        .arg("--url")
+        .arg(url)
+        .args(args)
+        .env_remove("MCP_GATEWAY_TOKEN")
+        .env_remove("MCP_GATEWAY_URL")
+        .output()
+        .await
+        .expect("run mcpgw");
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        out: String::from_utf8_lossy(&output.stdout).into_owned(),
+        err: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+async fn get(gateway: &TestGateway, path: &str) -> Value {
+    reqwest::get(format!("{}{path}", gateway.base))
+        .await
+        .expect("GET")
+        .json()
+        .await
+        .expect("JSON")
+}
+
+#[tokio::test]
+async fn read_commands_print_the_gateways_json_or_a_table() {
+    let (_mocks, gateway) = gateway_over_every_transport().await;
+    let url = gateway.base.as_str();
+
+    // Not a terminal: JSON, as the gateway gave it.
+    let health = mcpgw(url, &["health"]).await;
+    assert_eq!(health.code, 0, "{}", health.err);
+    assert_eq!(health.json(), get(&gateway, "/health").await);
+    let table = mcpgw(url, &["health", "--output", "table"]).await;
+    assert!(
+        table.out.contains("STATUS") && table.out.contains("3/3 healthy"),
+        "{}",
+        table.out
+    );
+
+    let whoami = mcpgw(url, &["whoami", "--output", "table"]).await;
+    assert!(
+        whoami.out.contains("anonymous") && whoami.out.contains("admin"),
+        "{}",
+        whoami.out
+    );
+
+    let servers = mcpgw(url, &["servers", "list", "--output", "json"]).await;
+    assert_eq!(servers.json(), get(&gateway, "/mcp/servers").await);
+    let table = mcpgw(url, &["servers", "list", "--output", "table"]).await;
+    let lines: Vec<&str> = table.out.lines().collect();
+    assert_eq!(lines.len(), 4, "{}", table.out);
+    assert!(
+        lines[0].contains("NAME") && lines[0].contains("HEALTH"),
+        "{}",
+        table.out
+    );
+    for server in ["alpha", "beta", "gamma"] {
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with(server) && l.contains(" up ")),
+            "{server}: {}",
+            table.out
+        );
+    }
+
+    let info = mcpgw(url, &["servers", "info", "alpha", "--output", "table"]).await;
+    assert_eq!(info.code, 0, "{}", info.err);
+    assert!(info.out.contains("alpha__search_logs"), "{}", info.out);
+    assert!(info.out.contains("(protocol "), "{}", info.out);
+    let info = mcpgw(url, &["servers", "info", "alpha"]).await;
+    assert_eq!(info.json(), get(&gateway, "/mcp/server/alpha/info").await);
+
+    let tools = mcpgw(
+        url,
+        &["tools", "list", "--server", "alpha", "--filter", "ECHO"],
+    )
+    .await;
+    let names: Vec<&str> = tools.json()["tools"]
+        .as_array()
+        .expect("tools")
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|n| {
+            if n == "alpha__echo" {
+                "alpha__echo"
+            } else {
+                "other"
+            }
+        })
+        .collect();
+    assert_eq!(names, ["alpha__echo"]);
+    let table = mcpgw(
+        url,
+        &["tools", "list", "--server", "beta", "--output", "table"],
+    )
+    .await;
+    assert!(
+        table.out.lines().skip(1).all(|l| l.starts_with("beta__")),
+        "{}",
+        table.out
+    );
+
+    // The gateway saw the CLI.
+    let record = gateway
+        .wait_for_audit("the CLI's tool listing", |r| r["event"] == "list_tools")
+        .await;
+    assert_eq!(record["transport"], "cli", "{record}");
+}
+
+#[tokio::test]
+async fn an_unknown_server_is_exit_1_with_what_to_do() {
+    let (_mocks, gateway) = gateway_over_every_transport().await;
+    let run = mcpgw(&gateway.base, &["servers", "info", "nope"]).await;
+    assert_eq!(run.code, 1);
+    assert!(run.out.is_empty());
+    assert_eq!(
+        run.err.trim_end(),
+        "mcpgw: no server named nope; see `mcpgw servers list` (HTTP 404)"
+    );
+}
+
+#[tokio::test]
+async fn a_gateway_that_is_not_there_is_exit_4() {
+    let url = format!("http://127.0.0.1:{}", free_port());
+    let run = mcpgw(&url, &["servers", "list"]).await;
+    assert_eq!(run.code, 4);
+    assert_eq!(run.err.lines().count(), 1, "{}", run.err);
+    assert!(
+        run.err.contains(&url) && run.err.contains("is it running?"),
+        "{}",
+        run.err
+    );
+}
+
+#[tokio::test]
+async fn a_refused_or_missing_token_is_exit_3_and_a_good_one_works() {
+    let issuer = TestIssuer::start().await;
+    let env = issuer.gateway_env();
+    let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let gateway = TestGateway::start_with_env("servers: {}\n", &pairs).await;
+    let url = gateway.base.as_str();
+
+    let anonymous = mcpgw(url, &["whoami"]).await;
+    assert_eq!(anonymous.code, 3, "{}", anonymous.err);
+    assert!(
+        anonymous.err.contains("run `mcpgw login`"),
+        "{}",
+        anonymous.err
+    );
+
+    let forged = mcpgw(url, &["--token", "not-a-jwt", "whoami"]).await;
+    assert_eq!(forged.code, 3, "{}", forged.err);
+    assert!(forged.err.contains("refused the token"), "{}", forged.err);
+    assert!(!forged.err.contains("not-a-jwt"), "{}", forged.err);
+
+    let token = issuer.token_for("testuser");
+    let user = mcpgw(url, &["--token", &token, "whoami"]).await;
+    assert_eq!(user.code, 0, "{}", user.err);
+    assert_eq!(user.json()["user"], "testuser");
+    // A role that may not read the configuration of others: still fine for its own tools.
+    let tools = mcpgw(url, &["--token", &token, "tools", "list"]).await;
+    assert_eq!(tools.code, 0, "{}", tools.err);
+}
