@@ -8,8 +8,9 @@ use serde_json::Value;
 
 use crate::exit;
 
-/// How long one request may take before the gateway counts as unreachable.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long connecting may take before the gateway counts as unreachable. Answers take as long
+/// as they take: the gateway holds every backend call to its deadline.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why a command that talks to the gateway did not get its answer.
 #[derive(Debug, Clone, PartialEq)]
@@ -79,7 +80,7 @@ impl Gateway {
             .build()
             .map_err(|e| Failure::BadAnswer(format!("cannot start: {e}")))?;
         let http = reqwest::Client::builder()
-            .timeout(REQUEST_TIMEOUT)
+            .connect_timeout(CONNECT_TIMEOUT)
             .user_agent(concat!("mcpgw/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| Failure::BadAnswer(format!("cannot start: {e}")))?;
@@ -93,12 +94,18 @@ impl Gateway {
 
     /// `GET path` (with its query), as JSON.
     pub fn get(&self, path: &str) -> Result<Value, Failure> {
-        let url = format!("{}{path}", self.base);
-        let mut request = self
-            .http
-            .get(&url)
-            // CLI calls are audited as such (SPEC §12).
-            .header("x-client", "mcpgw");
+        self.send(self.http.get(format!("{}{path}", self.base)), path)
+    }
+
+    /// `POST path` with a JSON body, as JSON.
+    pub fn post(&self, path: &str, body: &Value) -> Result<Value, Failure> {
+        let request = self.http.post(format!("{}{path}", self.base)).json(body);
+        self.send(request, path)
+    }
+
+    fn send(&self, request: reqwest::RequestBuilder, path: &str) -> Result<Value, Failure> {
+        // CLI calls are audited as such (SPEC §12).
+        let mut request = request.header("x-client", "mcpgw");
         if let Some(token) = &self.token {
             request = request.bearer_auth(token.expose());
         }

@@ -4,7 +4,7 @@ use std::io::Write;
 
 use crate::args::{Cli, Command, ConfigCommand, ServersCommand, ToolsCommand};
 use crate::client::{Failure, Gateway};
-use crate::{exit, output, read};
+use crate::{calls, exit, output, read};
 
 /// Run `cli`, writing results to `out` and problems to `err`; the exit code.
 pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
@@ -26,12 +26,62 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         Command::Tools(ToolsCommand::List { server, filter }) => {
             read::tools_list(&gateway, server.as_deref(), filter.as_deref(), format, out)
         }
+        Command::Call {
+            exposed_tool_name,
+            arguments,
+        } => {
+            return match calls::arguments(arguments) {
+                Ok(arguments) => outcome(
+                    calls::call(&gateway, exposed_tool_name, arguments, format, out),
+                    err,
+                ),
+                Err(bad) => usage(&bad, err),
+            };
+        }
+        Command::Invoke {
+            server,
+            tool,
+            arguments,
+        } => {
+            return match calls::arguments(arguments) {
+                Ok(arguments) => outcome(
+                    calls::invoke(&gateway, server, tool, arguments, format, out),
+                    err,
+                ),
+                Err(bad) => usage(&bad, err),
+            };
+        }
+        Command::Broadcast {
+            tool,
+            tags,
+            servers,
+            arguments,
+        } => {
+            return match calls::arguments(arguments) {
+                Ok(arguments) => outcome(
+                    calls::broadcast(&gateway, tool, tags, servers, arguments, format, out),
+                    err,
+                ),
+                Err(bad) => usage(&bad, err),
+            };
+        }
         other => return not_available(command_name(other), err),
     };
     match done {
         Ok(()) => exit::OK,
         Err(failure) => report(&failure, err),
     }
+}
+
+/// The exit code of a call command.
+fn outcome(done: Result<u8, Failure>, err: &mut dyn Write) -> u8 {
+    done.unwrap_or_else(|failure| report(&failure, err))
+}
+
+/// Unusable arguments: one line, exit 2.
+fn usage(bad: &calls::BadArguments, err: &mut dyn Write) -> u8 {
+    let _ = writeln!(err, "mcpgw: {}", bad.0);
+    exit::USAGE
 }
 
 /// One line on stderr; the failure's exit code.
@@ -87,12 +137,9 @@ mod tests {
 
     #[test]
     fn commands_of_a_later_build_say_so_in_one_line_and_exit_1() {
-        let cases: [(&[&str], &str); 6] = [
+        let cases: [(&[&str], &str); 3] = [
             (&["login", "--username", "u"], "login"),
             (&["logout"], "logout"),
-            (&["invoke", "s", "t", "--arg", "a=1"], "invoke"),
-            (&["call", "s__t"], "call"),
-            (&["broadcast", "t", "--tag", "x"], "broadcast"),
             (&["audit", "--since", "1h"], "audit"),
         ];
         for (args, name) in cases {
@@ -127,6 +174,21 @@ mod tests {
                 "{err}"
             );
         }
+    }
+
+    #[test]
+    fn bad_json_arguments_are_exit_2_before_the_gateway_is_asked() {
+        let (code, out, err) = run_args(&[
+            "--url",
+            "http://unreachable.invalid:1",
+            "call",
+            "a__b",
+            "--json",
+            "{nope",
+        ]);
+        assert_eq!(code, exit::USAGE);
+        assert!(out.is_empty());
+        assert!(err.starts_with("mcpgw: --json: not JSON"), "{err}");
     }
 
     #[test]

@@ -189,3 +189,108 @@ async fn a_refused_or_missing_token_is_exit_3_and_a_good_one_works() {
     let tools = mcpgw(url, &["--token", &token, "tools", "list"]).await;
     assert_eq!(tools.code, 0, "{}", tools.err);
 }
+
+#[tokio::test]
+async fn call_invoke_and_broadcast_run_tools_and_exit_1_when_they_fail() {
+    let (_mocks, gateway) = gateway_over_every_transport().await;
+    let url = gateway.base.as_str();
+
+    let echoed = mcpgw(
+        url,
+        &["call", "alpha__echo", "--arg", "word=hi", "--arg", "n=5"],
+    )
+    .await;
+    assert_eq!(echoed.code, 0, "{}", echoed.err);
+    let text = echoed.json()["content"][0]["text"]
+        .as_str()
+        .map(str::to_owned);
+    assert_eq!(
+        text.and_then(|t| serde_json::from_str::<Value>(&t).ok()),
+        Some(serde_json::json!({"word": "hi", "n": 5}))
+    );
+    let table = mcpgw(
+        url,
+        &[
+            "call",
+            "beta__echo",
+            "--json",
+            r#"{"a":[1]}"#,
+            "--output",
+            "table",
+        ],
+    )
+    .await;
+    assert_eq!(table.out.trim_end(), r#"{"a":[1]}"#);
+
+    let failed = mcpgw(
+        url,
+        &[
+            "call",
+            "beta__fail",
+            "--arg",
+            "message=no disk",
+            "--output",
+            "table",
+        ],
+    )
+    .await;
+    assert_eq!(failed.code, 1);
+    assert_eq!(failed.out.trim_end(), "no disk");
+
+    let unknown = mcpgw(url, &["call", "alpha__nope"]).await;
+    assert_eq!(unknown.code, 1);
+    assert_eq!(
+        unknown.err.trim_end(),
+        "mcpgw: Unknown tool: alpha__nope (HTTP 404)"
+    );
+
+    let invoked = mcpgw(
+        url,
+        &[
+            "invoke",
+            "gamma",
+            "search_logs",
+            "--json",
+            r#"{"query":"timeout"}"#,
+        ],
+    )
+    .await;
+    assert_eq!(invoked.code, 0, "{}", invoked.err);
+    assert_eq!(invoked.json()["success"], true);
+    assert_eq!(invoked.json()["mcp_server"], "gamma");
+
+    let broadcast = mcpgw(
+        url,
+        &["broadcast", "echo", "--arg", "x=1", "--output", "table"],
+    )
+    .await;
+    assert_eq!(broadcast.code, 0, "{}", broadcast.err);
+    let lines: Vec<&str> = broadcast.out.lines().collect();
+    assert_eq!(lines.len(), 4, "{}", broadcast.out);
+    assert!(lines[0].starts_with("SERVER"), "{}", broadcast.out);
+    for (line, server) in lines[1..].iter().zip(["alpha", "beta", "gamma"]) {
+        assert!(
+            line.starts_with(server) && line.contains(" ok ") && line.contains(" ms "),
+            "{line}"
+        );
+    }
+    let all_failed = mcpgw(
+        url,
+        &["broadcast", "fail", "--server", "alpha", "--server", "beta"],
+    )
+    .await;
+    assert_eq!(all_failed.code, 1, "{}", all_failed.err);
+    assert_eq!(all_failed.json()["total_servers"], 2);
+
+    // Every one of those calls was the CLI's.
+    let records: Vec<Value> = gateway
+        .audit_records()
+        .into_iter()
+        .filter(|r| r["event"] == "tool_call")
+        .collect();
+    assert!(records.len() >= 8, "{records:?}");
+    assert!(
+        records.iter().all(|r| r["transport"] == "cli"),
+        "{records:?}"
+    );
+}
