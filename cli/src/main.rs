@@ -3,6 +3,7 @@
 //! A shim: parse the command line, run the command, exit with its code.
 
 mod args;
+mod audit;
 mod calls;
 mod client;
 mod commands;

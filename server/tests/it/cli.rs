@@ -185,9 +185,15 @@ async fn a_refused_or_missing_token_is_exit_3_and_a_good_one_works() {
     let user = mcpgw(url, &["--token", &token, "whoami"]).await;
     assert_eq!(user.code, 0, "{}", user.err);
     assert_eq!(user.json()["user"], "testuser");
-    // A role that may not read the configuration of others: still fine for its own tools.
     let tools = mcpgw(url, &["--token", &token, "tools", "list"]).await;
     assert_eq!(tools.code, 0, "{}", tools.err);
+    // The audit is for admins: 403 is exit 3 too, with the gateway's reason.
+    let audit = mcpgw(url, &["--token", &token, "audit"]).await;
+    assert_eq!(audit.code, 3, "{}", audit.err);
+    assert!(audit.err.contains("ask an administrator"), "{}", audit.err);
+    let admin = issuer.token_for("admin");
+    let audit = mcpgw(url, &["--token", &admin, "audit", "--limit", "1"]).await;
+    assert_eq!(audit.code, 0, "{}", audit.err);
 }
 
 #[tokio::test]
@@ -293,4 +299,77 @@ async fn call_invoke_and_broadcast_run_tools_and_exit_1_when_they_fail() {
         records.iter().all(|r| r["transport"] == "cli"),
         "{records:?}"
     );
+}
+
+#[tokio::test]
+async fn audit_reads_records_and_follows_new_ones() {
+    use tokio::io::AsyncBufReadExt as _;
+
+    let (_mocks, gateway) = gateway_over_every_transport().await;
+    let url = gateway.base.as_str();
+    let first = mcpgw(url, &["call", "alpha__echo", "--arg", "n=1"]).await;
+    assert_eq!(first.code, 0, "{}", first.err);
+    // The database copy follows the file by a moment.
+    let deadline = std::time::Instant::now() + PATIENCE;
+    let page = loop {
+        let page = mcpgw(url, &["audit", "--tool", "alpha__echo", "--output", "json"]).await;
+        assert_eq!(page.code, 0, "{}", page.err);
+        if page.json()["records"]
+            .as_array()
+            .is_some_and(|r| r.len() == 1)
+        {
+            break page.json();
+        }
+        assert!(std::time::Instant::now() < deadline, "{}", page.out);
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(page["records"][0]["transport"], "cli");
+    let table = mcpgw(
+        url,
+        &["audit", "--tool", "alpha__echo", "--output", "table"],
+    )
+    .await;
+    assert!(table.out.starts_with("TIME"), "{}", table.out);
+    assert!(
+        table
+            .out
+            .lines()
+            .nth(1)
+            .is_some_and(|l| l.contains("tool_call") && l.contains("alpha__echo")),
+        "{}",
+        table.out
+    );
+
+    // Following: the record of a call made afterwards shows up, once.
+    let mut follower = tokio::process::Command::new(mcpgw_bin())
+        .args([
+            "--url",
+            url,
+            "audit",
+            "--follow",
+            "--tool",
+            "beta__echo",
+            "--output",
+            "json",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("mcpgw audit --follow");
+    let mut lines = tokio::io::BufReader::new(follower.stdout.take().expect("stdout")).lines();
+    let later = mcpgw(url, &["call", "beta__echo", "--arg", "tag=followed"]).await;
+    assert_eq!(later.code, 0, "{}", later.err);
+    let line = tokio::time::timeout(PATIENCE, lines.next_line())
+        .await
+        .expect("a followed record in time")
+        .expect("read")
+        .expect("a line");
+    let record: Value = serde_json::from_str(&line).expect("one JSON record per line");
+    assert_eq!(record["tool"], "beta__echo");
+    assert_eq!(record["parameters"]["tag"], "followed");
+    // Nothing printed twice over the next polls.
+    let again =
+        tokio::time::timeout(std::time::Duration::from_millis(2500), lines.next_line()).await;
+    assert!(again.is_err(), "printed again: {again:?}");
+    let _ = follower.kill().await;
 }
