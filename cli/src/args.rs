@@ -117,6 +117,11 @@ pub enum Command {
     /// Configuration files
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Print a shell completion script (e.g. `source <(mcpgw completion bash)`)
+    Completion {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -8,8 +8,17 @@ use crate::{audit, calls, exit, output, read};
 
 /// Run `cli`, writing results to `out` and problems to `err`; the exit code.
 pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
-    if let Command::Config(ConfigCommand::Validate { file }) = &cli.command {
-        return mcp_gateway::config::check_file(file, out, err);
+    // The offline commands.
+    match &cli.command {
+        Command::Config(ConfigCommand::Validate { file }) => {
+            return mcp_gateway::config::check_file(file, out, err);
+        }
+        Command::Completion { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(*shell, &mut command, "mcpgw", out);
+            return exit::OK;
+        }
+        _ => {}
     }
     let format = output::format(cli.output);
     let gateway = match Gateway::new(&cli.url, cli.token.clone()) {
@@ -131,6 +140,7 @@ fn command_name(command: &Command) -> &'static str {
         Command::Broadcast { .. } => "broadcast",
         Command::Audit { .. } => "audit",
         Command::Config(ConfigCommand::Validate { .. }) => "config validate",
+        Command::Completion { .. } => "completion",
     }
 }
 
@@ -205,6 +215,21 @@ mod tests {
         assert_eq!(code, exit::USAGE);
         assert!(out.is_empty());
         assert!(err.starts_with("mcpgw: --json: not JSON"), "{err}");
+    }
+
+    #[test]
+    fn completion_scripts_are_printed_for_every_shell() {
+        for (shell, marker) in [
+            ("bash", "complete -F"),
+            ("zsh", "#compdef mcpgw"),
+            ("fish", "complete -c mcpgw"),
+            ("powershell", "Register-ArgumentCompleter"),
+        ] {
+            let (code, out, err) = run_args(&["completion", shell]);
+            assert_eq!(code, exit::OK, "{shell}: {err}");
+            assert!(out.contains(marker), "{shell}");
+            assert!(out.contains("servers"), "{shell}");
+        }
     }
 
     #[test]
