@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use crate::args::{Cli, Command, ConfigCommand, ServersCommand, ToolsCommand};
+use crate::args::{Cli, Command, ConfigCommand, ServersCommand, ToolArguments, ToolsCommand};
 use crate::client::{Failure, Gateway};
 use crate::{audit, calls, exit, output, read};
 
@@ -39,26 +39,18 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
             exposed_tool_name,
             arguments,
         } => {
-            return match calls::arguments(arguments) {
-                Ok(arguments) => outcome(
-                    calls::call(&gateway, exposed_tool_name, arguments, format, out),
-                    err,
-                ),
-                Err(bad) => usage(&bad, err),
-            };
+            return with_arguments(arguments, err, |arguments| {
+                calls::call(&gateway, exposed_tool_name, arguments, format, out)
+            });
         }
         Command::Invoke {
             server,
             tool,
             arguments,
         } => {
-            return match calls::arguments(arguments) {
-                Ok(arguments) => outcome(
-                    calls::invoke(&gateway, server, tool, arguments, format, out),
-                    err,
-                ),
-                Err(bad) => usage(&bad, err),
-            };
+            return with_arguments(arguments, err, |arguments| {
+                calls::invoke(&gateway, server, tool, arguments, format, out)
+            });
         }
         Command::Broadcast {
             tool,
@@ -66,13 +58,9 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
             servers,
             arguments,
         } => {
-            return match calls::arguments(arguments) {
-                Ok(arguments) => outcome(
-                    calls::broadcast(&gateway, tool, tags, servers, arguments, format, out),
-                    err,
-                ),
-                Err(bad) => usage(&bad, err),
-            };
+            return with_arguments(arguments, err, |arguments| {
+                calls::broadcast(&gateway, tool, tags, servers, arguments, format, out)
+            });
         }
         Command::Audit {
             user,
@@ -99,15 +87,20 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     }
 }
 
-/// The exit code of a call command.
-fn outcome(done: Result<u8, Failure>, err: &mut dyn Write) -> u8 {
-    done.unwrap_or_else(|failure| report(&failure, err))
-}
-
-/// Unusable arguments: one line, exit 2.
-fn usage(bad: &calls::BadArguments, err: &mut dyn Write) -> u8 {
-    let _ = writeln!(err, "mcpgw: {}", bad.0);
-    exit::USAGE
+/// A call command: its arguments read (unusable ones are one line and exit 2), then `call`
+/// with them; its exit code.
+fn with_arguments(
+    given: &ToolArguments,
+    err: &mut dyn Write,
+    call: impl FnOnce(serde_json::Map<String, serde_json::Value>) -> Result<u8, Failure>,
+) -> u8 {
+    match calls::arguments(given) {
+        Ok(arguments) => call(arguments).unwrap_or_else(|failure| report(&failure, err)),
+        Err(bad) => {
+            let _ = writeln!(err, "mcpgw: {}", bad.0);
+            exit::USAGE
+        }
+    }
 }
 
 /// One line on stderr; the failure's exit code.
