@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::args::OutputFormat;
-use crate::client::{Failure, Gateway};
+use crate::client::{Failure, Gateway, encode};
 use crate::output::{self, table, text};
 
 /// How often `--follow` asks for new records.
@@ -54,19 +54,6 @@ impl Query<'_> {
             format!("/audit?{}", pairs.join("&"))
         }
     }
-}
-
-/// A query-string value, percent-encoded.
-fn encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|byte| match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                char::from(byte).to_string()
-            }
-            _ => format!("%{byte:02X}"),
-        })
-        .collect()
 }
 
 const HEADER: [&str; 7] = ["TIME", "EVENT", "STATUS", "USER", "TOOL", "MS", "ERROR"];

@@ -8,7 +8,7 @@ use std::io::Write;
 use serde_json::{Map, Value, json};
 
 use crate::args::{OutputFormat, ToolArguments};
-use crate::client::{Failure, Gateway, segment};
+use crate::client::{Failure, Gateway, encode};
 use crate::exit;
 use crate::output::{self, table, text};
 
@@ -84,7 +84,7 @@ pub fn call(
     out: &mut dyn Write,
 ) -> Result<u8, Failure> {
     let result = gateway.post(
-        &format!("/tools/{}/invoke", segment(name)),
+        &format!("/tools/{}/invoke", encode(name)),
         &Value::Object(arguments),
     )?;
     Ok(print_result(out, format, &result, &result))
@@ -100,10 +100,7 @@ pub fn invoke(
     out: &mut dyn Write,
 ) -> Result<u8, Failure> {
     let body = json!({"tool_name": tool, "parameters": arguments});
-    let answer = gateway.post(
-        &format!("/mcp/invoke?mcp_server={}", segment(server)),
-        &body,
-    )?;
+    let answer = gateway.post(&format!("/mcp/invoke?mcp_server={}", encode(server)), &body)?;
     Ok(print_result(out, format, &answer, &answer["call_result"]))
 }
 

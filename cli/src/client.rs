@@ -142,8 +142,8 @@ impl Gateway {
     }
 }
 
-/// A path segment, percent-encoded (server names come from the user).
-pub fn segment(text: &str) -> String {
+/// Text percent-encoded for a path segment or a query value (names come from the user).
+pub fn encode(text: &str) -> String {
     let mut encoded = String::with_capacity(text.len());
     for byte in text.bytes() {
         match byte {
@@ -205,9 +205,9 @@ mod tests {
     }
 
     #[test]
-    fn path_segments_are_percent_encoded() {
-        assert_eq!(segment("prod-elk-1"), "prod-elk-1");
-        assert_eq!(segment("a/b c"), "a%2Fb%20c");
-        assert_eq!(segment("é"), "%C3%A9");
+    fn user_text_is_percent_encoded() {
+        assert_eq!(encode("prod-elk-1"), "prod-elk-1");
+        assert_eq!(encode("a/b c"), "a%2Fb%20c");
+        assert_eq!(encode("é"), "%C3%A9");
     }
 }

@@ -6,7 +6,7 @@ use std::io::Write;
 use serde_json::{Value, json};
 
 use crate::args::OutputFormat;
-use crate::client::{Failure, Gateway, segment};
+use crate::client::{Failure, Gateway, encode};
 use crate::output::{self, list, short, table, text};
 
 /// What a read command prints: the JSON to print as is, and its table.
@@ -94,7 +94,7 @@ pub fn servers_info(
     out: &mut dyn Write,
 ) -> Result<(), Failure> {
     let json = gateway
-        .get(&format!("/mcp/server/{}/info", segment(name)))
+        .get(&format!("/mcp/server/{}/info", encode(name)))
         .map_err(|failure| match failure {
             Failure::Refused {
                 status: 404, code, ..

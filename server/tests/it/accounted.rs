@@ -299,12 +299,13 @@ async fn a_legacy_sse_caller_that_cancels_cancels_its_call() {
     assert_cancelled_once(&gateway, "beta", "legacy-cancel", "mcp").await;
 }
 
-/// Two HTTP mocks offering the same tools, so that `broadcast__sleep` reaches both.
+/// Two HTTP mocks offering the same tools and both tagged `elk`, so that `broadcast__sleep`
+/// and `broadcast__by_tag__elk` reach both.
 async fn two_backends() -> ([MockServer; 2], TestGateway) {
     let first = MockServer::start("http", "one", &[]);
     let second = MockServer::start("http", "two", &[]);
     let yaml = format!(
-        "servers:\n{}{}",
+        "servers:\n{}    tags: [elk]\n{}    tags: [elk]\n",
         url_entry("one", "http", first.url()),
         url_entry("two", "http", second.url())
     );
@@ -369,15 +370,7 @@ async fn a_broadcast_whose_caller_hangs_up_is_cancelled_on_every_target() {
 
 #[tokio::test]
 async fn a_tag_broadcast_records_what_its_targets_are_sent_and_is_recorded_when_refused() {
-    let first = MockServer::start("http", "one", &[]);
-    let second = MockServer::start("http", "two", &[]);
-    let yaml = format!(
-        "servers:\n{}    tags: [elk]\n{}    tags: [elk]\n",
-        url_entry("one", "http", first.url()),
-        url_entry("two", "http", second.url())
-    );
-    let gateway = TestGateway::start(&yaml).await;
-    gateway.wait_healthy(2).await;
+    let (_mocks, gateway) = two_backends().await;
     let answer = plain_call(
         &gateway,
         "broadcast__by_tag__elk",
