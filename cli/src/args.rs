@@ -49,19 +49,32 @@ pub enum OutputFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Log in to Keycloak (password grant, client mcp-cli) and store the tokens
+    /// Log in to the gateway's issuer (client mcp-cli) and keep the tokens for this gateway
+    ///
+    /// On a terminal without --username: in the browser (authorization code + PKCE on a
+    /// loopback redirect). With --username: the password grant, the password from a hidden
+    /// prompt or, with --password-stdin, from stdin.
     Login {
+        /// Sign in in the browser (the default on a terminal without --username)
+        #[arg(long, conflicts_with_all = ["username", "password_stdin"])]
+        browser: bool,
+        /// Log in as this user with the password grant
         #[arg(long)]
         username: Option<String>,
         /// Read the password from stdin instead of prompting
-        #[arg(long)]
+        #[arg(long, requires = "username")]
         password_stdin: bool,
-        /// Issuer URL (otherwise found from the gateway's protected resource metadata)
+        /// Issuer URL [default: KEYCLOAK_URL/realms/KEYCLOAK_REALM when KEYCLOAK_URL is set,
+        /// else the one the gateway's protected resource metadata names]
         #[arg(long)]
         issuer: Option<String>,
     },
-    /// Forget the stored tokens
+    /// Forget the tokens kept for this gateway (and revoke the refresh token)
     Logout,
+    /// Print a valid access token and a newline (refreshed when needed), for scripts
+    Token,
+    /// Check what an MCP client will meet at this gateway, one line per check
+    Doctor,
     /// Show who the gateway thinks you are
     Whoami,
     /// Show the gateway's health

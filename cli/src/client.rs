@@ -3,9 +3,10 @@
 
 use std::time::Duration;
 
-use mcp_gateway::config::Secret;
+use reqwest::Method;
 use serde_json::Value;
 
+use crate::credentials::Credentials;
 use crate::exit;
 
 /// How long connecting may take before the gateway counts as unreachable. Answers take as long
@@ -29,6 +30,10 @@ pub enum Failure {
     },
     /// An answer that is not the JSON the command expects.
     BadAnswer(String),
+    /// No usable token, and the way to get one: the whole line, after `mcpgw: `.
+    Auth(String),
+    /// The command cannot run as given: the whole line, after `mcpgw: `.
+    Usage(String),
 }
 
 impl Failure {
@@ -37,6 +42,8 @@ impl Failure {
         match self {
             Failure::Unreachable { .. } => exit::UNREACHABLE,
             Failure::Unauthenticated { .. } | Failure::Forbidden(_) => exit::AUTH,
+            Failure::Auth(_) => exit::AUTH,
+            Failure::Usage(_) => exit::USAGE,
             Failure::Refused { .. } | Failure::BadAnswer(_) => exit::FAILURE,
         }
     }
@@ -60,6 +67,7 @@ impl Failure {
                 status, message, ..
             } => format!("mcpgw: {message} (HTTP {status})"),
             Failure::BadAnswer(what) => format!("mcpgw: unexpected answer from the gateway: {what}"),
+            Failure::Auth(line) | Failure::Usage(line) => format!("mcpgw: {line}"),
         }
     }
 }
@@ -69,12 +77,12 @@ pub struct Gateway {
     http: reqwest::Client,
     /// Without a trailing slash.
     base: String,
-    token: Option<Secret>,
+    credentials: Credentials,
     runtime: tokio::runtime::Runtime,
 }
 
 impl Gateway {
-    pub fn new(url: &str, token: Option<Secret>) -> Result<Gateway, Failure> {
+    pub fn new(url: &str, credentials: Credentials) -> Result<Gateway, Failure> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -87,57 +95,96 @@ impl Gateway {
         Ok(Gateway {
             http,
             base: url.trim_end_matches('/').to_owned(),
-            token,
+            credentials,
             runtime,
         })
     }
 
+    /// The gateway's URL, without a trailing slash.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    pub fn credentials(&self) -> &Credentials {
+        &self.credentials
+    }
+
+    /// From now on, send these (after `mcpgw login`).
+    pub fn set_credentials(&mut self, credentials: Credentials) {
+        self.credentials = credentials;
+    }
+
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// Run `future` on this client's runtime.
+    pub fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+        self.runtime.block_on(future)
+    }
+
     /// `GET path` (with its query), as JSON.
     pub fn get(&self, path: &str) -> Result<Value, Failure> {
-        self.send(self.http.get(format!("{}{path}", self.base)), path)
+        self.send(Method::GET, path, None)
     }
 
     /// `POST path` with a JSON body, as JSON.
     pub fn post(&self, path: &str, body: &Value) -> Result<Value, Failure> {
-        let request = self.http.post(format!("{}{path}", self.base)).json(body);
-        self.send(request, path)
+        self.send(Method::POST, path, Some(body))
     }
 
-    fn send(&self, request: reqwest::RequestBuilder, path: &str) -> Result<Value, Failure> {
-        // CLI calls are audited as such (SPEC §12).
-        let mut request = request.header("x-client", "mcpgw");
-        if let Some(token) = &self.token {
-            request = request.bearer_auth(token.expose());
-        }
+    fn send(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Value, Failure> {
         self.runtime.block_on(async {
-            let response = request.send().await.map_err(|_| Failure::Unreachable {
+            let unreachable = || Failure::Unreachable {
                 url: self.base.clone(),
-            })?;
-            let status = response.status().as_u16();
-            let body = response.bytes().await.map_err(|_| Failure::Unreachable {
-                url: self.base.clone(),
-            })?;
-            let json = serde_json::from_slice::<Value>(&body);
-            if (200..300).contains(&status) {
-                return json.map_err(|_| Failure::BadAnswer(format!("{path} did not answer JSON")));
+            };
+            let mut renewed = false;
+            loop {
+                // CLI calls are audited as such (SPEC §12).
+                let mut request = self
+                    .http
+                    .request(method.clone(), format!("{}{path}", self.base))
+                    .header("x-client", "mcpgw");
+                if let Some(token) = self.credentials.bearer(&self.http).await? {
+                    request = request.bearer_auth(token);
+                }
+                if let Some(body) = body {
+                    request = request.json(body);
+                }
+                let response = request.send().await.map_err(|_| unreachable())?;
+                let status = response.status().as_u16();
+                // A stored login the gateway refuses gets one fresh token and one more try.
+                if status == 401 && !renewed && self.credentials.renew(&self.http).await? {
+                    renewed = true;
+                    continue;
+                }
+                let body = response.bytes().await.map_err(|_| unreachable())?;
+                return self.answer(status, &body, path);
             }
-            let error = json.unwrap_or(Value::Null);
-            let error = &error["error"];
-            let message = error["message"]
-                .as_str()
-                .map(str::to_owned)
-                .unwrap_or_else(|| format!("{path} answered HTTP {status}"));
-            Err(match status {
-                401 => Failure::Unauthenticated {
-                    logged_in: self.token.is_some(),
-                },
-                403 => Failure::Forbidden(message),
-                _ => Failure::Refused {
-                    status,
-                    code: error["code"].as_str().unwrap_or_default().to_owned(),
-                    message,
-                },
-            })
+        })
+    }
+
+    fn answer(&self, status: u16, body: &[u8], path: &str) -> Result<Value, Failure> {
+        let json = serde_json::from_slice::<Value>(body);
+        if (200..300).contains(&status) {
+            return json.map_err(|_| Failure::BadAnswer(format!("{path} did not answer JSON")));
+        }
+        let error = json.unwrap_or(Value::Null);
+        let error = &error["error"];
+        let message = error["message"]
+            .as_str()
+            .map(str::to_owned)
+            .unwrap_or_else(|| format!("{path} answered HTTP {status}"));
+        Err(match status {
+            401 => Failure::Unauthenticated {
+                logged_in: self.credentials.is_some(),
+            },
+            403 => Failure::Forbidden(message),
+            _ => Failure::Refused {
+                status,
+                code: error["code"].as_str().unwrap_or_default().to_owned(),
+                message,
+            },
         })
     }
 }
@@ -195,6 +242,8 @@ mod tests {
                 "unknown server: x (HTTP 404)",
             ),
             (Failure::BadAnswer("x".into()), 1, "unexpected answer"),
+            (Failure::Auth("not logged in".into()), 3, "not logged in"),
+            (Failure::Usage("no terminal".into()), 2, "no terminal"),
         ];
         for (failure, code, text) in cases {
             assert_eq!(failure.exit_code(), code, "{failure:?}");

@@ -4,7 +4,9 @@ use std::io::Write;
 
 use crate::args::{Cli, Command, ConfigCommand, ServersCommand, ToolArguments, ToolsCommand};
 use crate::client::{Failure, Gateway};
-use crate::{audit, calls, exit, output, read};
+use crate::credentials::Credentials;
+use crate::store::Store;
+use crate::{audit, calls, doctor, exit, login, output, read};
 
 /// Run `cli`, writing results to `out` and problems to `err`; the exit code.
 pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
@@ -21,11 +23,30 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         _ => {}
     }
     let format = output::format(cli.output);
-    let gateway = match Gateway::new(&cli.url, cli.token.clone()) {
+    let store = Store::of_user();
+    let credentials = Credentials::choose(cli.token.clone(), store.clone(), &cli.url);
+    let mut gateway = match Gateway::new(&cli.url, credentials) {
         Ok(gateway) => gateway,
         Err(failure) => return report(&failure, err),
     };
     let done = match &cli.command {
+        Command::Login {
+            browser,
+            username,
+            password_stdin,
+            issuer,
+        } => {
+            let request = login::LoginRequest {
+                browser: *browser,
+                username: username.as_deref(),
+                password_stdin: *password_stdin,
+                issuer: issuer.as_deref(),
+            };
+            login::login(&mut gateway, store, &request, err)
+        }
+        Command::Logout => login::logout(&gateway, store, err),
+        Command::Token => login::token(&gateway, out),
+        Command::Doctor => return doctor::run(&gateway, format, out),
         Command::Health => read::health(&gateway, format, out),
         Command::Whoami => read::whoami(&gateway, format, out),
         Command::Servers(ServersCommand::List) => read::servers_list(&gateway, format, out),
@@ -79,7 +100,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
             };
             audit::run(&gateway, &query, *follow, format, out)
         }
-        other => return not_available(command_name(other), err),
+        Command::Config(_) | Command::Completion { .. } => unreachable!("offline, above"),
     };
     match done {
         Ok(()) => exit::OK,
@@ -109,34 +130,6 @@ fn report(failure: &Failure, err: &mut dyn Write) -> u8 {
     failure.exit_code()
 }
 
-/// Commands that talk to the gateway are declared (so that `--help` shows the whole CLI)
-/// but not built into this binary yet.
-fn not_available(name: &str, err: &mut dyn Write) -> u8 {
-    let _ = writeln!(
-        err,
-        "mcpgw: `{name}` is not available in this build yet; see `mcpgw --help` for the commands that are"
-    );
-    exit::FAILURE
-}
-
-fn command_name(command: &Command) -> &'static str {
-    match command {
-        Command::Login { .. } => "login",
-        Command::Logout => "logout",
-        Command::Whoami => "whoami",
-        Command::Health => "health",
-        Command::Servers(ServersCommand::List) => "servers list",
-        Command::Servers(ServersCommand::Info { .. }) => "servers info",
-        Command::Tools(ToolsCommand::List { .. }) => "tools list",
-        Command::Invoke { .. } => "invoke",
-        Command::Call { .. } => "call",
-        Command::Broadcast { .. } => "broadcast",
-        Command::Audit { .. } => "audit",
-        Command::Config(ConfigCommand::Validate { .. }) => "config validate",
-        Command::Completion { .. } => "completion",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use clap::Parser;
@@ -153,24 +146,6 @@ mod tests {
             String::from_utf8(out).unwrap(),
             String::from_utf8(err).unwrap(),
         )
-    }
-
-    #[test]
-    fn commands_of_a_later_build_say_so_in_one_line_and_exit_1() {
-        let cases: [(&[&str], &str); 2] = [
-            (&["login", "--username", "u"], "login"),
-            (&["logout"], "logout"),
-        ];
-        for (args, name) in cases {
-            let (code, out, err) = run_args(args);
-            assert_eq!(code, exit::FAILURE, "{args:?}");
-            assert!(out.is_empty());
-            assert_eq!(err.lines().count(), 1, "{err}");
-            assert!(
-                err.starts_with(&format!("mcpgw: `{name}` is not available in this build")),
-                "{err}"
-            );
-        }
     }
 
     #[test]

@@ -4,12 +4,18 @@
 
 mod args;
 mod audit;
+mod callback;
 mod calls;
 mod client;
 mod commands;
+mod credentials;
+mod doctor;
 mod exit;
+mod login;
+mod oidc;
 mod output;
 mod read;
+mod store;
 
 use std::process::ExitCode;
 
