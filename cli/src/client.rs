@@ -30,6 +30,8 @@ pub enum Failure {
     },
     /// An answer that is not the JSON the command expects.
     BadAnswer(String),
+    /// The kept login's tokens have both expired (or the issuer ended the session).
+    LoginExpired,
     /// No usable token, and the way to get one: the whole line, after `mcpgw: `.
     Auth(String),
     /// The command cannot run as given: the whole line, after `mcpgw: `.
@@ -42,7 +44,7 @@ impl Failure {
         match self {
             Failure::Unreachable { .. } => exit::UNREACHABLE,
             Failure::Unauthenticated { .. } | Failure::Forbidden(_) => exit::AUTH,
-            Failure::Auth(_) => exit::AUTH,
+            Failure::LoginExpired | Failure::Auth(_) => exit::AUTH,
             Failure::Usage(_) => exit::USAGE,
             Failure::Refused { .. } | Failure::BadAnswer(_) => exit::FAILURE,
         }
@@ -67,6 +69,7 @@ impl Failure {
                 status, message, ..
             } => format!("mcpgw: {message} (HTTP {status})"),
             Failure::BadAnswer(what) => format!("mcpgw: unexpected answer from the gateway: {what}"),
+            Failure::LoginExpired => "mcpgw: your login has expired: run `mcpgw login`".to_owned(),
             Failure::Auth(line) | Failure::Usage(line) => format!("mcpgw: {line}"),
         }
     }
@@ -242,6 +245,7 @@ mod tests {
                 "unknown server: x (HTTP 404)",
             ),
             (Failure::BadAnswer("x".into()), 1, "unexpected answer"),
+            (Failure::LoginExpired, 3, "run `mcpgw login`"),
             (Failure::Auth("not logged in".into()), 3, "not logged in"),
             (Failure::Usage("no terminal".into()), 2, "no terminal"),
         ];

@@ -342,13 +342,13 @@ async fn token_check(
     let bearer = match gateway.credentials().bearer(gateway.http()).await {
         Ok(bearer) => bearer.unwrap_or_default(),
         Err(failure) => {
-            let reason = failure.line();
-            let check = Check::fail(
-                NAME,
-                reason.trim_start_matches("mcpgw: ").to_owned(),
-                "run `mcpgw login`",
-            );
-            return (check, None);
+            let detail = match failure {
+                Failure::LoginExpired => {
+                    "the kept login has expired, and so has its refresh token".to_owned()
+                }
+                other => other.line().trim_start_matches("mcpgw: ").to_owned(),
+            };
+            return (Check::fail(NAME, detail, "run `mcpgw login`"), None);
         }
     };
     let claims = oidc::claims(&bearer);

@@ -165,15 +165,14 @@ pub async fn code_grant(
 /// `login` with new tokens from its refresh token. A refresh token the issuer no longer
 /// accepts (expired, revoked, the session ended) means logging in again.
 pub async fn refresh(http: &reqwest::Client, login: &Login) -> Result<Login, Failure> {
-    let expired = || Failure::Auth("your login has expired: run `mcpgw login`".to_owned());
     let Some(refresh_token) = login.refresh_token.as_deref() else {
-        return Err(expired());
+        return Err(Failure::LoginExpired);
     };
     if login
         .refresh_expires_at
         .is_some_and(|at| at <= chrono::Utc::now().timestamp())
     {
-        return Err(expired());
+        return Err(Failure::LoginExpired);
     }
     let form = [
         ("grant_type", "refresh_token"),
@@ -182,7 +181,9 @@ pub async fn refresh(http: &reqwest::Client, login: &Login) -> Result<Login, Fai
     ];
     let tokens = match token_request(http, &login.token_endpoint, &form).await {
         Ok(tokens) => tokens,
-        Err(Failure::Auth(reason)) if reason.starts_with(REFUSED) => return Err(expired()),
+        Err(Failure::Auth(reason)) if reason.starts_with(REFUSED) => {
+            return Err(Failure::LoginExpired);
+        }
         Err(other) => return Err(other),
     };
     let mut refreshed = login.clone();

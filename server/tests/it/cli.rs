@@ -3,38 +3,13 @@
 
 use serde_json::Value;
 
-use crate::common::oidc::TestIssuer;
+use crate::common::cli::{Mcpgw, Run};
+use crate::common::keycloak::KeycloakLike;
 use crate::common::*;
 
-/// What one run of `mcpgw` gave.
-struct Run {
-    code: i32,
-    out: String,
-    err: String,
-}
-
-impl Run {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.out).unwrap_or_else(|e| panic!("{e}: {}", self.out))
-    }
-}
-
-/// Run `mcpgw --url <url> args…` (async, so that the in-process gateway keeps serving).
+/// Run `mcpgw --url <url> args…` as a user with no login.
 async fn mcpgw(url: &str, args: &[&str]) -> Run {
-    let output = tokio::process::Command::new(mcpgw_bin())
-        .arg("--url")
-        .arg(url)
-        .args(args)
-        .env_remove("MCP_GATEWAY_TOKEN")
-        .env_remove("MCP_GATEWAY_URL")
-        .output()
-        .await
-        .expect("run mcpgw");
-    Run {
-        code: output.status.code().unwrap_or(-1),
-        out: String::from_utf8_lossy(&output.stdout).into_owned(),
-        err: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    Mcpgw::new(url).run(args).await
 }
 
 async fn get(gateway: &TestGateway, path: &str) -> Value {
@@ -162,7 +137,7 @@ async fn a_gateway_that_is_not_there_is_exit_4() {
 
 #[tokio::test]
 async fn a_refused_or_missing_token_is_exit_3_and_a_good_one_works() {
-    let issuer = TestIssuer::start().await;
+    let issuer = KeycloakLike::start();
     let env = issuer.gateway_env();
     let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let gateway = TestGateway::start_with_env("servers: {}\n", &pairs).await;
@@ -181,7 +156,7 @@ async fn a_refused_or_missing_token_is_exit_3_and_a_good_one_works() {
     assert!(forged.err.contains("refused the token"), "{}", forged.err);
     assert!(!forged.err.contains("not-a-jwt"), "{}", forged.err);
 
-    let token = issuer.token_for("testuser");
+    let token = issuer.password_token("testuser", "testpass").await;
     let user = mcpgw(url, &["--token", &token, "whoami"]).await;
     assert_eq!(user.code, 0, "{}", user.err);
     assert_eq!(user.json()["user"], "testuser");
@@ -191,7 +166,7 @@ async fn a_refused_or_missing_token_is_exit_3_and_a_good_one_works() {
     let audit = mcpgw(url, &["--token", &token, "audit"]).await;
     assert_eq!(audit.code, 3, "{}", audit.err);
     assert!(audit.err.contains("ask an administrator"), "{}", audit.err);
-    let admin = issuer.token_for("admin");
+    let admin = issuer.password_token("admin", "admin123").await;
     let audit = mcpgw(url, &["--token", &admin, "audit", "--limit", "1"]).await;
     assert_eq!(audit.code, 0, "{}", audit.err);
 }
@@ -341,10 +316,9 @@ async fn audit_reads_records_and_follows_new_ones() {
     );
 
     // Following: the record of a call made afterwards shows up, once.
-    let mut follower = tokio::process::Command::new(mcpgw_bin())
-        .args([
-            "--url",
-            url,
+    let user = Mcpgw::new(url);
+    let mut follower = user
+        .command(&[
             "audit",
             "--follow",
             "--tool",

@@ -10,6 +10,7 @@ mod bad_bodies;
 mod binary;
 mod broadcast;
 mod cli;
+mod cli_login;
 mod credentials;
 mod http_call;
 mod inspector;

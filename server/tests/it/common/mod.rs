@@ -3,8 +3,11 @@
 
 #![allow(dead_code)] // each suite uses a different part of the harness
 
+pub mod cli;
+pub mod keycloak;
 pub mod node;
 pub mod oidc;
+pub mod process;
 pub mod python;
 pub mod raw;
 
