@@ -10,6 +10,7 @@ use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use serde_json::{Value, json};
 
+use crate::common::keycloak::KeycloakLike;
 use crate::common::oidc::*;
 use crate::common::python::run_client;
 use crate::common::*;
@@ -578,22 +579,28 @@ async fn mcp_transport_401s_point_at_the_mcp_document() {
     );
 }
 
-async fn gateway_with_backend(issuer: &TestIssuer) -> (MockServer, TestGateway) {
+/// A gateway in front of one backend, trusting the issuer from npm (oauth2-mock-server in
+/// Keycloak's shape), and a token of `testuser` from that issuer's password grant.
+async fn gateway_with_backend(issuer: &KeycloakLike) -> (MockServer, TestGateway, String) {
     let backend = MockServer::start("http", "alpha", &[]);
     let yaml = format!("servers:\n{}", url_entry("alpha", "http", backend.url()));
-    let gateway = gateway_for(issuer, &yaml, &[]).await;
+    let mut env = issuer.gateway_env();
+    env.push(("GATEWAY_PUBLIC_URL", PUBLIC_URL.to_owned()));
+    let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let gateway = TestGateway::start_with_env(&yaml, &pairs).await;
     gateway.wait_healthy(1).await;
-    wait_ready(&gateway, issuer).await;
-    (backend, gateway)
+    let token = issuer.password_token("testuser", "testpass").await;
+    assert_eq!(whoami(&gateway, &token).await.status, 200);
+    (backend, gateway, token)
 }
 
 #[tokio::test]
 async fn rmcp_client_with_a_bearer_token_lists_tools() {
-    let issuer = TestIssuer::start().await;
-    let (_backend, gateway) = gateway_with_backend(&issuer).await;
+    let issuer = KeycloakLike::start();
+    let (_backend, gateway, token) = gateway_with_backend(&issuer).await;
 
-    let config = StreamableHttpClientTransportConfig::with_uri(gateway.mcp_url())
-        .auth_header(issuer.token_for("testuser"));
+    let config =
+        StreamableHttpClientTransportConfig::with_uri(gateway.mcp_url()).auth_header(token);
     let client =
         ().serve(StreamableHttpClientTransport::from_config(config))
             .await
@@ -613,9 +620,8 @@ async fn rmcp_client_with_a_bearer_token_lists_tools() {
 
 #[tokio::test]
 async fn python_sdk_client_with_a_bearer_header_lists_tools() {
-    let issuer = TestIssuer::start().await;
-    let (_backend, gateway) = gateway_with_backend(&issuer).await;
-    let token = issuer.token_for("testuser");
+    let issuer = KeycloakLike::start();
+    let (_backend, gateway, token) = gateway_with_backend(&issuer).await;
     for mode in ["auto", "legacy"] {
         let report = run_client(json!({
             "url": gateway.mcp_url(),

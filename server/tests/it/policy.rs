@@ -313,10 +313,10 @@ async fn every_call_is_audited_on_file_before_the_answer() {
 /// refused token leaves an `auth_failure` record.
 #[tokio::test]
 async fn role_filtering_with_real_tokens_over_mcp_and_rest() {
-    use crate::common::oidc::TestIssuer;
+    use crate::common::keycloak::KeycloakLike;
     use crate::common::python::run_client;
 
-    let issuer = TestIssuer::start().await;
+    let issuer = KeycloakLike::start();
     let alpha = MockServer::start("http", "alpha", &[]);
     let beta = MockServer::start("http", "beta", &[]);
     let yaml = format!(
@@ -329,7 +329,7 @@ async fn role_filtering_with_real_tokens_over_mcp_and_rest() {
     let gateway = TestGateway::start_with_env(&yaml, &pairs).await;
     gateway.wait_healthy(2).await;
 
-    let user_token = issuer.token_for("testuser");
+    let user_token = issuer.password_token("testuser", "testpass").await;
     for mode in ["auto", "legacy"] {
         let report = run_client(json!({
             "url": gateway.mcp_url(),
@@ -362,7 +362,7 @@ async fn role_filtering_with_real_tokens_over_mcp_and_rest() {
         );
     }
 
-    let admin_token = issuer.token_for("admin");
+    let admin_token = issuer.password_token("admin", "admin123").await;
     let client = reqwest::Client::new();
     let config = client
         .get(format!("{}/config", gateway.base))

@@ -5,6 +5,9 @@
 //! It signs real RS256 and ES256 tokens with the committed test keys
 //! (`server/tests/fixtures/*.pem`), and lets a test rotate keys, mint tokens with any claims,
 //! header algorithm or `kid`, count JWKS fetches, and go down and come back on the same port.
+//!
+//! Those are what it is kept for: a third-party issuer does not forge tokens. Tests that need
+//! real tokens and nothing more use the npm issuer of [`super::keycloak`].
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
