@@ -161,13 +161,20 @@ fn password(from_stdin: bool, username: &str, err: &mut dyn Write) -> Result<Str
             .map_err(|e| Failure::Usage(format!("cannot read the password from stdin: {e}")))?;
         line.trim_end_matches(['\r', '\n']).to_owned()
     } else {
-        let _ = err.flush();
-        rpassword::prompt_password(format!("Password for {username}: ")).map_err(|_| {
+        // Only when stdin is a terminal too: a script that forgot --password-stdin gets told,
+        // rather than a prompt on whatever terminal it was started from.
+        let no_terminal = || {
             Failure::Usage(
                 "no terminal to ask the password on: pass it on stdin with --password-stdin"
                     .to_owned(),
             )
-        })?
+        };
+        if !std::io::stdin().is_terminal() {
+            return Err(no_terminal());
+        }
+        let _ = err.flush();
+        rpassword::prompt_password(format!("Password for {username}: "))
+            .map_err(|_| no_terminal())?
     };
     if password.is_empty() {
         return Err(Failure::Usage("the password is empty".to_owned()));

@@ -47,10 +47,33 @@ impl Mcpgw {
     /// browser with `true`, and the test plays the browser.
     pub fn command(&self, args: &[&str]) -> tokio::process::Command {
         let mut command = tokio::process::Command::new(mcpgw_bin());
+        command.arg("--url").arg(&self.url).args(args);
+        self.environment(&mut command);
         command
-            .arg("--url")
-            .arg(&self.url)
-            .args(args)
+    }
+
+    /// The same, on a terminal of its own: util-linux's `script` runs it on a new pty, whose
+    /// input is this command's stdin and whose output (stdout and stderr together) is this
+    /// command's stdout.
+    pub fn command_on_terminal(&self, args: &[&str]) -> tokio::process::Command {
+        let quote = |word: &str| format!("'{}'", word.replace('\'', "'\\''"));
+        let mut line = format!(
+            "{} --url {}",
+            quote(&mcpgw_bin().display().to_string()),
+            quote(&self.url)
+        );
+        for arg in args {
+            line.push(' ');
+            line.push_str(&quote(arg));
+        }
+        let mut command = tokio::process::Command::new("script");
+        command.args(["--quiet", "--return", "--command", &line, "/dev/null"]);
+        self.environment(&mut command);
+        command
+    }
+
+    fn environment(&self, command: &mut tokio::process::Command) {
+        command
             .env("HOME", self.home.path())
             .env("XDG_CONFIG_HOME", self.home.path().join("config"))
             .env("BROWSER", "true")
@@ -59,7 +82,6 @@ impl Mcpgw {
             .env_remove("KEYCLOAK_URL")
             .env_remove("KEYCLOAK_REALM")
             .kill_on_drop(true);
-        command
     }
 
     pub async fn run(&self, args: &[&str]) -> Run {
