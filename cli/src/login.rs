@@ -43,7 +43,7 @@ pub fn login(
         "Logging in to {} (issuer {issuer})",
         issuer_url.host_str().unwrap_or_default()
     );
-    let http = oidc::http_client()?;
+    let http = gateway.http().clone();
     let discovery = gateway.block_on(oidc::discover(&http, &issuer))?;
     let mut login = match request.username {
         Some(username) => {
@@ -103,8 +103,7 @@ pub fn logout(gateway: &Gateway, store: Option<Store>, err: &mut dyn Write) -> R
     };
     match removed {
         Some(login) => {
-            let http = oidc::http_client()?;
-            gateway.block_on(oidc::revoke(&http, &login));
+            gateway.block_on(oidc::revoke(gateway.http(), &login));
             let _ = writeln!(err, "Logged out of {}", gateway.base());
         }
         None => {

@@ -16,7 +16,8 @@ use crate::store::Login;
 /// The public client of `mcpgw` in the realm (SPEC §11).
 pub const CLIENT_ID: &str = "mcp-cli";
 
-/// How long one request to the issuer may take.
+/// How long one request to the issuer may take (the gateway's own requests have no such
+/// bound: a tool call takes as long as the gateway lets it).
 const ISSUER_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// An issuer's OIDC discovery document, the parts `mcpgw` uses.
@@ -67,23 +68,20 @@ pub fn check_safe(issuer: &str) -> Result<Url, Failure> {
     }
 }
 
-pub fn http_client() -> Result<reqwest::Client, Failure> {
-    reqwest::Client::builder()
-        .timeout(ISSUER_TIMEOUT)
-        .user_agent(concat!("mcpgw/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| Failure::BadAnswer(format!("cannot start: {e}")))
-}
-
 /// `{issuer}/.well-known/openid-configuration`, checked to name the same issuer.
 pub async fn discover(http: &reqwest::Client, issuer: &str) -> Result<Discovery, Failure> {
     let issuer = issuer.trim_end_matches('/');
     let url = format!("{issuer}/.well-known/openid-configuration");
-    let response = http.get(&url).send().await.map_err(|_| {
-        Failure::Auth(format!(
-            "cannot reach the issuer at {issuer}: is it running, and is the URL right?"
-        ))
-    })?;
+    let response = http
+        .get(&url)
+        .timeout(ISSUER_TIMEOUT)
+        .send()
+        .await
+        .map_err(|_| {
+            Failure::Auth(format!(
+                "cannot reach the issuer at {issuer}: is it running, and is the URL right?"
+            ))
+        })?;
     if !response.status().is_success() {
         return Err(Failure::Auth(format!(
             "the issuer has no OIDC discovery at {url} (HTTP {}): is the realm right?",
@@ -199,7 +197,12 @@ pub async fn revoke(http: &reqwest::Client, login: &Login) {
             ("token", token.as_str()),
             ("token_type_hint", "refresh_token"),
         ];
-        let _ = http.post(endpoint).form(&form).send().await;
+        let _ = http
+            .post(endpoint)
+            .form(&form)
+            .timeout(ISSUER_TIMEOUT)
+            .send()
+            .await;
     }
 }
 
@@ -211,11 +214,17 @@ async fn token_request(
     endpoint: &str,
     form: &[(&str, &str)],
 ) -> Result<Tokens, Failure> {
-    let response = http.post(endpoint).form(form).send().await.map_err(|_| {
-        Failure::Auth(format!(
-            "cannot reach the issuer's token endpoint {endpoint}: is the issuer running?"
-        ))
-    })?;
+    let response = http
+        .post(endpoint)
+        .form(form)
+        .timeout(ISSUER_TIMEOUT)
+        .send()
+        .await
+        .map_err(|_| {
+            Failure::Auth(format!(
+                "cannot reach the issuer's token endpoint {endpoint}: is the issuer running?"
+            ))
+        })?;
     let status = response.status();
     let body: Value = response.json().await.unwrap_or(Value::Null);
     if !status.is_success() {
