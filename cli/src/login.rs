@@ -3,12 +3,10 @@
 
 use std::io::{IsTerminal, Write};
 
-use serde_json::Value;
-
 use crate::client::{Failure, Gateway};
 use crate::credentials::{Credentials, StoredLogin};
 use crate::store::Store;
-use crate::{callback, oidc};
+use crate::{callback, oidc, output};
 
 /// What `mcpgw login` was asked.
 pub struct LoginRequest<'a> {
@@ -82,7 +80,7 @@ pub fn login(
                 "Logged in to {} as {} (roles: {})",
                 gateway.base(),
                 whoami["user"].as_str().unwrap_or("?"),
-                roles(&whoami)
+                output::list(&whoami["roles"])
             );
             Ok(())
         }
@@ -179,16 +177,4 @@ fn password(from_stdin: bool, username: &str, err: &mut dyn Write) -> Result<Str
         return Err(Failure::Usage("the password is empty".to_owned()));
     }
     Ok(password)
-}
-
-fn roles(whoami: &Value) -> String {
-    let roles: Vec<&str> = whoami["roles"]
-        .as_array()
-        .map(|roles| roles.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
-    if roles.is_empty() {
-        "none".to_owned()
-    } else {
-        roles.join(", ")
-    }
 }
