@@ -45,9 +45,13 @@ pub struct RawArgs {
     /// Delay added to every tool call, in milliseconds.
     #[arg(long, default_value_t = 0)]
     pub latency_ms: u64,
-    /// Serve only these tools (comma-separated; default: all).
+    /// Serve only these tools (comma-separated; default: every demo tool, and every test
+    /// tool with --test-tools).
     #[arg(long, value_delimiter = ',')]
     pub tools: Vec<String>,
+    /// Also offer the tools tests use: fail, crash, get_env, headers, sleeps.
+    #[arg(long)]
+    pub test_tools: bool,
     /// Streamable HTTP without sessions, answering with JSON bodies.
     #[arg(long)]
     pub stateless: bool,
@@ -91,8 +95,8 @@ pub struct MockConfig {
     pub redirect_from: Option<String>,
     pub count: u16,
     pub latency: Duration,
-    /// `None`: every tool.
-    pub tools: Option<Vec<ToolName>>,
+    /// The tools offered.
+    pub tools: Vec<ToolName>,
     pub stateless: bool,
     pub requirements: Requirements,
 }
@@ -138,11 +142,15 @@ impl TryFrom<RawArgs> for MockConfig {
             problems.push("--redirect-from: must be a plain path other than --path".to_owned());
         }
         let tools = if raw.tools.is_empty() {
-            None
+            ToolName::defaults(raw.test_tools)
         } else {
             let mut chosen = Vec::new();
             for tool in raw.tools.iter().map(|t| t.trim()).filter(|t| !t.is_empty()) {
                 match ToolName::parse(tool) {
+                    Some(tool) if tool.is_test_only() && !raw.test_tools => problems.push(format!(
+                        "--tools: {tool:?} is a test tool: add --test-tools",
+                        tool = tool.as_str()
+                    )),
                     Some(tool) => chosen.push(tool),
                     None => problems.push(format!(
                         "--tools: unknown tool {tool:?} (known: {})",
@@ -150,7 +158,7 @@ impl TryFrom<RawArgs> for MockConfig {
                     )),
                 }
             }
-            Some(chosen)
+            chosen
         };
         let mut requirements = Requirements::default();
         for header in &raw.require_headers {
@@ -253,7 +261,21 @@ mod tests {
         assert_eq!(config.path, "/mcp");
         assert_eq!(config.count, 1);
         assert_eq!(config.latency, Duration::ZERO);
-        assert!(config.tools.is_none());
+        assert_eq!(
+            config.tools,
+            [
+                ToolName::SearchLogs,
+                ToolName::CheckHealth,
+                ToolName::Query,
+                ToolName::Echo,
+                ToolName::Sleep
+            ],
+            "the demo tools only"
+        );
+        assert_eq!(
+            parse(&["--test-tools"]).expect("valid").tools,
+            ToolName::ALL
+        );
         assert!(!config.stateless);
         assert!(config.requirements.is_empty());
         assert_eq!(config.server_name(0), "mock");
@@ -279,6 +301,7 @@ mod tests {
             "25",
             "--tools",
             "echo,fail",
+            "--test-tools",
             "--stateless",
             "--require-header",
             "X-Api-Key: k 1",
@@ -292,7 +315,7 @@ mod tests {
         assert_eq!(config.server_version, "9.9.9");
         assert_eq!(config.transport, TransportKind::Sse);
         assert_eq!(config.latency, Duration::from_millis(25));
-        assert_eq!(config.tools, Some(vec![ToolName::Echo, ToolName::Fail]));
+        assert_eq!(config.tools, [ToolName::Echo, ToolName::Fail]);
         assert!(config.stateless);
         let headers = &config.requirements.headers;
         assert_eq!(headers[0].0.as_str(), "x-api-key");
@@ -305,6 +328,18 @@ mod tests {
         );
         assert_eq!(config.server_name(2), "elk-2");
         assert_eq!(config.listen_address(2).to_string(), "127.0.0.1:7002");
+    }
+
+    #[test]
+    fn test_tools_are_offered_only_when_asked_for() {
+        let problems = parse(&["--tools", "echo,crash"]).expect_err("crash without --test-tools");
+        assert_eq!(
+            problems,
+            ["--tools: \"crash\" is a test tool: add --test-tools"]
+        );
+        for tool in ["fail", "crash", "get_env", "headers", "sleeps"] {
+            assert!(ToolName::parse(tool).unwrap().is_test_only(), "{tool}");
+        }
     }
 
     #[test]

@@ -37,7 +37,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 pub async fn run(config: MockConfig) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     spawn_signal_listener(shutdown.clone());
-    let tools = Arc::new(ToolSet::new(config.tools.as_deref()));
+    let tools = Arc::new(ToolSet::new(&config.tools));
     match config.transport {
         TransportKind::Stdio => serve_stdio(mock_server(&config, 0, &tools), shutdown).await,
         TransportKind::Http | TransportKind::Sse => {

@@ -17,6 +17,7 @@ use serde_json::{Map, Value, json};
 pub enum ToolName {
     SearchLogs,
     CheckHealth,
+    Query,
     Echo,
     Sleep,
     Fail,
@@ -27,9 +28,10 @@ pub enum ToolName {
 }
 
 impl ToolName {
-    pub const ALL: [ToolName; 9] = [
+    pub const ALL: [ToolName; 10] = [
         ToolName::SearchLogs,
         ToolName::CheckHealth,
+        ToolName::Query,
         ToolName::Echo,
         ToolName::Sleep,
         ToolName::Fail,
@@ -43,6 +45,7 @@ impl ToolName {
         match self {
             ToolName::SearchLogs => "search_logs",
             ToolName::CheckHealth => "check_health",
+            ToolName::Query => "query",
             ToolName::Echo => "echo",
             ToolName::Sleep => "sleep",
             ToolName::Fail => "fail",
@@ -57,6 +60,27 @@ impl ToolName {
         Self::ALL.into_iter().find(|tool| tool.as_str() == name)
     }
 
+    /// Tools for tests only, offered with `--test-tools`: they fail, crash the process, or
+    /// show its environment and the request's headers, none of which a demo should offer.
+    pub fn is_test_only(self) -> bool {
+        matches!(
+            self,
+            ToolName::Fail
+                | ToolName::Crash
+                | ToolName::GetEnv
+                | ToolName::Headers
+                | ToolName::Sleeps
+        )
+    }
+
+    /// What a server offers by default: the demo tools, and the test tools when asked for.
+    pub fn defaults(test_tools: bool) -> Vec<ToolName> {
+        Self::ALL
+            .into_iter()
+            .filter(|tool| test_tools || !tool.is_test_only())
+            .collect()
+    }
+
     fn definition(self) -> Tool {
         let tool = Tool::new(
             self.as_str(),
@@ -64,7 +88,7 @@ impl ToolName {
             schema(self.input_schema()),
         );
         match self {
-            ToolName::SearchLogs => {
+            ToolName::SearchLogs | ToolName::Query => {
                 tool.with_annotations(ToolAnnotations::new().read_only(true).open_world(false))
             }
             ToolName::CheckHealth => tool
@@ -85,6 +109,7 @@ impl ToolName {
         match self {
             ToolName::SearchLogs => "Search the server's (fake) logs for a query",
             ToolName::CheckHealth => "Report the server's health as structured content",
+            ToolName::Query => "Run a read-only SQL query against the server's (fake) database",
             ToolName::Echo => "Return the arguments as compact JSON text",
             ToolName::Sleep => {
                 "Sleep for some seconds, reporting progress every 100 ms; stops when cancelled"
@@ -110,6 +135,14 @@ impl ToolName {
                     "limit": {"type": "integer", "minimum": 0, "description": "Most hits to return"}
                 },
                 "required": ["query"]
+            }),
+            ToolName::Query => json!({
+                "type": "object",
+                "properties": {
+                    "sql": {"type": "string", "description": "A SELECT statement"},
+                    "limit": {"type": "integer", "minimum": 0, "description": "Most rows to return"}
+                },
+                "required": ["sql"]
             }),
             ToolName::Echo => json!({"type": "object", "additionalProperties": true}),
             ToolName::Sleep => json!({
@@ -151,11 +184,11 @@ pub struct ToolSet {
 }
 
 impl ToolSet {
-    /// `only`: the tools to offer, `None` for all.
-    pub fn new(only: Option<&[ToolName]>) -> Self {
+    /// The tools to offer, in the order of [`ToolName::ALL`].
+    pub fn new(offer: &[ToolName]) -> Self {
         let offered: Vec<ToolName> = ToolName::ALL
             .into_iter()
-            .filter(|tool| only.is_none_or(|only| only.contains(tool)))
+            .filter(|tool| offer.contains(tool))
             .collect();
         let definitions = offered.iter().map(|tool| tool.definition()).collect();
         Self {
@@ -197,6 +230,7 @@ pub async fn call(
     let name = context.server_name;
     Ok(match tool {
         ToolName::SearchLogs => search_logs(name, &arguments),
+        ToolName::Query => query(name, &arguments),
         ToolName::CheckHealth => {
             CallToolResult::structured(json!({"server": name, "status": "ok"}))
         }
@@ -295,6 +329,36 @@ fn search_logs(server: &str, arguments: &JsonObject) -> CallToolResult {
     text(lines.join("\n"))
 }
 
+/// Rows of a fake `pg_stat_activity`-like table, whatever the query: plausible, stable, and
+/// naming the server, so that a broadcast shows which replica answered.
+fn query(server: &str, arguments: &JsonObject) -> CallToolResult {
+    let Some(sql) = string_argument(arguments, "sql") else {
+        return invalid_arguments("query needs a string 'sql'");
+    };
+    if !sql.trim_start().to_ascii_lowercase().starts_with("select") {
+        return invalid_arguments("query runs read-only SELECT statements only");
+    }
+    let rows = match arguments.get("limit") {
+        None | Some(Value::Null) => DEFAULT_HITS,
+        Some(limit) => match limit.as_u64() {
+            Some(limit) => limit.min(MAX_HITS),
+            None => return invalid_arguments("query 'limit' must be a non-negative integer"),
+        },
+    };
+    let rows: Vec<Value> = (0..rows)
+        .map(|row| {
+            json!({
+                "server": server,
+                "pid": 4100 + row,
+                "state": if row % 3 == 0 { "active" } else { "idle" },
+                "database": "orders",
+                "duration_ms": 12 * (row + 1),
+            })
+        })
+        .collect();
+    CallToolResult::structured(json!({"sql": sql, "row_count": rows.len(), "rows": rows}))
+}
+
 /// The longest sleep accepted, so that a typo cannot park a call for days.
 const MAX_SLEEP_SECONDS: f64 = 3600.0;
 const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
@@ -385,7 +449,7 @@ mod tests {
 
     #[test]
     fn every_tool_has_a_description_and_an_object_schema() {
-        let set = ToolSet::new(None);
+        let set = ToolSet::new(&ToolName::ALL);
         assert_eq!(set.definitions().len(), ToolName::ALL.len());
         for tool in set.definitions() {
             assert!(tool.description.as_deref().is_some_and(|d| !d.is_empty()));
@@ -402,7 +466,7 @@ mod tests {
 
     #[test]
     fn a_subset_offers_only_its_tools() {
-        let set = ToolSet::new(Some(&[ToolName::Echo, ToolName::Fail]));
+        let set = ToolSet::new(&[ToolName::Echo, ToolName::Fail]);
         let names: Vec<_> = set
             .definitions()
             .iter()
@@ -431,6 +495,20 @@ mod tests {
             &args(json!({"query": "q", "limit": 1000})),
         ));
         assert!(capped.starts_with("[s] search_logs query=q: 20 hits"));
+    }
+
+    #[test]
+    fn query_answers_rows_naming_the_server_and_refuses_writes() {
+        let result = query(
+            "prod-db-replica",
+            &args(json!({"sql": "SELECT 1", "limit": 2})),
+        );
+        let content = result.structured_content.expect("structured");
+        assert_eq!(content["row_count"], 2);
+        assert_eq!(content["rows"][1]["server"], "prod-db-replica");
+        let write = query("db", &args(json!({"sql": "DROP TABLE orders"})));
+        assert_eq!(write.is_error, Some(true));
+        assert_eq!(query("db", &args(json!({}))).is_error, Some(true));
     }
 
     #[test]

@@ -33,6 +33,7 @@ struct Mock {
 
 async fn spawn_mock(args: &[&str], listeners: usize) -> Mock {
     let mut child = Command::new(BINARY)
+        .arg("--test-tools")
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -98,6 +99,7 @@ async fn exercise<S: rmcp::Service<RoleClient>>(
         [
             "search_logs",
             "check_health",
+            "query",
             "echo",
             "sleep",
             "fail",
@@ -162,7 +164,7 @@ async fn http_session_mode() {
 async fn stdio() {
     let mut command = Command::new(BINARY);
     command
-        .args(["--transport", "stdio", "--name", "s1"])
+        .args(["--transport", "stdio", "--name", "s1", "--test-tools"])
         .env("MOCK_TEST_VARIABLE", "xyz");
     let transport = TokioChildProcess::new(command).expect("spawn");
     let client = ().serve(transport).await.expect("initialize");
@@ -188,7 +190,7 @@ async fn stdio() {
 /// Writes JSON-RPC lines to a stdio mock and gives its exit code.
 async fn stdio_session(lines: &[&str]) -> Option<i32> {
     let mut child = Command::new(BINARY)
-        .args(["--transport", "stdio"])
+        .args(["--transport", "stdio", "--test-tools"])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -228,7 +230,7 @@ async fn stdio_crash_exits_with_code_3() {
 #[tokio::test]
 async fn stdio_exits_when_stdin_closes() {
     let mut child = Command::new(BINARY)
-        .args(["--transport", "stdio"])
+        .args(["--transport", "stdio", "--test-tools"])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .kill_on_drop(true)

@@ -79,11 +79,11 @@ pub struct MockServer {
 }
 
 impl MockServer {
-    /// Start `mock-mcp-server --transport <transport> --name <name> <extra…>` and read the
-    /// `LISTENING <url>` lines it prints.
+    /// Start `mock-mcp-server --transport <transport> --name <name> --test-tools <extra…>`
+    /// and read the `LISTENING <url>` lines it prints.
     pub fn start(transport: &str, name: &str, extra: &[&str]) -> MockServer {
         let mut child = Command::new(mock_bin())
-            .args(["--transport", transport, "--name", name])
+            .args(["--transport", transport, "--name", name, "--test-tools"])
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -351,6 +351,7 @@ pub fn stdio_mock_entry(name: &str, extra_args: &[&str]) -> String {
         "stdio".to_owned(),
         "--name".to_owned(),
         name.to_owned(),
+        "--test-tools".to_owned(),
     ];
     args.extend(extra_args.iter().map(|s| s.to_string()));
     format!(
