@@ -1,6 +1,6 @@
 # Secure MCP Gateway — common tasks. `make help` lists them.
 SHELL := /bin/bash
-.DEFAULT_GOAL := help
+.DEFAULT_GOAL := up
 
 CARGO       ?= cargo
 PYTHON      ?= python3
@@ -8,11 +8,39 @@ VENV        := .venv
 HOST        ?= 127.0.0.1
 PORT        ?= 8000
 DEMO_HTTP   ?= 127.0.0.1:8101
+# Docker Compose v2 (`docker compose`); COMPOSE=docker-compose for the older standalone one.
+COMPOSE     ?= docker compose
+# What `make test-auth` talks to (the stack's published ports by default).
+GATEWAY_URL  ?= http://localhost:8000
+KEYCLOAK_URL ?= http://localhost:8080
 
-.PHONY: help run test test-deps build release bench bench-instructions fmt lint check-config clean-local
+.PHONY: help up up-observability test-auth keycloak-setup logs ps down clean run test test-deps build release bench bench-instructions fmt lint check-config clean-local
 
 help: ## List the targets
-	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-20s %s\n", $$1, $$2}'
+
+up: ## The full stack with Docker: Postgres, Keycloak, 5 mock servers, the gateway; then make test-auth
+	@scripts/stack.sh up
+	@$(MAKE) --no-print-directory test-auth
+
+up-observability: ## The full stack plus Prometheus, Grafana and Jaeger (compose profile observability)
+	@scripts/stack.sh up --profile observability
+	@$(MAKE) --no-print-directory test-auth
+
+test-auth: ## Check tokens, 401, whoami, per-role tools, a call, a broadcast and a denial against the stack
+	@GATEWAY_URL=$(GATEWAY_URL) KEYCLOAK_URL=$(KEYCLOAK_URL) scripts/test-auth.sh
+
+logs: ## Follow the stack's logs
+	$(COMPOSE) --profile observability logs -f
+
+ps: ## The stack's containers and their health
+	$(COMPOSE) --profile observability ps
+
+down: ## Stop the stack (volumes stay)
+	$(COMPOSE) --profile observability down
+
+clean: ## Stop the stack and delete its volumes (Postgres, Grafana, Prometheus data)
+	$(COMPOSE) --profile observability down --volumes --remove-orphans
 
 build: ## Build every crate (debug)
 	$(CARGO) build --workspace

@@ -66,7 +66,7 @@ pub async fn serve(bound: Bound) -> anyhow::Result<()> {
         gateway.settings().config_path.clone(),
         shutdown.clone(),
     );
-    let auth = auth.with_failure_hook(audit_auth_failures(gateway.audit().clone()));
+    let auth = auth.with_failure_hook(account_auth_failures(&gateway));
     let router = http::router(Arc::clone(&gateway), auth, shutdown.clone());
     tracing::info!(
         address = %local,
@@ -85,10 +85,15 @@ pub async fn serve(bound: Bound) -> anyhow::Result<()> {
     served.context("server error")
 }
 
-/// Every refused token becomes an `auth_failure` audit record (off the request path).
-fn audit_auth_failures(audit: Auditor) -> http::auth::AuthFailureHook {
+/// Every refused token becomes an `auth_failure` audit record (off the request path) and a
+/// count by reason.
+fn account_auth_failures(gateway: &Arc<Gateway>) -> http::auth::AuthFailureHook {
+    let gateway = Arc::clone(gateway);
     Arc::new(move |failure: &http::auth::AuthFailure| {
-        audit.emit(AuditRecord::auth_failure(
+        gateway
+            .metrics()
+            .record_auth_failure(failure.reason.reason());
+        gateway.audit().emit(AuditRecord::auth_failure(
             failure.request_id.as_deref().unwrap_or_default(),
             failure.client_ip.as_deref(),
             http::transport_of(&failure.path),

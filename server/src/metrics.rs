@@ -30,6 +30,25 @@ struct CallLabels {
     outcome: Outcome,
 }
 
+/// Why a call was refused before any backend was asked.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)] // label values are snake_case on the wire
+pub enum Refused {
+    denied,
+    rate_limited,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RefusedLabels {
+    reason: Refused,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AuthFailureLabels {
+    /// [`crate::authn::AuthError::reason`]: a bounded set.
+    reason: &'static str,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ServerLabels {
     server: String,
@@ -57,6 +76,8 @@ pub struct Metrics {
     call_seconds: Family<ServerLabels, Histogram>,
     backend_up: Family<ServerLabels, Gauge>,
     broadcasts: Counter,
+    refused: Family<RefusedLabels, Counter>,
+    auth_failures: Family<AuthFailureLabels, Counter>,
     listed_tools: Gauge,
     /// Audit records waiting for the database (set by the audit layer).
     pub audit_pending: Gauge,
@@ -80,6 +101,8 @@ impl Metrics {
         });
         let backend_up = Family::<ServerLabels, Gauge>::default();
         let broadcasts = Counter::default();
+        let refused = Family::<RefusedLabels, Counter>::default();
+        let auth_failures = Family::<AuthFailureLabels, Counter>::default();
         let listed_tools = Gauge::default();
         let audit_pending = Gauge::default();
         registry.register(
@@ -99,6 +122,16 @@ impl Metrics {
         );
         registry.register("broadcasts", "Broadcast fan-outs run", broadcasts.clone());
         registry.register(
+            "refused_calls",
+            "Calls (and broadcast targets) refused before a backend was asked, by reason",
+            refused.clone(),
+        );
+        registry.register(
+            "auth_failures",
+            "Requests refused for their bearer token (401), by reason",
+            auth_failures.clone(),
+        );
+        registry.register(
             "catalog_listed_tools",
             "Tools the catalog lists (before per-caller filtering)",
             listed_tools.clone(),
@@ -114,6 +147,8 @@ impl Metrics {
             call_seconds,
             backend_up,
             broadcasts,
+            refused,
+            auth_failures,
             listed_tools,
             audit_pending,
         }
@@ -135,6 +170,16 @@ impl Metrics {
 
     pub fn record_broadcast(&self) {
         self.broadcasts.inc();
+    }
+
+    pub fn record_refused(&self, reason: Refused) {
+        self.refused.get_or_create(&RefusedLabels { reason }).inc();
+    }
+
+    pub fn record_auth_failure(&self, reason: &'static str) {
+        self.auth_failures
+            .get_or_create(&AuthFailureLabels { reason })
+            .inc();
     }
 
     /// Set the backend and catalog gauges (after every catalog rebuild).
@@ -170,7 +215,17 @@ mod tests {
         m.record_call("alpha", Outcome::timeout, Duration::from_secs(1));
         m.set_backends([("alpha", true), ("beta", false)].into_iter(), 7);
         m.audit_pending.set(12);
+        m.record_refused(Refused::rate_limited);
+        m.record_auth_failure("expired");
         let text = m.render();
+        assert!(
+            text.contains(r#"mcp_gateway_refused_calls_total{reason="rate_limited"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"mcp_gateway_auth_failures_total{reason="expired"} 1"#),
+            "{text}"
+        );
         assert!(
             text.contains(r#"mcp_gateway_backend_calls_total{server="alpha",outcome="success"} 1"#),
             "{text}"

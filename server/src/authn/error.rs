@@ -79,6 +79,25 @@ impl AuthError {
         matches!(self, AuthError::KeysUnavailable)
     }
 
+    /// A short, bounded name of the reason: a metric label (never the token or a claim).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            AuthError::MissingToken => "missing_token",
+            AuthError::Malformed(_) => "malformed",
+            AuthError::AlgorithmNotAllowed(_) => "algorithm_not_allowed",
+            AuthError::MissingKeyId | AuthError::UnknownKey(_) | AuthError::KeyMismatch { .. } => {
+                "unknown_key"
+            }
+            AuthError::BadSignature => "bad_signature",
+            AuthError::Expired => "expired",
+            AuthError::NotYetValid | AuthError::IssuedInFuture => "not_yet_valid",
+            AuthError::WrongIssuer { .. } => "wrong_issuer",
+            AuthError::WrongAudience => "wrong_audience",
+            AuthError::MissingClaim(_) | AuthError::InvalidClaim(_) => "bad_claims",
+            AuthError::KeysUnavailable => "keys_unavailable",
+        }
+    }
+
     /// Whether a token was presented at all (RFC 6750: `error="invalid_token"` only then).
     pub fn token_was_sent(&self) -> bool {
         !matches!(self, AuthError::MissingToken)
@@ -100,6 +119,15 @@ mod tests {
         let text = forged.to_string();
         assert!(!text.contains('\n'), "{text}");
         assert!(text.contains("\\n"), "{text}");
+    }
+
+    #[test]
+    fn reasons_are_short_labels() {
+        let forged = AuthError::WrongIssuer {
+            found: QuotedValue::new("https://evil.example"),
+        };
+        assert_eq!(forged.reason(), "wrong_issuer");
+        assert_eq!(AuthError::Expired.reason(), "expired");
     }
 
     #[test]

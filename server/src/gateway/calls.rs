@@ -26,6 +26,7 @@ use super::plan::{self, DirectCall, Fanout, Plan, Refusal};
 use super::{BroadcastRequest, Gateway, Snapshot, ToolCallError};
 use crate::audit::{AuditRecord, AuditStatus, Auditor};
 use crate::fanout::{self, BroadcastReport, FanoutLimits, TargetFailure, TargetOutcome};
+use crate::metrics::Refused;
 use crate::principal::RequestContext;
 use crate::progress::ProgressTarget;
 use crate::result_shape::{error_text, truncate};
@@ -112,10 +113,12 @@ impl Gateway {
         };
         match &refusal {
             Refusal::Denied { called } => {
+                self.metrics.record_refused(Refused::denied);
                 self.audit
                     .emit(AuditRecord::access_denied(ctx, called, parameters));
             }
             Refusal::RateLimited { called, retry } => {
+                self.metrics.record_refused(Refused::rate_limited);
                 self.audit
                     .emit(AuditRecord::rate_limited(ctx, called, parameters, retry.0));
             }
@@ -185,6 +188,13 @@ impl Gateway {
         // What the targets are sent (a tag broadcast's inner `arguments`).
         let sent = plan.arguments.clone().map(Value::Object);
         let parent = AuditRecord::broadcast(ctx, &called, &plan.tool_name, sent.as_ref());
+        for failure in plan.left_out.values() {
+            match failure {
+                TargetFailure::Denied => self.metrics.record_refused(Refused::denied),
+                TargetFailure::RateLimited => self.metrics.record_refused(Refused::rate_limited),
+                TargetFailure::Call(_) => {}
+            }
+        }
         let records = PendingBroadcast {
             audit: self.audit.clone(),
             parent: Some(parent),

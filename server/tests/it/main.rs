@@ -22,4 +22,5 @@ mod reload;
 mod rest;
 mod serving;
 mod session_calls;
+mod stack;
 mod upstream_clients;
