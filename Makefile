@@ -30,6 +30,9 @@ up-observability: ## The full stack plus Prometheus, Grafana and Jaeger (compose
 test-auth: ## Check tokens, 401, whoami, per-role tools, a call, a broadcast and a denial against the stack
 	@GATEWAY_URL=$(GATEWAY_URL) KEYCLOAK_URL=$(KEYCLOAK_URL) scripts/test-auth.sh
 
+keycloak-setup: ## Re-apply examples/keycloak/mcp-gateway-realm.json to the running Keycloak (idempotent)
+	@KEYCLOAK_URL=$(KEYCLOAK_URL) $(PYTHON) scripts/keycloak-setup.py
+
 logs: ## Follow the stack's logs
 	$(COMPOSE) --profile observability logs -f
 

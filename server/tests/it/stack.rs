@@ -554,3 +554,19 @@ async fn test_auth(gateway_url: &str, keycloak_url: &str, password: &str) -> (Op
         String::from_utf8_lossy(&output.stdout).into_owned(),
     )
 }
+
+#[test]
+fn keycloak_setup_says_plainly_when_keycloak_is_not_there() {
+    let url = format!("http://127.0.0.1:{}", free_port());
+    let output = Command::new("python3")
+        .arg(workspace_root().join("scripts/keycloak-setup.py"))
+        .env("KEYCLOAK_URL", &url)
+        .output()
+        .expect("python3 keycloak-setup.py");
+    assert_eq!(output.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        err.starts_with(&format!("keycloak-setup: cannot reach Keycloak at {url}")),
+        "{err}"
+    );
+}
