@@ -761,13 +761,31 @@ fn keycloak_realm_export_is_complete() {
 
     let gateway = find(&realm["clients"], "clientId", "mcp-gateway");
     assert_eq!(gateway["bearerOnly"], true);
+    // mcpgw login: the password grant, and the browser with PKCE on a loopback redirect.
     let cli = find(&realm["clients"], "clientId", "mcp-cli");
     assert_eq!(cli["publicClient"], true);
     assert_eq!(cli["directAccessGrantsEnabled"], true);
+    assert_eq!(cli["standardFlowEnabled"], true);
+    assert_eq!(cli["attributes"]["pkce.code.challenge.method"], "S256");
+    assert!(
+        cli["redirectUris"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("http://127.0.0.1/*")),
+        "{}",
+        cli["redirectUris"]
+    );
     let ui = find(&realm["clients"], "clientId", "mcp-ui");
     assert_eq!(ui["publicClient"], true);
     assert_eq!(ui["standardFlowEnabled"], true);
-    assert_eq!(ui["redirectUris"], json!(["http://localhost:8000/ui/*"]));
+    assert!(
+        ui["redirectUris"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("http://localhost:8000/ui/*")),
+        "{}",
+        ui["redirectUris"]
+    );
     assert_eq!(ui["attributes"]["pkce.code.challenge.method"], "S256");
 
     // The audience scope is a default scope of the realm and of every client.
