@@ -308,16 +308,27 @@ fn string_argument<'a>(arguments: &'a JsonObject, key: &str) -> Option<&'a str> 
 const DEFAULT_HITS: u64 = 3;
 const MAX_HITS: u64 = 20;
 
+/// The optional `limit` of `tool`: [`DEFAULT_HITS`] when absent, at most [`MAX_HITS`]; a tool
+/// error when it is not a non-negative integer.
+fn limit_argument(arguments: &JsonObject, tool: &str) -> Result<u64, CallToolResult> {
+    match arguments.get("limit") {
+        None | Some(Value::Null) => Ok(DEFAULT_HITS),
+        Some(limit) => limit
+            .as_u64()
+            .map(|limit| limit.min(MAX_HITS))
+            .ok_or_else(|| {
+                invalid_arguments(&format!("{tool} 'limit' must be a non-negative integer"))
+            }),
+    }
+}
+
 fn search_logs(server: &str, arguments: &JsonObject) -> CallToolResult {
     let Some(query) = string_argument(arguments, "query") else {
         return invalid_arguments("search_logs needs a string 'query'");
     };
-    let hits = match arguments.get("limit") {
-        None | Some(Value::Null) => DEFAULT_HITS,
-        Some(limit) => match limit.as_u64() {
-            Some(limit) => limit.min(MAX_HITS),
-            None => return invalid_arguments("search_logs 'limit' must be a non-negative integer"),
-        },
+    let hits = match limit_argument(arguments, "search_logs") {
+        Ok(hits) => hits,
+        Err(bad) => return bad,
     };
     let mut lines = vec![format!("[{server}] search_logs query={query}: {hits} hits")];
     for hit in 0..hits {
@@ -338,12 +349,9 @@ fn query(server: &str, arguments: &JsonObject) -> CallToolResult {
     if !sql.trim_start().to_ascii_lowercase().starts_with("select") {
         return invalid_arguments("query runs read-only SELECT statements only");
     }
-    let rows = match arguments.get("limit") {
-        None | Some(Value::Null) => DEFAULT_HITS,
-        Some(limit) => match limit.as_u64() {
-            Some(limit) => limit.min(MAX_HITS),
-            None => return invalid_arguments("query 'limit' must be a non-negative integer"),
-        },
+    let rows = match limit_argument(arguments, "query") {
+        Ok(rows) => rows,
+        Err(bad) => return bad,
     };
     let rows: Vec<Value> = (0..rows)
         .map(|row| {
