@@ -17,6 +17,10 @@ fi
 
 shift # "up"
 profiles=("$@")
+if [[ " ${profiles[*]} " == *" observability "* ]]; then
+  # The gateway's traces go to the profile's Jaeger.
+  export OTEL_EXPORTER_OTLP_ENDPOINT=${OTEL_EXPORTER_OTLP_ENDPOINT:-http://jaeger:4318}
+fi
 $COMPOSE "${profiles[@]}" up -d --build
 
 # Every service with a healthcheck must report healthy (the one-shot image build exits 0).

@@ -20,7 +20,12 @@ pub fn serve(overrides: SettingsOverrides) -> ExitCode {
         }
     };
     without_transparent_huge_pages();
-    crate::telemetry::init(&settings.log_level, settings.log_format);
+    // Kept to the end: dropping it flushes the traces still queued.
+    let _telemetry = crate::telemetry::init(
+        &settings.log_level,
+        settings.log_format,
+        settings.traces.as_ref(),
+    );
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

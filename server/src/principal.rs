@@ -76,4 +76,7 @@ pub struct RequestContext {
     pub session_id: Option<String>,
     pub client_ip: Option<String>,
     pub transport: Transport,
+    /// The request's trace span (disabled when traces are off): the parent of the spans of
+    /// its backend calls, whichever task runs them.
+    pub span: tracing::Span,
 }

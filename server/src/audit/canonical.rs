@@ -330,6 +330,7 @@ mod tests {
             session_id: Some("s-1".into()),
             client_ip: Some("127.0.0.1".into()),
             transport: Transport::Mcp,
+            span: tracing::Span::none(),
         };
         let parameters =
             json!({"q": "x", "n": 1.5, "big": u64::MAX, "\u{1f600}": {"z": 1, "a": null}});

@@ -486,6 +486,7 @@ mod tests {
             session_id: Some("sess-1".into()),
             client_ip: Some("127.0.0.1".into()),
             transport: Transport::Mcp,
+            span: tracing::Span::none(),
         }
     }
 

@@ -113,6 +113,21 @@ const ENV_REFERENCE: &[(&str, &str, &str)] = &[
         "Log filter (tracing syntax, e.g. info,rmcp=warn).",
     ),
     ("LOG_FORMAT", "pretty", "pretty or json."),
+    (
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "(unset: no traces)",
+        "OTLP/HTTP collector for traces, e.g. http://localhost:4318 (/v1/traces is added); the other standard OTEL_* variables apply (OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, _HEADERS, _TIMEOUT, OTEL_BSP_*).",
+    ),
+    (
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
+        "http/protobuf",
+        "http/protobuf or http/json (gRPC is not built in).",
+    ),
+    (
+        "OTEL_SERVICE_NAME",
+        "mcp-gateway",
+        "service.name of the traces.",
+    ),
 ];
 
 /// Every environment variable of the gateway: (name, default, meaning). A default in

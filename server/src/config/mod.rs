@@ -34,7 +34,9 @@ pub use model::{
     RateLimitsConfig, ServerConfig, TEMPLATE_MARKER, TransportConfig, default_limits,
 };
 pub use problems::{ConfigErrors, ConfigProblem};
-pub use settings::{JwtAlgorithm, LogFormat, Settings, SettingsOverrides, UpstreamClient};
+pub use settings::{
+    JwtAlgorithm, LogFormat, Settings, SettingsOverrides, TraceExport, UpstreamClient,
+};
 pub use validate::server_name_problem;
 
 #[cfg(test)]

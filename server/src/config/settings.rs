@@ -158,6 +158,15 @@ pub struct Settings {
     /// A tracing filter (`info`, `info,rmcp=warn`).
     pub log_level: String,
     pub log_format: LogFormat,
+    /// OTLP trace export: `None` when no endpoint is set (or `OTEL_SDK_DISABLED=true`).
+    pub traces: Option<TraceExport>,
+}
+
+/// Where traces go; the OTLP exporter reads its endpoint and the other `OTEL_*` variables
+/// from the environment itself, so only what the gateway decides is here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceExport {
+    pub service_name: String,
 }
 
 impl Settings {
@@ -292,6 +301,22 @@ impl Settings {
             }
         };
 
+        let otlp_set = reader.value("OTEL_EXPORTER_OTLP_ENDPOINT").is_some()
+            || reader.value("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").is_some();
+        let sdk_disabled = reader
+            .value("OTEL_SDK_DISABLED")
+            .is_some_and(|v| parse_bool(&v) == Some(true));
+        match reader.text("OTEL_EXPORTER_OTLP_PROTOCOL").as_str() {
+            "http/protobuf" | "http/json" => {}
+            _ => reader.problem(
+                "OTEL_EXPORTER_OTLP_PROTOCOL",
+                "must be http/protobuf or http/json (gRPC is not built in)",
+            ),
+        }
+        let traces = (otlp_set && !sdk_disabled).then(|| TraceExport {
+            service_name: reader.text("OTEL_SERVICE_NAME"),
+        });
+
         let settings = Settings {
             host,
             port,
@@ -318,6 +343,7 @@ impl Settings {
             audit_to_stdout: reader.flag("AUDIT_TO_STDOUT"),
             log_level: reader.text("LOG_LEVEL"),
             log_format,
+            traces,
         };
         if reader.problems.is_empty() {
             Ok(settings)

@@ -45,14 +45,14 @@ pub struct FanoutLimits {
     pub max_response_bytes: usize,
 }
 
-/// Run a fan-out to completion (or to its overall deadline). `identity` goes to backends with
-/// `forward_identity: true`; `cancel` is the caller's.
+/// Run a fan-out to completion (or to its overall deadline) for `caller`; `cancel` is the
+/// caller's.
 pub async fn run(
     pool: &Pool,
     metrics: &Metrics,
     plan: FanoutPlan,
     limits: FanoutLimits,
-    identity: ForwardedIdentity,
+    caller: Caller,
     progress: Option<ProgressTarget>,
     cancel: &CancellationToken,
 ) -> BroadcastReport {
@@ -66,7 +66,7 @@ pub async fn run(
     let request = Arc::new(TargetRequest {
         tool: plan.tool_name.clone(),
         arguments: plan.arguments,
-        identity,
+        caller,
     });
     let tool_name = plan.tool_name;
 
@@ -145,7 +145,15 @@ pub async fn run(
 struct TargetRequest {
     tool: String,
     arguments: Option<JsonObject>,
-    identity: ForwardedIdentity,
+    caller: Caller,
+}
+
+/// Who a fan-out runs for: what its backend calls carry of the caller.
+pub struct Caller {
+    /// Sent to backends with `forward_identity: true`.
+    pub identity: ForwardedIdentity,
+    /// The request's trace span, parent of every target's call span.
+    pub trace_parent: tracing::Span,
 }
 
 /// Call one target once a concurrency permit is free; with how long the call took, `None`
@@ -172,7 +180,8 @@ async fn call_target(
         progress: None,
         cancel,
         timeout: None,
-        identity: Some(request.identity.clone()),
+        identity: Some(request.caller.identity.clone()),
+        trace_parent: request.caller.trace_parent.clone(),
     };
     let started = Instant::now();
     let outcome = upstream

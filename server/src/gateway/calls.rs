@@ -72,6 +72,7 @@ impl Gateway {
                     cancel: downstream.cancel,
                     timeout: None,
                     identity: Some(forwarded_identity(ctx)),
+                    trace_parent: ctx.span.clone(),
                 };
                 // In the caller's future: one call of one backend needs no task of its own.
                 // A caller that goes away drops it, and with it `record`, which writes the
@@ -202,7 +203,10 @@ impl Gateway {
             left_out: plan.left_out.clone(),
         };
         let gateway = Arc::clone(self);
-        let identity = forwarded_identity(ctx);
+        let caller = fanout::Caller {
+            identity: forwarded_identity(ctx),
+            trace_parent: ctx.span.clone(),
+        };
         owned(&downstream.cancel, move |cancel| async move {
             let limits = FanoutLimits {
                 concurrency: snapshot.config.limits.broadcast_concurrency,
@@ -215,7 +219,7 @@ impl Gateway {
                 &gateway.metrics,
                 plan,
                 limits,
-                identity,
+                caller,
                 downstream.progress,
                 &cancel,
             )

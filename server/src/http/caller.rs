@@ -49,6 +49,7 @@ pub fn request_context(settings: &Settings, parts: &Parts, transport: Transport)
             .map(str::to_owned)
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
         session_id,
+        span: crate::telemetry::request_span(&parts.extensions),
         client_ip: parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()

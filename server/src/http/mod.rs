@@ -24,6 +24,7 @@ use axum::routing::get;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceBuilder;
 use tower_http::trace::TraceLayer;
+use tracing::Instrument as _;
 
 use crate::gateway::Gateway;
 use crate::principal::Transport;
@@ -115,14 +116,22 @@ struct FrontDoor {
 }
 
 /// The Host/Origin guard, then authentication, as one middleware (see [`router`]).
-async fn front_door(State(front): State<FrontDoor>, request: Request, next: Next) -> Response {
+async fn front_door(State(front): State<FrontDoor>, mut request: Request, next: Next) -> Response {
     if let Some(refusal) = front.guard.refusal(&request) {
         return refusal;
     }
-    match auth::admit(&front.auth, request).await {
-        Ok(request) => next.run(request).await,
-        Err(refusal) => refusal,
+    // The request's trace span (disabled, and free, when traces are off).
+    let span = crate::telemetry::start_request(&mut request);
+    let response = async {
+        match auth::admit(&front.auth, request).await {
+            Ok(request) => next.run(request).await,
+            Err(refusal) => refusal,
+        }
     }
+    .instrument(span.clone())
+    .await;
+    crate::telemetry::finish_request(&span, response.status());
+    response
 }
 
 #[cfg(test)]

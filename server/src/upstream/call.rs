@@ -14,12 +14,14 @@ use rmcp::model::{
 };
 use rmcp::service::{Peer, PeerRequestOptions, ServiceError};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 use super::Upstream;
 use super::http_call::{HttpCallError, HttpCaller, RequestTemplate, ToolCall};
 use super::identity::{self, ForwardedIdentity};
 use crate::config::{TransportConfig, UpstreamClient};
 use crate::progress::ProgressTarget;
+use crate::telemetry;
 
 /// How one call should run.
 pub struct CallOptions {
@@ -31,6 +33,8 @@ pub struct CallOptions {
     pub timeout: Option<Duration>,
     /// Sent as `X-User-ID` / `X-Request-ID` to backends with `forward_identity: true`.
     pub identity: Option<ForwardedIdentity>,
+    /// The request's trace span, parent of this call's (disabled when traces are off).
+    pub trace_parent: tracing::Span,
 }
 
 /// Why a call produced no backend result. Display texts are safe to show to callers.
@@ -83,6 +87,24 @@ impl Upstream {
     /// Call `tool` on this backend with the server's timeout, relaying progress and
     /// cancellation. The tool's own failures come back as `Ok` with `is_error`.
     pub async fn call_tool(
+        &self,
+        tool: &str,
+        arguments: Option<JsonObject>,
+        options: CallOptions,
+    ) -> Result<CallToolResult, CallError> {
+        let span = telemetry::backend_call_span(&options.trace_parent, &self.config.name, tool);
+        if span.is_disabled() {
+            return self.call(tool, arguments, options).await;
+        }
+        let outcome = self
+            .call(tool, arguments, options)
+            .instrument(span.clone())
+            .await;
+        telemetry::finish_backend_call(&span, crate::metrics::outcome_of(&outcome));
+        outcome
+    }
+
+    async fn call(
         &self,
         tool: &str,
         arguments: Option<JsonObject>,

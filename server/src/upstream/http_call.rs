@@ -196,6 +196,7 @@ impl HttpCaller {
             if let Some(identity) = call.identity {
                 headers.extend(identity::headers(identity));
             }
+            crate::telemetry::inject_trace_context(&mut headers);
             headers
         };
         let response = self

@@ -23,4 +23,5 @@ mod rest;
 mod serving;
 mod session_calls;
 mod stack;
+mod traces;
 mod upstream_clients;

@@ -139,6 +139,9 @@ async fn dispatch(endpoint: &McpEndpoint, request: Request) -> Response {
         Ok(message) => message,
         Err(bad) => return bad.into_response(),
     };
+    if let Some(method) = message.method() {
+        crate::telemetry::record_mcp_method(&parts.extensions, method);
+    }
     if plain::is_plain_request(&parts.headers, &message) {
         let ctx = caller::request_context(endpoint.gateway.settings(), &parts, Transport::Mcp);
         return plain::serve(Arc::clone(&endpoint.gateway), ctx, message).await;

@@ -23,6 +23,7 @@ fn ctx() -> RequestContext {
         session_id: Some("session".into()),
         client_ip: Some("127.0.0.1".into()),
         transport: Transport::Mcp,
+        span: tracing::Span::none(),
     }
 }
 

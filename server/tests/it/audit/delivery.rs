@@ -26,6 +26,7 @@ fn ctx(user: &str) -> RequestContext {
         session_id: None,
         client_ip: Some("127.0.0.1".into()),
         transport: Transport::Rest,
+        span: tracing::Span::none(),
     }
 }
 
