@@ -50,6 +50,49 @@ struct AuthFailureLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ToolLabels {
+    server: String,
+    tool: String,
+    outcome: Outcome,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    /// One of [`route_of`]'s templates: a bounded set.
+    route: &'static str,
+    status: u16,
+}
+
+/// The route template of `path`, a label of bounded cardinality (names in paths are folded).
+pub fn route_of(path: &str) -> &'static str {
+    match path {
+        "/" => "/",
+        "/mcp" => "/mcp",
+        "/sse" => "/sse",
+        "/messages" => "/messages",
+        "/health" => "/health",
+        "/metrics" => "/metrics",
+        "/tools" => "/tools",
+        "/mcp/servers" => "/mcp/servers",
+        "/mcp/list-tools" => "/mcp/list-tools",
+        "/mcp/invoke" => "/mcp/invoke",
+        "/mcp/invoke-broadcast" => "/mcp/invoke-broadcast",
+        "/audit" => "/audit",
+        "/config" => "/config",
+        "/whoami" => "/whoami",
+        _ if path.starts_with("/tools/") && path.ends_with("/invoke") => {
+            "/tools/{tool_name}/invoke"
+        }
+        _ if path.starts_with("/mcp/server/") && path.ends_with("/info") => {
+            "/mcp/server/{name}/info"
+        }
+        _ if path.starts_with("/.well-known/") => "/.well-known/*",
+        _ if path == "/ui" || path.starts_with("/ui/") => "/ui/*",
+        _ => "other",
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ServerLabels {
     server: String,
 }
@@ -73,7 +116,9 @@ pub fn outcome_of(
 pub struct Metrics {
     registry: Registry,
     calls: Family<CallLabels, Counter>,
+    tool_calls: Family<ToolLabels, Counter>,
     call_seconds: Family<ServerLabels, Histogram>,
+    request_seconds: Family<RequestLabels, Histogram>,
     backend_up: Family<ServerLabels, Gauge>,
     broadcasts: Counter,
     refused: Family<RefusedLabels, Counter>,
@@ -99,6 +144,13 @@ impl Metrics {
                 0.001, 2.0, 17,
             ))
         });
+        let tool_calls = Family::<ToolLabels, Counter>::default();
+        let request_seconds = Family::<RequestLabels, Histogram>::new_with_constructor(|| {
+            // 0.1 ms … ~6.5 s
+            Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
+                0.0001, 2.0, 17,
+            ))
+        });
         let backend_up = Family::<ServerLabels, Gauge>::default();
         let broadcasts = Counter::default();
         let refused = Family::<RefusedLabels, Counter>::default();
@@ -114,6 +166,16 @@ impl Metrics {
             "backend_call_duration_seconds",
             "Duration of tool calls to backends",
             call_seconds.clone(),
+        );
+        registry.register(
+            "tool_calls",
+            "Tool calls sent to backends, by server, tool and outcome",
+            tool_calls.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "Duration of HTTP requests (an MCP stream: until its response starts), by route and status",
+            request_seconds.clone(),
         );
         registry.register(
             "backend_up",
@@ -144,7 +206,9 @@ impl Metrics {
         Metrics {
             registry,
             calls,
+            tool_calls,
             call_seconds,
+            request_seconds,
             backend_up,
             broadcasts,
             refused,
@@ -154,7 +218,14 @@ impl Metrics {
         }
     }
 
-    pub fn record_call(&self, server: &str, outcome: Outcome, duration: Duration) {
+    pub fn record_call(&self, server: &str, tool: &str, outcome: Outcome, duration: Duration) {
+        self.tool_calls
+            .get_or_create(&ToolLabels {
+                server: server.to_owned(),
+                tool: tool.to_owned(),
+                outcome,
+            })
+            .inc();
         self.calls
             .get_or_create(&CallLabels {
                 server: server.to_owned(),
@@ -165,6 +236,13 @@ impl Metrics {
             .get_or_create(&ServerLabels {
                 server: server.to_owned(),
             })
+            .observe(duration.as_secs_f64());
+    }
+
+    /// One answered HTTP request (`route` from [`route_of`]).
+    pub fn record_request(&self, route: &'static str, status: u16, duration: Duration) {
+        self.request_seconds
+            .get_or_create(&RequestLabels { route, status })
             .observe(duration.as_secs_f64());
     }
 
@@ -209,10 +287,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn routes_are_templates_with_names_folded() {
+        assert_eq!(route_of("/mcp"), "/mcp");
+        assert_eq!(route_of("/tools/a__b/invoke"), "/tools/{tool_name}/invoke");
+        assert_eq!(
+            route_of("/mcp/server/prod-elk-1/info"),
+            "/mcp/server/{name}/info"
+        );
+        assert_eq!(
+            route_of("/.well-known/oauth-protected-resource/mcp"),
+            "/.well-known/*"
+        );
+        assert_eq!(route_of("/etc/passwd"), "other");
+    }
+
+    #[test]
     fn renders_calls_backends_and_no_user_labels() {
         let m = Metrics::new();
-        m.record_call("alpha", Outcome::success, Duration::from_millis(3));
-        m.record_call("alpha", Outcome::timeout, Duration::from_secs(1));
+        m.record_call("alpha", "echo", Outcome::success, Duration::from_millis(3));
+        m.record_call("alpha", "echo", Outcome::timeout, Duration::from_secs(1));
+        m.record_request(
+            route_of("/tools/alpha__echo/invoke"),
+            200,
+            Duration::from_millis(2),
+        );
         m.set_backends([("alpha", true), ("beta", false)].into_iter(), 7);
         m.audit_pending.set(12);
         m.record_refused(Refused::rate_limited);
@@ -228,6 +326,18 @@ mod tests {
         );
         assert!(
             text.contains(r#"mcp_gateway_backend_calls_total{server="alpha",outcome="success"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                r#"mcp_gateway_tool_calls_total{server="alpha",tool="echo",outcome="timeout"} 1"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                r#"mcp_gateway_http_request_duration_seconds_count{route="/tools/{tool_name}/invoke",status="200"} 1"#
+            ),
             "{text}"
         );
         assert!(

@@ -94,7 +94,7 @@ pub async fn run(
                 let (outcome, took) =
                     call_target(pool, server, &request, &semaphore, cancel, limits).await;
                 if let Some(took) = took {
-                    metrics.record_call(server, outcome_of(&outcome), took);
+                    metrics.record_call(server, &request.tool, outcome_of(&outcome), took);
                 }
                 (server.clone(), outcome, took)
             }

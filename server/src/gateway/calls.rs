@@ -155,8 +155,12 @@ impl Gateway {
             None => Err(CallError::Unavailable),
         };
         let elapsed = started.elapsed();
-        self.metrics
-            .record_call(&call.server, crate::metrics::outcome_of(&outcome), elapsed);
+        self.metrics.record_call(
+            &call.server,
+            &call.tool,
+            crate::metrics::outcome_of(&outcome),
+            elapsed,
+        );
         match outcome {
             Ok(mut result) => {
                 let truncated = truncate(&mut result, snapshot.config.limits.max_response_bytes);

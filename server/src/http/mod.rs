@@ -101,7 +101,11 @@ pub fn router(gateway: Arc<Gateway>, auth: auth::AuthState, shutdown: Cancellati
         .layer(rest::request_id::RequestIdLayer)
         .layer(TraceLayer::new_for_http())
         .layer(axum::middleware::from_fn_with_state(
-            FrontDoor { guard, auth },
+            FrontDoor {
+                guard,
+                auth,
+                gateway: Arc::clone(&gateway),
+            },
             front_door,
         ))
         .service(routes);
@@ -113,24 +117,35 @@ pub fn router(gateway: Arc<Gateway>, auth: auth::AuthState, shutdown: Cancellati
 struct FrontDoor {
     guard: Arc<guard::RequestGuard>,
     auth: auth::AuthState,
+    /// For the request-duration histogram.
+    gateway: Arc<Gateway>,
 }
 
 /// The Host/Origin guard, then authentication, as one middleware (see [`router`]).
 async fn front_door(State(front): State<FrontDoor>, mut request: Request, next: Next) -> Response {
-    if let Some(refusal) = front.guard.refusal(&request) {
-        return refusal;
-    }
-    // The request's trace span (disabled, and free, when traces are off).
-    let span = crate::telemetry::start_request(&mut request);
-    let response = async {
-        match auth::admit(&front.auth, request).await {
-            Ok(request) => next.run(request).await,
-            Err(refusal) => refusal,
+    let started = std::time::Instant::now();
+    let route = crate::metrics::route_of(request.uri().path());
+    let response = match front.guard.refusal(&request) {
+        Some(refusal) => refusal,
+        None => {
+            // The request's trace span (disabled, and free, when traces are off).
+            let span = crate::telemetry::start_request(&mut request);
+            let response = async {
+                match auth::admit(&front.auth, request).await {
+                    Ok(request) => next.run(request).await,
+                    Err(refusal) => refusal,
+                }
+            }
+            .instrument(span.clone())
+            .await;
+            crate::telemetry::finish_request(&span, response.status());
+            response
         }
-    }
-    .instrument(span.clone())
-    .await;
-    crate::telemetry::finish_request(&span, response.status());
+    };
+    front
+        .gateway
+        .metrics()
+        .record_request(route, response.status().as_u16(), started.elapsed());
     response
 }
 
