@@ -92,11 +92,11 @@ pub fn router(gateway: Arc<Gateway>, auth: auth::AuthState, shutdown: Cancellati
     // - X-Request-ID: a usable caller id is kept, else a UUID v4 made, and copied onto the
     //   response, so that every answer carries it (guard refusals included) and tracing and
     //   every handler see it (header and `RequestId` extension).
-    // - Request tracing.
-    // - [`front_door`]: the Host/Origin guard, then authentication (a refused host or origin
-    //   costs no token work), which puts the caller's `Principal` in the request extensions
-    //   for every handler. One middleware, not two: each costs every request a clone of the
-    //   stack inside it and a boxed future.
+    // - Request logging (tower-http's spans, at DEBUG).
+    // - [`front_door`]: the request timer, the Host/Origin guard, the OTLP request span, then
+    //   authentication (a refused host or origin costs no token work), which puts the
+    //   caller's `Principal` in the request extensions for every handler. One middleware, not
+    //   several: each costs every request a clone of the stack inside it and a boxed future.
     let layered = ServiceBuilder::new()
         .layer(rest::request_id::RequestIdLayer)
         .layer(TraceLayer::new_for_http())
@@ -121,7 +121,9 @@ struct FrontDoor {
     gateway: Arc<Gateway>,
 }
 
-/// The Host/Origin guard, then authentication, as one middleware (see [`router`]).
+/// The Host/Origin guard, then authentication, as one middleware (see [`router`]); every
+/// request is timed (`http_request_duration_seconds`), and one that passes the guard gets its
+/// trace span.
 async fn front_door(State(front): State<FrontDoor>, mut request: Request, next: Next) -> Response {
     let started = std::time::Instant::now();
     let route = crate::metrics::route_of(request.uri().path());
