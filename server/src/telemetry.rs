@@ -193,10 +193,14 @@ pub fn backend_call_span(parent: &tracing::Span, server: &str, tool: &str) -> tr
 }
 
 /// How a backend call ended, on its span: `success`, `tool_error` or the failure's kind.
-pub fn finish_backend_call(span: &tracing::Span, outcome: crate::metrics::Outcome) {
+pub fn finish_backend_call(
+    span: &tracing::Span,
+    outcome: &Result<rmcp::model::CallToolResult, crate::upstream::CallError>,
+) {
     if span.is_disabled() {
         return;
     }
+    let outcome = crate::metrics::outcome_of(outcome);
     let status = format!("{outcome:?}");
     span.record("mcp.call.status", status.as_str());
     if outcome != crate::metrics::Outcome::success {
@@ -204,13 +208,13 @@ pub fn finish_backend_call(span: &tracing::Span, outcome: crate::metrics::Outcom
     }
 }
 
-/// `traceparent` (W3C trace context) of the current span, for a request to a backend.
-pub fn inject_trace_context(headers: &mut http::HeaderMap) {
-    if !tracing_on() {
+/// `traceparent` (W3C trace context) naming `span`, for a request to a backend.
+pub fn inject_trace_context(span: &tracing::Span, headers: &mut http::HeaderMap) {
+    if span.is_disabled() {
         return;
     }
     use tracing_opentelemetry::OpenTelemetrySpanExt as _;
-    let context = tracing::Span::current().context();
+    let context = span.context();
     opentelemetry::global::get_text_map_propagator(|propagator| {
         propagator.inject_context(&context, &mut opentelemetry_http::HeaderInjector(headers));
     });

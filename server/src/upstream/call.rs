@@ -14,7 +14,6 @@ use rmcp::model::{
 };
 use rmcp::service::{Peer, PeerRequestOptions, ServiceError};
 use tokio_util::sync::CancellationToken;
-use tracing::Instrument as _;
 
 use super::Upstream;
 use super::http_call::{HttpCallError, HttpCaller, RequestTemplate, ToolCall};
@@ -92,66 +91,59 @@ impl Upstream {
         arguments: Option<JsonObject>,
         options: CallOptions,
     ) -> Result<CallToolResult, CallError> {
+        // The call's trace span (disabled when traces are off). It is not entered: wrapping
+        // this future in another would copy it whole on every call; the HTTP request gets
+        // its context explicitly instead.
         let span = telemetry::backend_call_span(&options.trace_parent, &self.config.name, tool);
-        if span.is_disabled() {
-            return self.call(tool, arguments, options).await;
-        }
-        let outcome = self
-            .call(tool, arguments, options)
-            .instrument(span.clone())
-            .await;
-        telemetry::finish_backend_call(&span, crate::metrics::outcome_of(&outcome));
-        outcome
-    }
-
-    async fn call(
-        &self,
-        tool: &str,
-        arguments: Option<JsonObject>,
-        options: CallOptions,
-    ) -> Result<CallToolResult, CallError> {
-        let state = self.state.load();
-        let live = state.live.as_ref().ok_or(CallError::Unavailable)?;
-        let peer = live.peer.clone();
-        let mut arguments = arguments;
-        if let Some((name, value)) = &live.body_argument {
-            arguments
-                .get_or_insert_with(JsonObject::new)
-                .insert(name.clone(), value.clone().into());
-        }
-        // Tools whose schema asks for `Mcp-Param-*` headers: only rmcp's client sends those.
-        let caller = live
-            .http_caller
-            .clone()
-            .filter(|_| self.client == UpstreamClient::Auto)
-            .filter(|_| !state.param_header_tools.iter().any(|t| t == tool));
-        drop(state);
-        let request = Request {
-            tool,
-            arguments: arguments.as_ref(),
-            options: &options,
-        };
-        if let Some(caller) = &caller
-            && let Some(template) = caller.template()
-        {
-            let client = Client::Http {
-                caller,
-                template: &template,
+        let outcome = 'call: {
+            let state = self.state.load();
+            let Some(live) = state.live.as_ref() else {
+                break 'call Err(CallError::Unavailable);
             };
-            match self.call_with(client, &peer, &request).await {
-                Err(Attempt::SessionExpired) => {
-                    tracing::debug!(server = %self.config.name, "backend session expired; the call goes through rmcp, which opens a new one");
-                }
-                Err(Attempt::Failed(error)) => return Err(error),
-                Ok(result) => return Ok(result),
+            let peer = live.peer.clone();
+            let mut arguments = arguments;
+            if let Some((name, value)) = &live.body_argument {
+                arguments
+                    .get_or_insert_with(JsonObject::new)
+                    .insert(name.clone(), value.clone().into());
             }
-        }
-        match self.call_with(Client::Rmcp, &peer, &request).await {
-            Ok(result) => Ok(result),
-            Err(Attempt::Failed(error)) => Err(error),
-            // rmcp's client re-initialises an expired session itself.
-            Err(Attempt::SessionExpired) => Err(CallError::Transport("session expired")),
-        }
+            // Tools whose schema asks for `Mcp-Param-*` headers: only rmcp's client sends those.
+            let caller = live
+                .http_caller
+                .clone()
+                .filter(|_| self.client == UpstreamClient::Auto)
+                .filter(|_| !state.param_header_tools.iter().any(|t| t == tool));
+            drop(state);
+            let request = Request {
+                tool,
+                arguments: arguments.as_ref(),
+                options: &options,
+                span: &span,
+            };
+            if let Some(caller) = &caller
+                && let Some(template) = caller.template()
+            {
+                let client = Client::Http {
+                    caller,
+                    template: &template,
+                };
+                match self.call_with(client, &peer, &request).await {
+                    Err(Attempt::SessionExpired) => {
+                        tracing::debug!(server = %self.config.name, "backend session expired; the call goes through rmcp, which opens a new one");
+                    }
+                    Err(Attempt::Failed(error)) => break 'call Err(error),
+                    Ok(result) => break 'call Ok(result),
+                }
+            }
+            match self.call_with(Client::Rmcp, &peer, &request).await {
+                Ok(result) => Ok(result),
+                Err(Attempt::Failed(error)) => Err(error),
+                // rmcp's client re-initialises an expired session itself.
+                Err(Attempt::SessionExpired) => Err(CallError::Transport("session expired")),
+            }
+        };
+        telemetry::finish_backend_call(&span, &outcome);
+        outcome
     }
 
     /// One attempt through `client`: what both clients share (see [`Client`]).
@@ -176,6 +168,7 @@ impl Upstream {
                         arguments: request.arguments,
                         progress: options.progress.as_ref(),
                         identity,
+                        trace: request.span,
                     };
                     match caller.call(template, call, events).await {
                         Ok(result) => Ok(result),
@@ -275,6 +268,8 @@ struct Request<'a> {
     tool: &'a str,
     arguments: Option<&'a JsonObject>,
     options: &'a CallOptions,
+    /// The call's trace span.
+    span: &'a tracing::Span,
 }
 
 /// Tells the backend to stop a call whose future is dropped before its answer (the caller

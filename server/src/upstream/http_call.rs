@@ -100,6 +100,8 @@ pub struct ToolCall<'a> {
     pub arguments: Option<&'a JsonObject>,
     pub progress: Option<&'a ProgressTarget>,
     pub identity: Option<&'a ForwardedIdentity>,
+    /// The call's trace span, named to the backend in `traceparent`.
+    pub trace: &'a tracing::Span,
 }
 
 impl HttpCaller {
@@ -196,7 +198,7 @@ impl HttpCaller {
             if let Some(identity) = call.identity {
                 headers.extend(identity::headers(identity));
             }
-            crate::telemetry::inject_trace_context(&mut headers);
+            crate::telemetry::inject_trace_context(call.trace, &mut headers);
             headers
         };
         let response = self
