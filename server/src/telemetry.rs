@@ -8,6 +8,10 @@
 //!   backends get a `traceparent` header. Without it no such span is even created: the log
 //!   filter leaves [`SPANS`] out, so `info_span!(target: SPANS, …)` is disabled at its call
 //!   site and costs a relaxed atomic load.
+//! - The spans are held, never entered: a request's span reaches its backend calls through
+//!   [`crate::principal::RequestContext::span`], and a call's span reaches the HTTP request
+//!   explicitly. Entering them (`.instrument()`) would wrap, and so copy, a whole future on
+//!   every call.
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::SdkTracerProvider;

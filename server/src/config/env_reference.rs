@@ -116,7 +116,17 @@ const ENV_REFERENCE: &[(&str, &str, &str)] = &[
     (
         "OTEL_EXPORTER_OTLP_ENDPOINT",
         "(unset: no traces)",
-        "OTLP/HTTP collector for traces, e.g. http://localhost:4318 (/v1/traces is added); the other standard OTEL_* variables apply (OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, _HEADERS, _TIMEOUT, OTEL_BSP_*).",
+        "OTLP/HTTP collector for traces, e.g. http://localhost:4318 (/v1/traces is added); the other standard OTEL_* variables apply (OTEL_EXPORTER_OTLP_HEADERS, _TIMEOUT, OTEL_BSP_*).",
+    ),
+    (
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        "(unset)",
+        "The full traces URL (used as given); turns traces on like OTEL_EXPORTER_OTLP_ENDPOINT.",
+    ),
+    (
+        "OTEL_SDK_DISABLED",
+        "false",
+        "true: no traces even with an endpoint set.",
     ),
     (
         "OTEL_EXPORTER_OTLP_PROTOCOL",

@@ -313,9 +313,8 @@ impl Settings {
                 "must be http/protobuf or http/json (gRPC is not built in)",
             ),
         }
-        let traces = (otlp_set && !sdk_disabled).then(|| TraceExport {
-            service_name: reader.text("OTEL_SERVICE_NAME"),
-        });
+        let service_name = reader.text("OTEL_SERVICE_NAME");
+        let traces = (otlp_set && !sdk_disabled).then_some(TraceExport { service_name });
 
         let settings = Settings {
             host,

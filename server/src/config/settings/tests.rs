@@ -461,3 +461,45 @@ fn host_names_and_brackets() {
         ["GATEWAY_HOST"]
     );
 }
+
+#[test]
+fn traces_are_on_with_an_endpoint_unless_disabled_and_grpc_is_refused() {
+    let with = |vars: &[(&str, &str)]| {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup(
+            move |name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()),
+            SettingsOverrides::default(),
+        )
+    };
+    assert_eq!(with(&[]).unwrap().traces, None);
+    let on = with(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318")]).unwrap();
+    assert_eq!(
+        on.traces,
+        Some(TraceExport {
+            service_name: "mcp-gateway".into()
+        })
+    );
+    let named = with(&[
+        (
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            "http://collector:4318/v1/traces",
+        ),
+        ("OTEL_SERVICE_NAME", "edge-gateway"),
+    ])
+    .unwrap();
+    assert_eq!(named.traces.unwrap().service_name, "edge-gateway");
+    let disabled = with(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318"),
+        ("OTEL_SDK_DISABLED", "true"),
+    ])
+    .unwrap();
+    assert_eq!(disabled.traces, None);
+    let grpc = with(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")]).unwrap_err();
+    assert!(
+        grpc.to_string().contains("OTEL_EXPORTER_OTLP_PROTOCOL"),
+        "{grpc}"
+    );
+}
