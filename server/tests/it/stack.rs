@@ -466,3 +466,19 @@ fn keycloak_setup_says_plainly_when_keycloak_is_not_there() {
         "{err}"
     );
 }
+
+#[test]
+fn make_without_docker_compose_says_what_to_run_instead() {
+    let output = Command::new("bash")
+        .arg(workspace_root().join("scripts/stack.sh"))
+        .arg("up")
+        .env("COMPOSE", "no-such-compose-command")
+        .output()
+        .expect("stack.sh");
+    assert_eq!(output.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        err.contains("needs Docker with Compose") && err.contains("'make run'"),
+        "{err}"
+    );
+}
