@@ -23,10 +23,11 @@ if [[ " ${profiles[*]} " == *" observability "* ]]; then
 fi
 $COMPOSE "${profiles[@]}" up -d --build
 
-# Every service with a healthcheck must report healthy (the one-shot image build exits 0).
+# Every service with a healthcheck must report healthy (the one-shot image build exits 0;
+# --all, so that a service that exited is waited for, not overlooked).
 deadline=$((SECONDS + ${STACK_TIMEOUT:-300}))
 while true; do
-  states=$($COMPOSE "${profiles[@]}" ps --format '{{.Service}} {{.Health}} {{.State}}' 2>/dev/null \
+  states=$($COMPOSE "${profiles[@]}" ps --all --format '{{.Service}} {{.Health}} {{.State}}' 2>/dev/null \
     | grep -v '^gateway-image ' || true)
   waiting=$(awk '$2 != "healthy" {print $1}' <<<"$states" | tr '\n' ' ')
   if [[ -n $states && -z $waiting ]]; then
