@@ -50,15 +50,10 @@ struct Tokens {
 pub fn check_safe(issuer: &str) -> Result<Url, Failure> {
     let url = Url::parse(issuer)
         .map_err(|_| Failure::Usage(format!("the issuer `{issuer}` is not a URL")))?;
-    let loopback = match url.host_str() {
-        Some("localhost") => true,
-        Some(host) => host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback()),
-        None => false,
-    };
+    // `host_str` keeps an IPv6 address's brackets.
+    let loopback = url.host_str().is_some_and(|host| {
+        mcp_gateway::config::is_loopback_host(host.trim_start_matches('[').trim_end_matches(']'))
+    });
     match url.scheme() {
         "https" => Ok(url),
         "http" if loopback => Ok(url),

@@ -36,6 +36,7 @@ pub use model::{
 pub use problems::{ConfigErrors, ConfigProblem};
 pub use settings::{
     JwtAlgorithm, LogFormat, Settings, SettingsOverrides, TraceExport, UpstreamClient,
+    is_loopback_host,
 };
 pub use validate::server_name_problem;
 

@@ -506,7 +506,9 @@ fn split_host_port(text: &str) -> Option<(String, u16)> {
     Some((host.to_owned(), port.parse().ok()?))
 }
 
-fn is_loopback_host(host: &str) -> bool {
+/// `localhost`, or an IP address on the loopback interface (`127.0.0.0/8`, `::1`, and their
+/// IPv4-mapped forms); IPv6 without brackets.
+pub fn is_loopback_host(host: &str) -> bool {
     host.eq_ignore_ascii_case("localhost")
         || host
             .parse::<IpAddr>()
