@@ -20,28 +20,8 @@ async fn gateway_for(issuer: &KeycloakLike, extra: &[(&str, String)]) -> Gateway
     let mut env = issuer.gateway_env();
     env.extend(extra.iter().cloned());
     let gateway = GatewayProcess::start(&yaml, &env).await;
-    wait_for_backend(&gateway).await;
+    gateway.wait_healthy(1).await;
     gateway
-}
-
-async fn wait_for_backend(gateway: &GatewayProcess) {
-    let deadline = std::time::Instant::now() + PATIENCE;
-    loop {
-        let health: Value = reqwest::get(format!("{}/health", gateway.base))
-            .await
-            .expect("health")
-            .json()
-            .await
-            .expect("JSON");
-        if health["servers"]["healthy"] == 1 {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "backend never healthy"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 async fn password_login(user: &Mcpgw, username: &str, password: &str) -> Run {
@@ -549,7 +529,7 @@ async fn doctor_catches_an_issuer_that_is_down_and_a_gateway_that_is_not_there()
 async fn with_auth_off_login_has_nothing_to_do_and_doctor_passes_without_a_token() {
     let yaml = format!("servers:\n{}", stdio_mock_entry("alpha", &[]));
     let gateway = GatewayProcess::start(&yaml, &[]).await;
-    wait_for_backend(&gateway).await;
+    gateway.wait_healthy(1).await;
     let user = Mcpgw::new(&gateway.base);
     let login = user
         .run(&["login", "--username", "u", "--password-stdin"])

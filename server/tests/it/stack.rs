@@ -387,21 +387,8 @@ async fn make_test_auth_passes_against_the_npm_issuer_and_the_stack_config() {
     .map(|(name, tools)| (name, MockServer::start("http", name, &["--tools", tools])))
     .collect();
     let gateway = GatewayProcess::start(&stack_config_on(&mocks), &issuer.gateway_env()).await;
-    // The backends connect in the background: the script needs every one.
-    let deadline = std::time::Instant::now() + PATIENCE;
-    loop {
-        let health: Value = reqwest::get(format!("{}/health", gateway.base))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if health["servers"]["healthy"] == 5 {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "{health}");
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    // The script needs every backend.
+    gateway.wait_healthy(5).await;
 
     let (code, out) = test_auth(&gateway.base, &issuer.url, "testpass").await;
     assert_eq!(code, Some(0), "{out}");

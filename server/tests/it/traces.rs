@@ -148,18 +148,7 @@ async fn requests_and_backend_calls_become_spans_and_backends_get_traceparent() 
         ],
     )
     .await;
-    let deadline = Instant::now() + PATIENCE;
-    while reqwest::get(format!("{}/health", gateway.base))
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap()["servers"]["healthy"]
-        != 2
-    {
-        assert!(Instant::now() < deadline, "backends never healthy");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    gateway.wait_healthy(2).await;
 
     // A call whose caller started the trace: the gateway continues it.
     let caller_trace = "4bf92f3577b34da6a3ce929d0e0e4736";

@@ -60,6 +60,27 @@ impl GatewayProcess {
         gateway
     }
 
+    /// Wait until `healthy` backends are connected (they connect in the background).
+    pub async fn wait_healthy(&self, healthy: u64) {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let health: Value = reqwest::get(format!("{}/health", self.base))
+                .await
+                .expect("health")
+                .json()
+                .await
+                .expect("health JSON");
+            if health["servers"]["healthy"] == healthy {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "never {healthy} healthy: {health}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// The audit records written so far, oldest first.
     pub fn audit_records(&self) -> Vec<Value> {
         std::fs::read_to_string(self.dir.path().join("audit.json"))
