@@ -132,8 +132,7 @@ pub async fn password_grant(
         ("password", password),
         ("scope", "openid"),
     ];
-    let tokens = token_request(http, &discovery.token_endpoint, &form).await?;
-    Ok(new_login(discovery, tokens))
+    grant(http, discovery, &form).await
 }
 
 /// The authorization code grant, with the PKCE verifier of the code's challenge.
@@ -151,7 +150,16 @@ pub async fn code_grant(
         ("redirect_uri", redirect_uri),
         ("code_verifier", verifier),
     ];
-    let tokens = token_request(http, &discovery.token_endpoint, &form).await?;
+    grant(http, discovery, &form).await
+}
+
+/// A new login from the token endpoint's answer to `form`.
+async fn grant(
+    http: &reqwest::Client,
+    discovery: &Discovery,
+    form: &[(&str, &str)],
+) -> Result<Login, Failure> {
+    let tokens = token_request(http, &discovery.token_endpoint, form).await?;
     Ok(new_login(discovery, tokens))
 }
 
@@ -174,10 +182,8 @@ pub async fn refresh(http: &reqwest::Client, login: &Login) -> Result<Login, Fai
     ];
     let tokens = match token_request(http, &login.token_endpoint, &form).await {
         Ok(tokens) => tokens,
-        Err(Failure::Auth(reason)) if reason.starts_with(REFUSED) => {
-            return Err(Failure::LoginExpired);
-        }
-        Err(other) => return Err(other),
+        Err(TokenError::Refused(_)) => return Err(Failure::LoginExpired),
+        Err(TokenError::Other(failure)) => return Err(failure),
     };
     let mut refreshed = login.clone();
     apply(&mut refreshed, tokens);
@@ -201,14 +207,28 @@ pub async fn revoke(http: &reqwest::Client, login: &Login) {
     }
 }
 
-/// How a refused grant's message starts (so that a refresh can tell it from a network error).
-const REFUSED: &str = "the issuer refused";
+/// Why the token endpoint gave no tokens: a refusal (a refresh then means logging in again),
+/// or anything else (the issuer unreachable, an answer without a token).
+enum TokenError {
+    /// The issuer's OAuth error, as one line.
+    Refused(String),
+    Other(Failure),
+}
+
+impl From<TokenError> for Failure {
+    fn from(error: TokenError) -> Failure {
+        match error {
+            TokenError::Refused(line) => Failure::Auth(line),
+            TokenError::Other(failure) => failure,
+        }
+    }
+}
 
 async fn token_request(
     http: &reqwest::Client,
     endpoint: &str,
     form: &[(&str, &str)],
-) -> Result<Tokens, Failure> {
+) -> Result<Tokens, TokenError> {
     let response = http
         .post(endpoint)
         .form(form)
@@ -216,9 +236,9 @@ async fn token_request(
         .send()
         .await
         .map_err(|_| {
-            Failure::Auth(format!(
+            TokenError::Other(Failure::Auth(format!(
                 "cannot reach the issuer's token endpoint {endpoint}: is the issuer running?"
-            ))
+            )))
         })?;
     let status = response.status();
     let body: Value = response.json().await.unwrap_or(Value::Null);
@@ -228,13 +248,16 @@ async fn token_request(
             .as_str()
             .or(body["error"].as_str())
             .unwrap_or("no reason given");
-        return Err(Failure::Auth(format!(
-            "{REFUSED} the login: {reason} (HTTP {})",
+        return Err(TokenError::Refused(format!(
+            "the issuer refused the login: {reason} (HTTP {})",
             status.as_u16()
         )));
     }
-    serde_json::from_value(body)
-        .map_err(|_| Failure::Auth(format!("{endpoint} answered no access token")))
+    serde_json::from_value(body).map_err(|_| {
+        TokenError::Other(Failure::Auth(format!(
+            "{endpoint} answered no access token"
+        )))
+    })
 }
 
 fn new_login(discovery: &Discovery, tokens: Tokens) -> Login {
