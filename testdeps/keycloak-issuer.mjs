@@ -166,26 +166,19 @@ function discovery() {
   return document;
 }
 
-function readForm(req) {
-  return new Promise((resolve) => {
-    let text = "";
-    req.on("data", (chunk) => (text += chunk));
-    req.on("end", () => resolve(Object.fromEntries(new URLSearchParams(text))));
-  });
+/** The request body as text. */
+async function readBody(req) {
+  let text = "";
+  for await (const chunk of req) text += chunk;
+  return text;
 }
 
-function readJson(req) {
-  return new Promise((resolve) => {
-    let text = "";
-    req.on("data", (chunk) => (text += chunk));
-    req.on("end", () => {
-      try {
-        resolve(JSON.parse(text));
-      } catch {
-        resolve(undefined);
-      }
-    });
-  });
+function parseJson(text) {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
 }
 
 function send(res, status, body) {
@@ -215,11 +208,11 @@ const server = createServer(async (req, res) => {
     return send(res, 200, discovery());
   }
   if (req.method === "POST" && path === `${OIDC}/revoke`) {
-    refreshTokens.delete((await readForm(req)).token);
+    refreshTokens.delete(new URLSearchParams(await readBody(req)).get("token"));
     return send(res, 200, {});
   }
   if (req.method === "POST" && path === "/clients-registrations/openid-connect" && settings.registration) {
-    const metadata = (await readJson(req)) ?? {};
+    const metadata = parseJson(await readBody(req)) ?? {};
     return send(res, 201, { ...metadata, client_id: randomUUID() });
   }
   if (req.method === "GET" && path === `${OIDC}/auth`) {
