@@ -589,6 +589,7 @@ async fn gateway_with_backend(issuer: &KeycloakLike) -> (MockServer, TestGateway
     let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let gateway = TestGateway::start_with_env(&yaml, &pairs).await;
     gateway.wait_healthy(1).await;
+    issuer.wait_trusted_by(&gateway.base).await;
     let token = issuer.password_token("testuser", "testpass").await;
     assert_eq!(whoami(&gateway, &token).await.status, 200);
     (backend, gateway, token)

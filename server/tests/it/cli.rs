@@ -141,6 +141,7 @@ async fn a_refused_or_missing_token_is_exit_3_and_a_good_one_works() {
     let env = issuer.gateway_env();
     let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let gateway = TestGateway::start_with_env("servers: {}\n", &pairs).await;
+    issuer.wait_trusted_by(&gateway.base).await;
     let url = gateway.base.as_str();
 
     let anonymous = mcpgw(url, &["whoami"]).await;

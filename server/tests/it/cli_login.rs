@@ -21,6 +21,7 @@ async fn gateway_for(issuer: &KeycloakLike, extra: &[(&str, String)]) -> Gateway
     env.extend(extra.iter().cloned());
     let gateway = GatewayProcess::start(&yaml, &env).await;
     gateway.wait_healthy(1).await;
+    issuer.wait_trusted_by(&gateway.base).await;
     gateway
 }
 

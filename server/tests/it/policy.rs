@@ -328,6 +328,7 @@ async fn role_filtering_with_real_tokens_over_mcp_and_rest() {
     let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let gateway = TestGateway::start_with_env(&yaml, &pairs).await;
     gateway.wait_healthy(2).await;
+    issuer.wait_trusted_by(&gateway.base).await;
 
     let user_token = issuer.password_token("testuser", "testpass").await;
     for mode in ["auto", "legacy"] {

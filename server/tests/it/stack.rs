@@ -295,6 +295,7 @@ async fn every_metric_the_dashboard_queries_exists_in_a_running_gateway() {
     let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let gateway = TestGateway::start_with_env(&yaml, &pairs).await;
     gateway.wait_healthy(2).await;
+    issuer.wait_trusted_by(&gateway.base).await;
     let token = issuer.password_token("testuser", "testpass").await;
     let http = reqwest::Client::new();
     let invoke = |tool: &str, bearer: &str| {
@@ -387,8 +388,9 @@ async fn make_test_auth_passes_against_the_npm_issuer_and_the_stack_config() {
     .map(|(name, tools)| (name, MockServer::start("http", name, &["--tools", tools])))
     .collect();
     let gateway = GatewayProcess::start(&stack_config_on(&mocks), &issuer.gateway_env()).await;
-    // The script needs every backend.
+    // The script needs every backend, and the issuer's keys.
     gateway.wait_healthy(5).await;
+    issuer.wait_trusted_by(&gateway.base).await;
 
     let (code, out) = test_auth(&gateway.base, &issuer.url, "testpass").await;
     assert_eq!(code, Some(0), "{out}");

@@ -124,6 +124,38 @@ impl KeycloakLike {
             .to_owned()
     }
 
+    /// Wait until the gateway at `gateway_base` has this issuer's keys: it loads them in the
+    /// background, answering 503 until then. The probe is a JWT with a `kid` no issuer has
+    /// (401 once keys are loaded), so that it costs the issuer no grant.
+    pub async fn wait_trusted_by(&self, gateway_base: &str) {
+        use base64::Engine as _;
+        let part = |json: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json);
+        let probe = format!(
+            "{}.{}.{}",
+            part(r#"{"alg":"RS256","typ":"JWT","kid":"readiness-probe"}"#),
+            part(r#"{"sub":"readiness-probe"}"#),
+            part("not a signature")
+        );
+        let deadline = std::time::Instant::now() + super::PATIENCE;
+        loop {
+            let status = reqwest::Client::new()
+                .get(format!("{gateway_base}/whoami"))
+                .bearer_auth(&probe)
+                .send()
+                .await
+                .expect("whoami")
+                .status();
+            if status != reqwest::StatusCode::SERVICE_UNAVAILABLE {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the gateway never loaded the issuer's keys"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
     /// Stop serving (the port stays unused: "the issuer is down").
     pub fn stop(&mut self) {
         let _ = self.child.kill();
