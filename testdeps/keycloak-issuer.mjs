@@ -3,7 +3,7 @@
 // users, roles and clients added around it.
 //
 //   node keycloak-issuer.mjs [--port N] [--access-ttl S] [--refresh-ttl S]
-//                            [--no-audience] [--no-registration]
+//                            [--no-audience] [--no-registration] [--login-form]
 //
 // Listens on 127.0.0.1 (port 0 picks a free one) and prints one JSON line on stdout:
 // {"url": "http://127.0.0.1:<port>", "issuer": "<url>/realms/mcp-gateway"}.
@@ -13,13 +13,37 @@
 // - users testuser/testpass (realm role user), admin/admin123 (admin); a wrong password is
 //   401 invalid_grant "Invalid user credentials";
 // - public clients mcp-cli (password grant, and authorization code with S256 PKCE on a
-//   loopback redirect) and mcp-ui; any other client is 401 invalid_client;
+//   loopback redirect) and mcp-ui (authorization code with S256 PKCE, for the console);
+//   any other client is 401 invalid_client;
+// - redirects checked as the realm (examples/keycloak/mcp-gateway-realm.json) has them,
+//   else 400 "Invalid parameter: redirect_uri": mcp-cli's on http://127.0.0.1 or
+//   http://localhost, any port (Keycloak drops a loopback redirect's port before matching,
+//   RFC 8252 §7.3) and any path; mcp-ui's on http://127.0.0.1:<port>/ui/... or
+//   http://localhost:<port>/ui/... — real Keycloak's mcp-ui client allows port 8000 only,
+//   the tests run the gateway on a random port, so here any port will do;
+// - the authorization endpoint approves at once, as the user of login_hint (default
+//   testuser); with --login-form it shows a login page like Keycloak's instead (title "Sign
+//   in to mcp-gateway", #username, #password, submit #kc-login, the authorize request in
+//   hidden fields, login_hint fills in the username) that posts to
+//   <realm>/login-actions/authenticate: a right password makes the mock's redirect with a
+//   code for that user, a wrong one shows the form again with "Invalid username or
+//   password." (200, no redirect); prompt=none goes back with error=login_required, as
+//   Keycloak does without a session (this issuer keeps none: every sign-in asks again);
 // - access tokens with Keycloak's claims: aud [mcp-gateway, account] (the audience mapper;
 //   --no-audience leaves it out), azp, preferred_username, realm_access, resource_access,
 //   scope; exp after --access-ttl seconds;
 // - refresh tokens that name their user and expire after --refresh-ttl seconds; revocation
 //   makes one unusable at once;
 // - a dynamic client registration endpoint (--no-registration leaves it out);
+// - CORS for a browser on any origin (Keycloak allows the client's web origins only):
+//   `Access-Control-Allow-Origin: *` on every JSON answer — the mock's cors() does it for
+//   token, certs, userinfo, introspection and every preflight, this file for discovery,
+//   revocation and registration. No credentials (cookies) are allowed across origins;
+// - logout (end session): the mock redirects (302) to post_logout_redirect_uri, with state;
+//   first, as Keycloak does, that URI must be one of the client's redirects (the realm gives
+//   mcp-ui the same /ui/ ones), the client named by client_id or by the audience of
+//   id_token_hint (not verified), else 400; without post_logout_redirect_uri a "You are
+//   logged out" page. Nothing is forgotten: refresh tokens stay valid until revoked;
 // - GET /test/grants: the grant types served so far, in order (tests assert refreshes).
 
 import { createServer } from "node:http";
@@ -43,6 +67,15 @@ const USERS = {
   },
 };
 const PUBLIC_CLIENTS = new Set(["mcp-cli", "mcp-ui"]);
+/** Where each client's redirects may go on a loopback host: the start of their path. */
+const REDIRECT_PATHS = new Map([
+  ["mcp-cli", "/"],
+  ["mcp-ui", "/ui/"],
+]);
+/** Where the login page posts to (Keycloak's path for its login form). */
+const LOGIN_ACTION = "/login-actions/authenticate";
+/** The login page's own fields; every other field carries the authorize request. */
+const LOGIN_FIELDS = new Set(["username", "password"]);
 
 function options(argv) {
   const given = {
@@ -51,6 +84,7 @@ function options(argv) {
     refreshTtl: 1800,
     audience: true,
     registration: true,
+    loginForm: false,
   };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
@@ -59,6 +93,7 @@ function options(argv) {
     else if (flag === "--refresh-ttl") given.refreshTtl = Number(argv[++i]);
     else if (flag === "--no-audience") given.audience = false;
     else if (flag === "--no-registration") given.registration = false;
+    else if (flag === "--login-form") given.loginForm = true;
     else throw new Error(`unknown flag ${flag}`);
   }
   return given;
@@ -181,20 +216,143 @@ function parseJson(text) {
   }
 }
 
+/** A JSON answer, readable by a browser on another origin (the console's) as the mock's are. */
 function send(res, status, body) {
-  res.writeHead(status, { "content-type": "application/json" });
+  res.writeHead(status, {
+    "content-type": "application/json",
+    "access-control-allow-origin": "*",
+  });
   res.end(JSON.stringify(body));
 }
 
+/** An HTML page, with the headers Keycloak gives its own (no framing by other origins). */
+function sendPage(res, status, html) {
+  res.writeHead(status, {
+    "content-type": "text/html; charset=utf-8",
+    "cache-control": "no-store, must-revalidate, max-age=0",
+    "content-security-policy": "frame-src 'self'; frame-ancestors 'self'; object-src 'none';",
+    "x-frame-options": "SAMEORIGIN",
+    "referrer-policy": "no-referrer",
+  });
+  res.end(html);
+}
+
+function redirectTo(res, url) {
+  res.writeHead(302, { location: url.href });
+  res.end();
+}
+
+function escapeHtml(text) {
+  const entities = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
+  return String(text).replace(/[&<>"']/g, (c) => entities[c]);
+}
+
+/** Whether `uri` is one of `client`'s redirects in the realm (any port: see the top). */
+function redirectAllowed(client, uri) {
+  const path = REDIRECT_PATHS.get(client);
+  if (path === undefined || !URL.canParse(uri)) return false;
+  const url = new URL(uri);
+  const loopback = url.hostname === "127.0.0.1" || url.hostname === "localhost";
+  return url.protocol === "http:" && loopback && url.pathname.startsWith(path);
+}
+
 /** Keycloak refuses a public client's code flow without S256 PKCE or off its redirects. */
-function authorizeRefusal(url) {
-  const query = url.searchParams;
-  if (!PUBLIC_CLIENTS.has(query.get("client_id"))) return "Invalid client";
+function authorizeRefusal(query) {
+  const client = query.get("client_id");
+  if (!PUBLIC_CLIENTS.has(client)) return "Invalid client";
   if (query.get("code_challenge_method") !== "S256") return "Missing parameter: code_challenge_method";
-  const redirect = new URL(query.get("redirect_uri") ?? "relative:");
-  const loopback = redirect.protocol === "http:" && redirect.hostname === "127.0.0.1";
-  if (!loopback) return "Invalid parameter: redirect_uri";
+  if (!redirectAllowed(client, query.get("redirect_uri"))) return "Invalid parameter: redirect_uri";
   return undefined;
+}
+
+/** Keycloak's login page, reduced to what a browser test fills in. */
+function loginPage(query, username, error) {
+  const hidden = [...query]
+    .filter(([name]) => !LOGIN_FIELDS.has(name))
+    .map(([name, value]) => `<input type="hidden" name="${escapeHtml(name)}" value="${escapeHtml(value)}">`);
+  const alert = error ? `<span id="input-error" role="alert">${escapeHtml(error)}</span>` : "";
+  return `<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>Sign in to ${escapeHtml(REALM)}</title></head>
+<body>
+<h1 id="kc-page-title">Sign in to your account</h1>
+${alert}
+<form id="kc-form-login" method="post" action="${escapeHtml(PREFIX + LOGIN_ACTION)}">
+<label for="username">Username or email</label>
+<input id="username" name="username" type="text" value="${escapeHtml(username)}" autofocus autocomplete="username">
+<label for="password">Password</label>
+<input id="password" name="password" type="password" autocomplete="current-password">
+${hidden.join("\n")}
+<input type="submit" id="kc-login" value="Sign In">
+</form>
+</body>
+</html>
+`;
+}
+
+/** The authorization endpoint with --login-form: the login page, Keycloak without a session. */
+function askToSignIn(res, query) {
+  if (query.get("prompt") === "none") {
+    // Nobody is signed in, so a silent request cannot succeed.
+    const back = new URL(query.get("redirect_uri"));
+    back.searchParams.set("error", "login_required");
+    if (query.has("state")) back.searchParams.set("state", query.get("state"));
+    return redirectTo(res, back);
+  }
+  sendPage(res, 200, loginPage(query, query.get("login_hint") ?? ""));
+}
+
+/** The login form posted: the mock's redirect with a code for the user, or the form again. */
+function signIn(req, res, form) {
+  const username = form.get("username") ?? "";
+  const query = new URLSearchParams([...form].filter(([name]) => !LOGIN_FIELDS.has(name)));
+  // The hidden fields come back from the browser: check them as the first request was.
+  const refusal = authorizeRefusal(query);
+  if (refusal) return send(res, 400, { error: "invalid_request", error_description: refusal });
+  if (USERS[username]?.password !== form.get("password")) {
+    return sendPage(res, 200, loginPage(query, username, "Invalid username or password."));
+  }
+  // The mock answers the authorize request as if the browser had sent it with login_hint: it
+  // makes the code, keeps its PKCE challenge and redirects; beforeAuthorizeRedirect maps the
+  // code to the user. The form body is read, so the mock must not look for one.
+  query.set("login_hint", username);
+  req.method = "GET";
+  delete req.headers["content-type"];
+  delete req.headers["content-length"];
+  toMock(req, res, `${OIDC}/auth?${query}`);
+}
+
+/** The client an end-session request is for: client_id, else the id token's audience. */
+function logoutClient(query) {
+  if (query.has("client_id")) return query.get("client_id");
+  const payload = query.get("id_token_hint")?.split(".")[1];
+  if (payload === undefined) return undefined;
+  const claims = parseJson(Buffer.from(payload, "base64url").toString());
+  return [claims?.aud].flat()[0];
+}
+
+/** Keycloak redirects after logout only to a redirect of the client it can tell. */
+function logoutRefusal(query) {
+  if (!query.has("post_logout_redirect_uri")) return undefined;
+  const client = logoutClient(query);
+  if (client === undefined) return "Missing parameters: id_token_hint";
+  if (!redirectAllowed(client, query.get("post_logout_redirect_uri"))) return "Invalid redirect uri";
+  return undefined;
+}
+
+function loggedOutPage() {
+  return `<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>Signing out</title></head>
+<body><h1 id="kc-page-title">You are logged out</h1></body>
+</html>
+`;
+}
+
+/** Hands a request to the mock at `path`, its own path (under the realm, without it). */
+function toMock(req, res, path) {
+  req.url = path;
+  service.requestHandler(req, res);
 }
 
 const server = createServer(async (req, res) => {
@@ -216,12 +374,20 @@ const server = createServer(async (req, res) => {
     return send(res, 201, { ...metadata, client_id: randomUUID() });
   }
   if (req.method === "GET" && path === `${OIDC}/auth`) {
-    const refusal = authorizeRefusal(url);
+    const refusal = authorizeRefusal(url.searchParams);
     if (refusal) return send(res, 400, { error: "invalid_request", error_description: refusal });
+    if (settings.loginForm) return askToSignIn(res, url.searchParams);
+  }
+  if (req.method === "POST" && path === LOGIN_ACTION && settings.loginForm) {
+    return signIn(req, res, new URLSearchParams(await readBody(req)));
+  }
+  if (req.method === "GET" && path === `${OIDC}/logout`) {
+    const refusal = logoutRefusal(url.searchParams);
+    if (refusal) return send(res, 400, { error: "invalid_request", error_description: refusal });
+    if (!url.searchParams.has("post_logout_redirect_uri")) return sendPage(res, 200, loggedOutPage());
   }
   // The rest is the mock's, at its own paths.
-  req.url = req.url.slice(PREFIX.length) || "/";
-  service.requestHandler(req, res);
+  toMock(req, res, req.url.slice(PREFIX.length) || "/");
 });
 
 server.listen(settings.port, "127.0.0.1", () => {
