@@ -33,6 +33,8 @@ COPY cli cli
 COPY examples/mock-mcp-server examples/mock-mcp-server
 COPY bench bench
 COPY migrations migrations
+# The web console's files are compiled into the gateway binary.
+COPY frontend/app frontend/app
 # The empty crate roots of `deps` are older than the sources: cargo rebuilds the workspace.
 RUN touch server/src/main.rs server/src/lib.rs cli/src/main.rs examples/mock-mcp-server/src/main.rs \
  && cargo build --release --locked -p mcp-gateway -p mcpgw -p mock-mcp-server \

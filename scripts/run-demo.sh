@@ -18,6 +18,7 @@ trap 'kill $MOCK_PID 2>/dev/null || true' EXIT
 cat <<MSG
 
   Secure MCP Gateway — demo
+  Console:        http://$HOST:$PORT/ui/
   MCP endpoint:   http://$HOST:$PORT/mcp      (legacy SSE: http://$HOST:$PORT/sse)
   Health:         curl http://$HOST:$PORT/health
   Tools (curl):   curl -s http://$HOST:$PORT/mcp -d '{"jsonrpc":"2.0","id":1,"method":"tools/list"}'

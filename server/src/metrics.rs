@@ -78,6 +78,7 @@ pub fn route_of(path: &str) -> &'static str {
         "/mcp/invoke" => "/mcp/invoke",
         "/mcp/invoke-broadcast" => "/mcp/invoke-broadcast",
         "/audit" => "/audit",
+        "/audit/verify" => "/audit/verify",
         "/config" => "/config",
         "/whoami" => "/whoami",
         _ if path.starts_with("/tools/") && path.ends_with("/invoke") => {

@@ -394,6 +394,11 @@ impl AuditReader {
     pub async fn query(&self, filter: &AuditFilter) -> Result<Page, StoreError> {
         self.store.query(filter).await
     }
+
+    /// Check the database's hash chain from its first record (a database keeps them all).
+    pub async fn verify(&self) -> Result<verify::VerifyReport, StoreError> {
+        verify::verify_store(&self.store, chain::ChainStart::Genesis).await
+    }
 }
 
 /// The spool path the settings of `audit_log_file` would use (for operators and tests).

@@ -1,5 +1,6 @@
 //! `GET /audit` (SPEC §7, §12): audit records from the database, newest first, filtered and
-//! paginated; admin role only.
+//! paginated; `GET /audit/verify`: whether the database's hash chain is intact, and where it
+//! breaks. Admin role only.
 //!
 //! Order of checks: the caller's role first (a non-admin learns nothing, not even that a
 //! filter is malformed), then the query, then the database.
@@ -22,6 +23,7 @@ use crate::principal::Principal;
 pub fn routes(reader: AuditReader) -> Router {
     Router::new()
         .route("/audit", get(list_audit))
+        .route("/audit/verify", get(verify_audit))
         .with_state(Some(reader))
 }
 
@@ -37,6 +39,7 @@ pub fn routes_from_settings(settings: &Settings) -> Router {
     };
     Router::new()
         .route("/audit", get(list_audit))
+        .route("/audit/verify", get(verify_audit))
         .with_state(reader)
 }
 
@@ -45,13 +48,25 @@ fn forbidden() -> Response {
     (StatusCode::FORBIDDEN, Json(body)).into_response()
 }
 
-async fn list_audit(State(reader): State<Option<AuditReader>>, request: Request) -> Response {
-    // No principal means nobody vouched for the caller: anonymous without roles.
-    let is_admin = request
+/// No principal means nobody vouched for the caller: anonymous without roles.
+fn is_admin(request: &Request) -> bool {
+    request
         .extensions()
         .get::<Principal>()
-        .is_some_and(Principal::is_admin);
-    if !is_admin {
+        .is_some_and(Principal::is_admin)
+}
+
+fn no_database() -> Response {
+    ApiError::BackendUnavailable("the audit database is not configured".into()).into_response()
+}
+
+fn database_down(route: &str, e: impl std::fmt::Display) -> Response {
+    tracing::warn!("{route}: {e}");
+    ApiError::BackendUnavailable("the audit database is unavailable".into()).into_response()
+}
+
+async fn list_audit(State(reader): State<Option<AuditReader>>, request: Request) -> Response {
+    if !is_admin(&request) {
         return forbidden();
     }
     let raw = match Query::<RawAuditQuery>::try_from_uri(request.uri()) {
@@ -68,8 +83,7 @@ async fn list_audit(State(reader): State<Option<AuditReader>>, request: Request)
         Err(message) => return ApiError::BadRequest(message).into_response(),
     };
     let Some(reader) = reader else {
-        return ApiError::BackendUnavailable("the audit database is not configured".into())
-            .into_response();
+        return no_database();
     };
     match reader.query(&filter).await {
         Ok(page) => Json(json!({
@@ -77,9 +91,33 @@ async fn list_audit(State(reader): State<Option<AuditReader>>, request: Request)
             "next_cursor": page.next_cursor.map(|c| c.encode()),
         }))
         .into_response(),
-        Err(e) => {
-            tracing::warn!("GET /audit: {e}");
-            ApiError::BackendUnavailable("the audit database is unavailable".into()).into_response()
-        }
+        Err(e) => database_down("GET /audit", e),
+    }
+}
+
+/// `GET /audit/verify`: the database's chain checked from its first record, as
+/// `mcp-gateway audit verify` does it. Reads every record: an admin's occasional question,
+/// not something to poll.
+async fn verify_audit(State(reader): State<Option<AuditReader>>, request: Request) -> Response {
+    if !is_admin(&request) {
+        return forbidden();
+    }
+    let Some(reader) = reader else {
+        return no_database();
+    };
+    match reader.verify().await {
+        Ok(report) => Json(json!({
+            "intact": report.intact(),
+            "checked": report.checked,
+            "source": report.sources.join(", "),
+            "broken": report.broken.map(|broken| json!({
+                "position": broken.position,
+                "id": broken.id,
+                "location": broken.location,
+                "reason": broken.kind.to_string(),
+            })),
+        }))
+        .into_response(),
+        Err(e) => database_down("GET /audit/verify", e),
     }
 }

@@ -12,6 +12,8 @@ pub async fn root(State(gateway): State<Arc<Gateway>>) -> Json<Value> {
     let mut answer = json!({
         "name": "secure-mcp-gateway",
         "version": env!("CARGO_PKG_VERSION"),
+        // Where clients reach this gateway (the console's Connect page writes it into configs).
+        "public_url": gateway.settings().public_url,
         // Every route of SPEC §7, so that a newcomer (or a script) finds them from here.
         "endpoints": {
             "mcp": "/mcp",
@@ -27,6 +29,8 @@ pub async fn root(State(gateway): State<Arc<Gateway>>) -> Json<Value> {
             "invoke": "/mcp/invoke",
             "invoke_broadcast": "/mcp/invoke-broadcast",
             "audit": "/audit",
+            "audit_verify": "/audit/verify",
+            "console": "/ui/",
             "config": "/config",
             "whoami": "/whoami",
         },

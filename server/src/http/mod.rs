@@ -2,7 +2,8 @@
 //!
 //! Layers, outermost first: `X-Request-ID` -> request tracing -> `Host`/`Origin` guard ->
 //! authentication ([`auth`]) -> routes. The MCP endpoint is [`mcp`], its legacy HTTP+SSE
-//! twin [`legacy_sse`] (both read JSON-RPC through [`jsonrpc`]); the REST API is [`rest`].
+//! twin [`legacy_sse`] (both read JSON-RPC through [`jsonrpc`]); the REST API is [`rest`]; the
+//! web console's files are [`ui`].
 
 pub mod audit_api;
 pub mod auth;
@@ -13,6 +14,7 @@ pub mod jsonrpc;
 pub mod legacy_sse;
 pub mod mcp;
 pub mod rest;
+pub mod ui;
 
 use std::sync::Arc;
 
@@ -83,6 +85,7 @@ pub fn router(gateway: Arc<Gateway>, auth: auth::AuthState, shutdown: Cancellati
             None => audit_api::routes_from_settings(&settings),
         })
         .merge(rest::router(Arc::clone(&gateway)))
+        .merge(ui::routes(&settings))
         .merge(auth::routes(auth.clone()));
 
     // The layers every request passes, outermost first, around the routes as one stack:
