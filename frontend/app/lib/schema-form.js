@@ -19,17 +19,35 @@ export function kindOf(schema) {
   return "json";
 }
 
-/** The fields of an input schema, in the schema's order. */
+/** The name of the one field of a schema that names no properties but takes any. */
+export const FREE_FORM = "arguments";
+
+/**
+ * The fields of an input schema, in the schema's order. A schema without properties that
+ * does not forbid them (`{"type": "object"}`) gets one JSON field for the whole arguments
+ * object.
+ */
 export function fieldsOf(inputSchema) {
   const properties = inputSchema?.properties ?? {};
   const required = new Set(inputSchema?.required ?? []);
-  return Object.entries(properties).map(([name, schema]) => ({
+  const fields = Object.entries(properties).map(([name, schema]) => ({
     name,
     schema,
     kind: kindOf(schema),
     required: required.has(name),
     description: schema?.description ?? "",
   }));
+  if (fields.length === 0 && inputSchema?.additionalProperties !== false) {
+    fields.push({
+      name: FREE_FORM,
+      schema: { type: "object" },
+      kind: "json",
+      required: false,
+      freeForm: true,
+      description: "The tool names no arguments but accepts any: a JSON object.",
+    });
+  }
+  return fields;
 }
 
 /** The text each field starts with: its default when it has one. */
@@ -76,13 +94,20 @@ export function argumentsOf(fields, values, touched = {}) {
         } else args[field.name] = number;
         break;
       }
-      case "json":
+      case "json": {
+        let value;
         try {
-          args[field.name] = JSON.parse(text);
+          value = JSON.parse(text);
         } catch (error) {
           problems[field.name] = `not JSON: ${error.message}`;
+          break;
         }
+        if (!field.freeForm) args[field.name] = value;
+        else if (value !== null && typeof value === "object" && !Array.isArray(value)) {
+          Object.assign(args, value);
+        } else problems[field.name] = "not a JSON object";
         break;
+      }
       default:
         args[field.name] = text;
     }
@@ -136,12 +161,14 @@ export function SchemaFields({ fields, values, problems, prefix, onChange }) {
   return fields.map((field) => {
     const id = `${prefix}-${field.name}`;
     const problem = problems[field.name];
+    // The label is the property's name and nothing else (its accessible name); whether the
+    // field is required reaches assistive technology through the input's `required`.
     return html`<div class=${`field field-${field.kind}`} key=${field.name}>
-      <label for=${id}>
-        <code>${field.name}</code>
-        ${field.required ? html`<span class="required" title="required"> *</span>` : null}
-        <span class="type">${typeLabel(field)}</span>
-      </label>
+      <div class="field-head">
+        <label for=${id}><code>${field.name}</code></label>
+        <span class="meta" aria-hidden="true">${field.required ? html`<span class="required" title="required">*</span>` : null}
+          <span class="type">${typeLabel(field)}</span></span>
+      </div>
       <${Input} field=${field} id=${id} value=${values[field.name]} invalid=${!!problem}
         onInput=${(value) => onChange(field.name, value)} />
       ${field.description ? html`<small id=${`${id}-hint`} class="hint">${field.description}</small>` : null}

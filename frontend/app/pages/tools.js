@@ -208,8 +208,8 @@ function Outcome({ outcome }) {
   return html`<div class=${`result ${result?.isError ? "failed" : ""}`} data-test="result">
     <p>
       ${result?.isError
-        ? html`<span class="badge bad">Tool error</span> The tool ran and reported an error.`
-        : html`<span class="badge ok">Success</span>`}
+        ? html`<span class="badge bad" data-test="outcome">Tool error</span> The tool ran and reported an error.`
+        : html`<span class="badge ok" data-test="outcome">Success</span>`}
       <span class="muted"> in ${outcome.ms} ms</span>
     </p>
     ${(result?.content ?? []).map((item, i) => html`<${ContentItem} key=${i} item=${item} />`)}

@@ -11,6 +11,7 @@ mod binary;
 mod broadcast;
 mod cli;
 mod cli_login;
+mod console;
 mod credentials;
 mod http_call;
 mod inspector;

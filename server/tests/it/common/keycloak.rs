@@ -19,6 +19,9 @@ pub struct RealmOptions {
     pub audience: bool,
     /// Dynamic client registration is offered.
     pub registration: bool,
+    /// The authorization endpoint shows a login form (a browser signs in), instead of
+    /// approving at once for `login_hint` (default testuser).
+    pub login_form: bool,
 }
 
 impl Default for RealmOptions {
@@ -28,6 +31,7 @@ impl Default for RealmOptions {
             refresh_ttl_seconds: 1800,
             audience: true,
             registration: true,
+            login_form: false,
         }
     }
 }
@@ -63,6 +67,9 @@ impl KeycloakLike {
         }
         if !options.registration {
             command.arg("--no-registration");
+        }
+        if options.login_form {
+            command.arg("--login-form");
         }
         let mut child = command
             .stdout(Stdio::piped())
