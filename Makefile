@@ -14,7 +14,7 @@ COMPOSE     ?= docker compose
 GATEWAY_URL  ?= http://localhost:8000
 KEYCLOAK_URL ?= http://localhost:8080
 
-.PHONY: help up up-observability test-auth keycloak-setup logs ps down clean run test test-deps build release bench bench-instructions fmt lint check-config clean-local
+.PHONY: help up up-observability test-auth keycloak-setup logs ps down clean run test test-deps screenshots build release bench bench-instructions fmt lint check-config clean-local
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-20s %s\n", $$1, $$2}'
@@ -59,11 +59,15 @@ test-deps: ## Install the real MCP clients and servers the tests use (.venv, tes
 	@$(VENV)/bin/pip install --quiet --disable-pip-version-check -r testdeps/requirements.txt
 	@cd testdeps && npm ci --no-audit --no-fund --loglevel=error
 
-test: test-deps ## Run every test (unit, integration, interop), the integration tests twice
+test: test-deps ## Run every test (unit, integration, interop, the console in a browser), the integration tests twice
+	node --test frontend/tests/*.test.mjs
 	$(CARGO) build --workspace --all-targets
 	$(CARGO) nextest run --workspace --no-fail-fast
 	@# Again with every backend call through rmcp's client, so that the fallback is never dead code.
 	GATEWAY_UPSTREAM_CLIENT=rmcp $(CARGO) nextest run -p mcp-gateway --test it --no-fail-fast
+
+screenshots: test-deps ## Screenshots of the console's pages, from the browser tests, into docs/ui/
+	CONSOLE_SCREENSHOTS=docs/ui $(CARGO) nextest run -p mcp-gateway --test it console::
 
 bench: ## Benchmark the gateway against direct calls to the same backend
 	$(CARGO) build --release --workspace

@@ -9,7 +9,11 @@ export function kindOf(schema) {
   const type = Array.isArray(schema?.type)
     ? schema.type.find((t) => t !== "null")
     : schema?.type;
-  if (Array.isArray(schema?.enum) && schema.enum.every((v) => typeof v === "string")) {
+  if (
+    Array.isArray(schema?.enum) &&
+    schema.enum.length > 0 &&
+    schema.enum.every((v) => typeof v === "string" || typeof v === "number")
+  ) {
     return "enum";
   }
   if (type === "string") return "string";
@@ -108,6 +112,10 @@ export function argumentsOf(fields, values, touched = {}) {
         } else problems[field.name] = "not a JSON object";
         break;
       }
+      case "enum":
+        // The option's text back to the schema's value (numbers stay numbers).
+        args[field.name] = field.schema.enum.find((option) => String(option) === text) ?? text;
+        break;
       default:
         args[field.name] = text;
     }

@@ -24,8 +24,8 @@ export function Overview({ session }) {
       <div class="card">
         <h2>Servers healthy</h2>
         ${health.data
-          ? html`<p class="figure"><span data-test="healthy">${health.data.servers.healthy}</span>
-                / <span data-test="total">${health.data.servers.total}</span></p>
+          ? html`<p class="figure"><span data-test="healthy">${health.data.servers.healthy}</span>${" / "}<span
+                data-test="total">${health.data.servers.total}</span></p>
               <p><a href=${href("servers")}>See servers</a></p>`
           : html`<${Pending} state=${health} what="health" />`}
       </div>

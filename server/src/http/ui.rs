@@ -70,9 +70,8 @@ fn content_security_policy(settings: &Settings) -> HeaderValue {
          form-action 'self'; frame-ancestors 'none'"
     );
     // The origin comes from a validated URL: no characters a header cannot carry.
-    HeaderValue::from_str(&policy).unwrap_or_else(|_| {
-        HeaderValue::from_static("default-src 'self'; frame-ancestors 'none'")
-    })
+    HeaderValue::from_str(&policy)
+        .unwrap_or_else(|_| HeaderValue::from_static("default-src 'self'; frame-ancestors 'none'"))
 }
 
 /// `scheme://host[:port]` of a URL, as CSP source expressions name origins.
@@ -180,7 +179,10 @@ mod tests {
             content_type("text/javascript"),
             "text/javascript; charset=utf-8"
         );
-        assert_eq!(content_type("image/svg+xml"), "image/svg+xml; charset=utf-8");
+        assert_eq!(
+            content_type("image/svg+xml"),
+            "image/svg+xml; charset=utf-8"
+        );
         assert_eq!(content_type("image/png"), "image/png");
     }
 
