@@ -38,6 +38,13 @@ const requested = [];
 const scriptErrors = [];
 page.on("request", (request) => requested.push(request.url()));
 page.on("pageerror", (error) => scriptErrors.push(error.message));
+// The browser reports what the page's CSP blocked as console errors.
+const blocked = [];
+page.on("console", (message) => {
+  if (message.type() === "error" && /Content Security Policy/i.test(message.text())) {
+    blocked.push(message.text());
+  }
+});
 
 let current = "start";
 async function step(name, body) {
@@ -399,8 +406,9 @@ try {
     const elsewhere = requested.filter((url) => !url.startsWith("data:") && !allowed.has(new URL(url).origin));
     assert.deepEqual(elsewhere, []);
   });
-  await step("no script error on any page", async () => {
+  await step("no script error on any page, nothing blocked by the CSP", async () => {
     assert.deepEqual(scriptErrors, []);
+    assert.deepEqual(blocked, []);
   });
 } catch (error) {
   console.log(`FAILED at: ${current}`);
