@@ -27,8 +27,8 @@ mkdir -p "$out"
 strip_map <preact/package/dist/preact.mjs >"$out/preact.js"
 strip_map <preact/package/hooks/dist/hooks.mjs | sed -e 's|from"preact"|from"./preact.js"|g' >"$out/hooks.js"
 strip_map <htm/package/dist/htm.module.js >"$out/htm.js"
-cp preact/package/LICENSE "$out/LICENSE-preact"
-cp htm/package/LICENSE "$out/LICENSE-htm"
+cp preact/package/LICENSE "$out/LICENSE-preact.txt"
+cp htm/package/LICENSE "$out/LICENSE-htm.txt"
 if grep -q 'from"preact"' "$out/hooks.js"; then
   echo "vendor.sh: hooks.js still imports the bare name \"preact\"" >&2
   exit 1

@@ -83,10 +83,21 @@ async function signIn(username, password) {
   assert.equal(new URL(page.url()).search, "");
 }
 
+/** Sign out: through the issuer's end-session endpoint (naming the session's id token), back
+ * to the console's sign-in screen, with no token left in the tab. */
 async function signOut() {
+  const before = requested.length;
   await page.getByRole("button", { name: "Sign out" }).click();
   await page.getByRole("button", { name: "Sign in" }).waitFor();
   assert.equal(new URL(page.url()).origin, GATEWAY);
+  const logout = requested
+    .slice(before)
+    .map((url) => new URL(url))
+    .find((url) => url.origin === new URL(ISSUER).origin && url.pathname.endsWith("/protocol/openid-connect/logout"));
+  assert.ok(logout, "the issuer's end-session endpoint was visited");
+  assert.ok(logout.searchParams.get("id_token_hint"), logout.href);
+  assert.equal(logout.searchParams.get("post_logout_redirect_uri"), `${GATEWAY}/ui/`);
+  assert.equal(await page.evaluate(() => sessionStorage.getItem("mcp-gateway.console.tokens")), null);
 }
 
 /**
@@ -120,6 +131,8 @@ async function listedTools() {
 /** Choose a tool in the list, fill its form by label, call it; the result's text. */
 async function callTool(name, fill = async () => {}) {
   await open("Tools");
+  await page.getByLabel("Server", { exact: true }).selectOption("");
+  await page.getByLabel("Tag", { exact: true }).selectOption("");
   await page.getByLabel("Search", { exact: true }).fill(name);
   await page.locator("[data-test=tool-list] a", { hasText: name }).first().click();
   await page.getByRole("heading", { level: 2, name }).waitFor();
@@ -241,16 +254,24 @@ async function signInScenario() {
   });
 
   await step("the access token is refreshed silently before it expires", async () => {
-    // The issuer's access tokens live 35 s; the console refreshes 30 s before expiry.
-    for (let i = 0; i < 200; i++) {
-      const grants = await (await fetch(`${ISSUER}/test/grants`)).json();
-      if (grants.includes("refresh_token")) break;
-      await page.waitForTimeout(100);
-    }
+    // The issuer's access tokens live 12 s; the console refreshes half their lifetime early.
+    const token = () => page.evaluate(() => JSON.parse(sessionStorage.getItem("mcp-gateway.console.tokens")).access);
+    const first = await token();
+    await eventually(async () => assert.notEqual(await token(), first));
     const grants = await (await fetch(`${ISSUER}/test/grants`)).json();
     assert.ok(grants.includes("refresh_token"), grants.join(" "));
     await open("Servers");
     await page.getByRole("link", { name: "staging-elk" }).waitFor();
+  });
+
+  await step("a sign-in answer this tab did not ask for is refused", async () => {
+    await page.goto(`${GATEWAY}/ui/?code=stolen&state=forged&error=x&error_description=Call+0800`);
+    await page.getByText("this sign-in answer was not asked for by this tab").waitFor();
+    assert.equal(await page.getByText("Call 0800").count(), 0);
+    assert.equal(new URL(page.url()).search, "");
+    // The session of this tab is still there: the console is back on a reload.
+    await page.goto(`${GATEWAY}/ui/`);
+    assert.equal(await page.locator("[data-test=user]").textContent(), "testuser");
   });
 
   await step("Sign out ends the session at the issuer and comes back", async () => {
@@ -293,6 +314,11 @@ async function signInScenario() {
     await page.getByLabel("User", { exact: true }).fill("");
     await page.getByLabel("Tool", { exact: true }).fill("");
     await page.getByRole("button", { name: "Apply" }).click();
+    // The list has loaded (every user's records) before the new call is made.
+    await page.locator("[data-test=audit] tbody tr", { hasText: "admin" }).first().waitFor();
+    await page.getByText("Loading…").waitFor({ state: "detached" });
+    const before = await page.locator("[data-test=audit] tbody tr", { hasText: "staging-elk__check_health" }).count();
+    assert.equal(before, 0);
     await page.getByLabel("Follow live", { exact: true }).check();
     const token = await page.evaluate(() => JSON.parse(sessionStorage.getItem("mcp-gateway.console.tokens")).access);
     const answer = await fetch(`${GATEWAY}/tools/staging-elk__check_health/invoke`, {
@@ -336,6 +362,28 @@ async function authOffScenario() {
     assert.equal(await page.getByRole("button", { name: /Sign (in|out)/ }).count(), 0);
     assert.deepEqual(await navLabels(), ["Overview", "Servers", "Tools", "Audit", "Config", "Connect"]);
     await page.locator("[data-test=healthy]", { hasText: "2" }).waitFor();
+  });
+
+  await step("the keyboard reaches the content first through the skip link", async () => {
+    await page.keyboard.press("Tab");
+    assert.equal(await page.evaluate(() => document.activeElement.textContent), "Skip to content");
+    await page.keyboard.press("Enter");
+    assert.equal(await page.evaluate(() => document.activeElement.id), "main");
+    assert.equal(new URL(page.url()).pathname, "/ui/");
+  });
+
+  await step("search finds words of descriptions; a tag keeps its servers and its broadcast", async () => {
+    await open("Tools");
+    await page.getByLabel("Search", { exact: true }).fill("annotations");
+    await eventually(async () => assert.deepEqual(await listedTools(), ["everything__get-annotated-message"]));
+    await page.getByLabel("Search", { exact: true }).fill("");
+    await page.getByLabel("Tag", { exact: true }).selectOption("demo-tag");
+    await eventually(async () => {
+      const tagged = await listedTools();
+      assert.ok(tagged.includes("broadcast__by_tag__demo_tag"), tagged.join(" "));
+      assert.ok(tagged.includes("alpha__echo") && tagged.includes("everything__echo"), tagged.join(" "));
+      assert.ok(!tagged.includes("broadcast__echo"), tagged.join(" "));
+    });
   });
 
   await step("an enum and a boolean from a real server's schema, and an image result", async () => {
@@ -392,7 +440,13 @@ async function authOffScenario() {
     await page.setViewportSize({ width: 390, height: 844 });
     await open("Tools");
     await page.getByLabel("Search", { exact: true }).waitFor();
+    // Nothing wider than the screen: the page does not scroll sideways.
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `the page is ${overflow}px wider than the screen`);
     await shot("phone-tools");
+    // The navigation scrolls within itself: its last page is reachable.
+    await page.getByRole("navigation", { name: "Console" }).getByRole("link", { name: "Connect" }).click();
+    await page.getByRole("heading", { level: 1, name: "Connect" }).waitFor();
   });
 }
 

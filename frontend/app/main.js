@@ -78,7 +78,8 @@ function SignIn({ problem }) {
       <h1>Secure MCP Gateway</h1>
       <p>Sign in to see the servers and tools you may use.</p>
       ${problem ? html`<p class="problem-box" role="alert">${problem}</p>` : null}
-      <button type="button" onClick=${() => auth.signIn(location.pathname)}>Sign in</button>
+      <button type="button" onClick=${() =>
+        auth.signIn(location.pathname).catch((error) => show(html`<${SignIn} problem=${error.message} />`))}>Sign in</button>
     </div>
   </main>`;
 }
@@ -125,7 +126,7 @@ async function start(problem) {
       roles: who.roles ?? [],
       admin: (who.roles ?? []).includes("admin"),
       version: about.version,
-      publicUrl: (about.public_url ?? location.origin).replace(/\/$/, ""),
+      publicUrl: about.public_url.replace(/\/$/, ""),
     };
     show(html`<${Shell} session=${session} />`);
   } catch (error) {

@@ -16,7 +16,11 @@ export async function api(path, { method = "GET", body } = {}) {
   if (answer.status === 401 && (await accessToken()) !== null) {
     // The token was refused (revoked or expired early): one refresh, one retry. A 401 comes
     // before anything ran, so the retry cannot run a call twice.
-    await refresh();
+    try {
+      await refresh();
+    } catch (error) {
+      throw new ApiError(401, "unauthorized", `your session could not be renewed: ${error.message}`);
+    }
     answer = await send(path, method, body);
   }
   const text = await answer.text();

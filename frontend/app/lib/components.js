@@ -51,7 +51,7 @@ export function CopyButton({ text, label = "Copy" }) {
       setDone(true);
       setTimeout(() => setDone(false), 1500);
     } catch {
-      // No clipboard (plain http on another host): the text is on the page to select.
+      // No clipboard (plain http on another host): every copied text is also on the page.
     }
   };
   return html`<button type="button" class="secondary small" onClick=${copy}>${done ? "Copied" : label}</button>`;

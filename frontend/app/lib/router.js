@@ -7,7 +7,16 @@ const BASE = "/ui/";
 /** The current console path without /ui/, split: `/ui/servers/a` → ["servers", "a"]. */
 function current() {
   const rest = location.pathname.startsWith(BASE) ? location.pathname.slice(BASE.length) : "";
-  return rest.split("/").filter(Boolean).map(decodeURIComponent);
+  return rest.split("/").filter(Boolean).map(decoded);
+}
+
+/** A path segment as text; a malformed escape stays as written. */
+function decoded(segment) {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
 }
 
 const listeners = new Set();
@@ -40,14 +49,18 @@ export function useRoute() {
   return route;
 }
 
-// Plain clicks on links into the console change the page in place; modified clicks (a new
-// tab) and links elsewhere keep the browser's behaviour.
+// Plain clicks on links to console pages change the page in place; modified clicks (a new
+// tab), links within this page (`#main`), files and links elsewhere keep the browser's
+// behaviour.
 document.addEventListener("click", (event) => {
   const link = event.target.closest?.("a[href]");
   if (!link || link.target || event.defaultPrevented || event.button !== 0) return;
   if (event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
+  if (link.hasAttribute("download")) return;
   const url = new URL(link.href);
   if (url.origin !== location.origin || !url.pathname.startsWith(BASE)) return;
+  if (url.hash && url.pathname === location.pathname) return;
+  if (/\.[A-Za-z0-9]+$/.test(url.pathname)) return;
   event.preventDefault();
   navigate(url.pathname + url.search);
 });

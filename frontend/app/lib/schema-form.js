@@ -60,6 +60,10 @@ export function initialValues(fields) {
   for (const field of fields) {
     const fallback = field.schema?.default;
     if (field.kind === "boolean") values[field.name] = fallback === true;
+    // A required choice has no empty option: it starts on its first choice, as shown.
+    else if (field.kind === "enum" && fallback === undefined && field.required) {
+      values[field.name] = String(field.schema.enum[0]);
+    }
     else if (fallback === undefined) values[field.name] = "";
     else if (field.kind === "json") values[field.name] = JSON.stringify(fallback, null, 2);
     else values[field.name] = String(fallback);
@@ -163,11 +167,11 @@ function placeholderOf(schema) {
   return "JSON";
 }
 
-/** The fields of a form; `prefix` keeps ids unique on the page. */
+/** The fields of a form; ids are `<prefix>-<position>` (a property name may hold anything). */
 export function SchemaFields({ fields, values, problems, prefix, onChange }) {
   if (fields.length === 0) return html`<p class="muted">This tool takes no arguments.</p>`;
-  return fields.map((field) => {
-    const id = `${prefix}-${field.name}`;
+  return fields.map((field, position) => {
+    const id = `${prefix}-${position}`;
     const problem = problems[field.name];
     // The label is the property's name and nothing else (its accessible name); whether the
     // field is required reaches assistive technology through the input's `required`.

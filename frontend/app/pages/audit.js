@@ -7,6 +7,12 @@ import { html, useEffect, useRef, useState } from "../lib/html.js";
 
 const STATUSES = ["success", "error", "denied", "rate_limited", "timeout", "cancelled"];
 const FOLLOW_EVERY_MS = 2000;
+/**
+ * Follow asks again for this much before the newest record shown: records reach the
+ * database a little after their timestamp (the writer batches), and one written late must
+ * not fall behind the window. Records already shown are recognised by id.
+ */
+const FOLLOW_OVERLAP_MS = 10_000;
 const EMPTY = { user: "", tool: "", server: "", status: "", since: "", until: "", limit: "50" };
 
 export function Audit() {
@@ -19,19 +25,23 @@ export function Audit() {
   const [follow, setFollow] = useState(false);
   const [open, setOpen] = useState(null);
   const newest = useRef(null);
+  // Only the latest load's answer is shown: an older one arriving late is dropped.
+  const latest = useRef(0);
 
   const load = async (more) => {
+    const asked = ++latest.current;
     setLoading(true);
     try {
       const answer = await api(`/audit${query({ ...filters, cursor: more ? cursor : undefined })}`);
+      if (asked !== latest.current) return;
       setRecords((shown) => (more ? [...shown, ...answer.records] : answer.records));
       setCursor(answer.next_cursor);
       if (!more) newest.current = answer.records[0]?.timestamp ?? newest.current;
       setError(null);
     } catch (e) {
-      setError(e);
+      if (asked === latest.current) setError(e);
     } finally {
-      setLoading(false);
+      if (asked === latest.current) setLoading(false);
     }
   };
   useEffect(() => {
@@ -42,7 +52,8 @@ export function Audit() {
   useEffect(() => {
     if (!follow) return undefined;
     const timer = setInterval(async () => {
-      const since = newest.current ?? new Date(Date.now() - 60_000).toISOString();
+      const from = newest.current ? Date.parse(newest.current) : Date.now() - 60_000;
+      const since = new Date(from - FOLLOW_OVERLAP_MS).toISOString();
       try {
         const answer = await api(`/audit${query({ ...filters, since, until: "", limit: "1000" })}`);
         setRecords((shown) => {
@@ -50,7 +61,10 @@ export function Audit() {
           const fresh = answer.records.filter((r) => !seen.has(r.id));
           return fresh.length ? [...fresh, ...shown] : shown;
         });
-        if (answer.records[0]) newest.current = answer.records[0].timestamp;
+        if (answer.records[0] && (!newest.current || answer.records[0].timestamp > newest.current)) {
+          newest.current = answer.records[0].timestamp;
+        }
+        setError(null);
       } catch (e) {
         setError(e);
       }

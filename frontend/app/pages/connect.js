@@ -46,7 +46,8 @@ export function Connect({ session }) {
   return html`<h1>Connect</h1>
     <p>This gateway's MCP endpoint is <code data-test="mcp-url">${session.publicUrl}/mcp</code>.
       ${session.authEnabled
-        ? " Clients sign in with your organisation's account (OAuth); scripts can use the token of `mcpgw login`."
+        ? html` Clients sign in with your organisation's account (OAuth); scripts can use the
+            token of <code>mcpgw login</code> (<code>mcpgw token</code>).`
         : " Authentication is off: clients connect without signing in."}</p>
     ${snippets(session.publicUrl, session.authEnabled).map(
       (s) => html`<section class="connect" key=${s.client}>

@@ -2,12 +2,19 @@
 // form its input schema gives, call it, and read the result — for a broadcast, one row per
 // server. The same call can be copied as a `curl` or `mcpgw` command.
 import { ApiError, api } from "../lib/api.js";
+import { curlOf, mcpgwOf } from "../lib/commands.js";
 import { CopyButton, Json, Pending, useApi } from "../lib/components.js";
 import { html, useEffect, useMemo, useState } from "../lib/html.js";
 import { href } from "../lib/router.js";
 import { SchemaFields, argumentsOf, fieldsOf, initialValues } from "../lib/schema-form.js";
 
 const BROADCAST = "broadcast__";
+const TAG_BROADCAST = "broadcast__by_tag__";
+
+/** The name of the broadcast tool of a tag (the gateway writes a tag in `[A-Za-z0-9_]`). */
+function tagBroadcast(tag) {
+  return TAG_BROADCAST + tag.replace(/[^A-Za-z0-9_]/g, "_");
+}
 
 /** Which server each exposed tool name belongs to, from every visible server's info. */
 function useToolServers(servers) {
@@ -59,10 +66,9 @@ export function Tools({ session, selected }) {
       const broadcast = tool.name.startsWith(BROADCAST);
       if (server === BROADCAST && !broadcast) return false;
       if (server && server !== BROADCAST && owner?.name !== server) return false;
+      // A tag keeps its servers' tools and its own broadcast tool.
       if (tag) {
-        const tagged = broadcast
-          ? tool.name.startsWith(`${BROADCAST}by_tag__${tag}__`)
-          : (owner?.tags ?? []).includes(tag);
+        const tagged = broadcast ? tool.name === tagBroadcast(tag) : (owner?.tags ?? []).includes(tag);
         if (!tagged) return false;
       }
       return true;
@@ -171,26 +177,15 @@ function ToolDetail({ tool, session, owner }) {
         <${CopyButton} label="Copy as curl" text=${curlOf(session, tool.name, prepared.arguments)} />
         <${CopyButton} label="Copy as mcpgw" text=${mcpgwOf(session, tool.name, prepared.arguments)} />
       </div>
+      <details class="commands">
+        <summary>The same call from a terminal</summary>
+        <pre data-test="curl">${curlOf(session, tool.name, prepared.arguments)}</pre>
+        <pre data-test="mcpgw">${mcpgwOf(session, tool.name, prepared.arguments)}</pre>
+      </details>
     </form>
     <div aria-live="polite">${outcome ? html`<${Outcome} outcome=${outcome} />` : null}</div>`;
 }
 
-/** Single-quote a string for a POSIX shell. */
-function shellQuote(text) {
-  return `'${text.replace(/'/g, `'\\''`)}'`;
-}
-
-function curlOf(session, name, args) {
-  const lines = [`curl -sS -X POST ${shellQuote(`${session.publicUrl}/tools/${encodeURIComponent(name)}/invoke`)}`];
-  if (session.authEnabled) lines.push(`-H "Authorization: Bearer $(mcpgw token)"`);
-  lines.push(`-H 'Content-Type: application/json'`, `-d ${shellQuote(JSON.stringify(args))}`);
-  return lines.join(" \\\n  ");
-}
-
-function mcpgwOf(session, name, args) {
-  const url = session.publicUrl === "http://localhost:8000" ? "" : ` --url ${shellQuote(session.publicUrl)}`;
-  return `mcpgw${url} call ${name} --json ${shellQuote(JSON.stringify(args))}`;
-}
 
 function Outcome({ outcome }) {
   if (outcome.error) {

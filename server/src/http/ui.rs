@@ -2,13 +2,14 @@
 //! served at `/ui/`.
 //!
 //! - `/ui` redirects to `/ui/`; `/ui/` is `index.html`.
-//! - A path naming a file serves it; any other path without a file extension is a page of
-//!   the console (`/ui/tools/x`) and gets `index.html`, whose script routes it. A missing
-//!   file (a name with an extension) is 404, so that a broken link shows as one.
+//! - A path whose last segment has an extension names a file (404 when there is none, so
+//!   that a broken link shows as one); any other path is a page of the console
+//!   (`/ui/tools/x`) and gets `index.html`, whose script routes it.
 //! - Every answer carries the console's Content-Security-Policy: nothing loads from another
 //!   origin, and the only other origin scripts may talk to is the token issuer's (sign-in).
-//! - Files are revalidated on every load (`no-cache` + the file's SHA-256 as `ETag`): the
-//!   names carry no hash, and an upgraded gateway must never leave a browser on old files.
+//! - Files are revalidated on every load (`no-cache`, and the first 128 bits of the file's
+//!   SHA-256 as `ETag`): the names carry no hash, and an upgraded gateway must never leave a
+//!   browser on old files.
 //! - Answers are gzip-compressed when the browser accepts it.
 //!
 //! The routes are public (authentication exempts `/ui/`): the files hold no data; the data
@@ -27,10 +28,9 @@ use tower_http::compression::CompressionLayer;
 
 use crate::config::Settings;
 
-/// The console's files. `*.md` are notes for developers, not served.
+/// The console's files (`frontend/app/`, every file of it).
 #[derive(rust_embed::Embed)]
 #[folder = "../frontend/app/"]
-#[exclude = "*.md"]
 struct Assets;
 
 const INDEX: &str = "index.html";
@@ -89,17 +89,12 @@ async fn file(
     Path(path): Path<String>,
     request: HeaderMap,
 ) -> Response {
-    if Assets::get(&path).is_some() {
-        return serve(&ui, &path, &request);
-    }
     let last = path.rsplit('/').next().unwrap_or("");
-    if last.contains('.') {
-        return with_policy(&ui, (StatusCode::NOT_FOUND, "no such file").into_response());
-    }
-    serve(&ui, INDEX, &request)
+    let page = !last.contains('.');
+    serve(&ui, if page { INDEX } else { &path }, &request)
 }
 
-/// One embedded file, or 304 when the browser's copy is current.
+/// One embedded file, or 304 when the browser's copy is current; 404 when there is none.
 fn serve(ui: &UiHeaders, path: &str, request: &HeaderMap) -> Response {
     let Some(file) = Assets::get(path) else {
         return with_policy(ui, (StatusCode::NOT_FOUND, "no such file").into_response());
@@ -189,6 +184,6 @@ mod tests {
     #[test]
     fn the_console_is_in_the_binary() {
         assert!(Assets::get(INDEX).is_some(), "frontend/app/index.html");
-        assert!(Assets::iter().all(|name| !name.ends_with(".md")));
+        assert!(Assets::get("main.js").is_some(), "frontend/app/main.js");
     }
 }

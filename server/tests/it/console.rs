@@ -74,7 +74,7 @@ async fn browser(scenario: &str, gateway: &str, issuer: Option<&str>) {
 async fn a_user_signs_in_sees_only_their_tools_calls_them_and_an_admin_audits_the_call() {
     let issuer = KeycloakLike::start_with(RealmOptions {
         // Short-lived access tokens, so that the console's silent refresh happens in the test.
-        access_ttl_seconds: 35,
+        access_ttl_seconds: 12,
         login_form: true,
         ..RealmOptions::default()
     });
@@ -104,7 +104,7 @@ async fn a_user_signs_in_sees_only_their_tools_calls_them_and_an_admin_audits_th
 async fn without_auth_the_console_needs_no_sign_in_and_forms_follow_real_schemas() {
     let (node, everything) = server_everything();
     let yaml = format!(
-        "servers:\n{}  everything:\n    type: stdio\n    command: {node}\n    args: [{:?}, \"stdio\"]\n",
+        "servers:\n{}    tags: [demo-tag]\n  everything:\n    type: stdio\n    command: {node}\n    args: [{:?}, \"stdio\"]\n    tags: [demo-tag]\n",
         stdio_mock_entry("alpha", &[]),
         everything.display().to_string(),
     );
@@ -246,4 +246,35 @@ async fn audit_verify_reports_the_chain_to_admins_only() {
     assert_eq!(report["intact"], true, "{report}");
     assert_eq!(report["broken"], Value::Null);
     assert_eq!(report["source"], "sqlite audit_log");
+
+    // Someone with the database edits the call's record: the next check names it.
+    let database =
+        sqlx::SqlitePool::connect(&format!("sqlite://{}", gateway.database_path().display()))
+            .await
+            .expect("open the audit database");
+    // (The writer may not have stored the call's record yet.)
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while sqlx::query("UPDATE audit_log SET \"user\" = 'mallory' WHERE tool = 'alpha__echo'")
+        .execute(&database)
+        .await
+        .expect("edit a record")
+        .rows_affected()
+        == 0
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the call was never stored"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let report: Value = verify(&admin).await.unwrap().json().await.unwrap();
+    assert_eq!(report["intact"], false, "{report}");
+    let broken = &report["broken"];
+    assert!(
+        broken["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("the record was edited")),
+        "{report}"
+    );
+    assert!(broken["id"].is_string(), "{report}");
 }

@@ -81,6 +81,11 @@ impl GatewayProcess {
         }
     }
 
+    /// The SQLite audit database (`DATABASE_URL`).
+    pub fn database_path(&self) -> std::path::PathBuf {
+        self.dir.path().join("gateway.db")
+    }
+
     /// The audit records written so far, oldest first.
     pub fn audit_records(&self) -> Vec<Value> {
         std::fs::read_to_string(self.dir.path().join("audit.json"))
