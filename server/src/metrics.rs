@@ -89,6 +89,9 @@ pub fn route_of(path: &str) -> &'static str {
         }
         _ if path.starts_with("/.well-known/") => "/.well-known/*",
         _ if path == "/ui" || path.starts_with("/ui/") => "/ui/*",
+        "/anthropic/v1/messages" => "/anthropic/v1/messages",
+        "/anthropic/v1/messages/count_tokens" => "/anthropic/v1/messages/count_tokens",
+        "/anthropic/v1/models" => "/anthropic/v1/models",
         _ => "other",
     }
 }
@@ -127,6 +130,22 @@ pub struct Metrics {
     listed_tools: Gauge,
     /// Audit records waiting for the database (set by the audit layer).
     pub audit_pending: Gauge,
+    llm_tokens: Family<TokenLabels, Counter>,
+    llm_requests: Family<ModelStatusLabels, Counter>,
+}
+
+/// `gen_ai_client_token_usage_total`: tokens of proxied model requests, by kind and model.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TokenLabels {
+    token_type: &'static str,
+    model: String,
+}
+
+/// `gen_ai_requests_total`: proxied model requests by model and HTTP status.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ModelStatusLabels {
+    model: String,
+    status: u16,
 }
 
 impl Default for Metrics {
@@ -137,7 +156,10 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn new() -> Self {
-        let mut registry = Registry::with_prefix("mcp_gateway");
+        // The gateway's own metrics are `mcp_gateway_*`; the model proxy's follow the
+        // OpenTelemetry GenAI names (`gen_ai_*`, SPEC §14), without that prefix.
+        let mut root = Registry::default();
+        let registry = root.sub_registry_with_prefix("mcp_gateway");
         let calls = Family::<CallLabels, Counter>::default();
         let call_seconds = Family::<ServerLabels, Histogram>::new_with_constructor(|| {
             // 1 ms … ~65 s
@@ -204,8 +226,20 @@ impl Metrics {
             "Audit records queued for the database",
             audit_pending.clone(),
         );
+        let llm_tokens = Family::<TokenLabels, Counter>::default();
+        let llm_requests = Family::<ModelStatusLabels, Counter>::default();
+        root.register(
+            "gen_ai_client_token_usage",
+            "Tokens of model requests through the Anthropic proxy, by token type and model",
+            llm_tokens.clone(),
+        );
+        root.register(
+            "gen_ai_requests",
+            "Model requests through the Anthropic proxy, by model and HTTP status",
+            llm_requests.clone(),
+        );
         Metrics {
-            registry,
+            registry: root,
             calls,
             tool_calls,
             call_seconds,
@@ -216,6 +250,29 @@ impl Metrics {
             auth_failures,
             listed_tools,
             audit_pending,
+            llm_tokens,
+            llm_requests,
+        }
+    }
+
+    /// One request through the Anthropic proxy, answered with `status`, and the tokens it
+    /// used (`[(token_type, count)]`, counts of 0 left out).
+    pub fn record_llm_request(&self, model: &str, status: u16, tokens: &[(&'static str, u64)]) {
+        self.llm_requests
+            .get_or_create(&ModelStatusLabels {
+                model: model.to_owned(),
+                status,
+            })
+            .inc();
+        for &(token_type, count) in tokens {
+            if count > 0 {
+                self.llm_tokens
+                    .get_or_create(&TokenLabels {
+                        token_type,
+                        model: model.to_owned(),
+                    })
+                    .inc_by(count);
+            }
         }
     }
 

@@ -27,10 +27,14 @@ pub enum AuditEvent {
     RateLimited,
     ServerHealth,
     ConfigReload,
+    /// A request through the Anthropic proxy (SPEC §14).
+    LlmCall,
+    /// A proxied request refused by a guard.
+    LlmGuard,
 }
 
 impl AuditEvent {
-    pub const ALL: [AuditEvent; 8] = [
+    pub const ALL: [AuditEvent; 10] = [
         AuditEvent::ToolCall,
         AuditEvent::Broadcast,
         AuditEvent::ListTools,
@@ -39,6 +43,8 @@ impl AuditEvent {
         AuditEvent::RateLimited,
         AuditEvent::ServerHealth,
         AuditEvent::ConfigReload,
+        AuditEvent::LlmCall,
+        AuditEvent::LlmGuard,
     ];
 
     /// The JSON and database spelling.
@@ -52,6 +58,8 @@ impl AuditEvent {
             AuditEvent::RateLimited => "rate_limited",
             AuditEvent::ServerHealth => "server_health",
             AuditEvent::ConfigReload => "config_reload",
+            AuditEvent::LlmCall => "llm_call",
+            AuditEvent::LlmGuard => "llm_guard",
         }
     }
 

@@ -29,9 +29,10 @@ pub use credentials::{
 pub use env_reference::{env_example, env_reference};
 pub use load::{load_file, parse_str};
 pub use model::{
-    AuthMethod, AuthorizationConfig, AuthzRule, Config, CredentialFormat, CredentialLocation,
-    DEFAULT_SERVER_TIMEOUT, Effect, EnvValue, Limits, OAuth2Settings, OutboundAuth, Rate,
-    RateLimitsConfig, ServerConfig, TEMPLATE_MARKER, TransportConfig, default_limits,
+    AnthropicConfig, AuthMethod, AuthorizationConfig, AuthzRule, Config, CredentialFormat,
+    CredentialLocation, DEFAULT_SERVER_TIMEOUT, Effect, EnvValue, GuardAction, GuardConfig, Limits,
+    LlmBudget, LlmConfig, OAuth2Settings, OutboundAuth, Rate, RateLimitsConfig, ServerConfig,
+    TEMPLATE_MARKER, TransportConfig, default_limits, default_llm,
 };
 pub use problems::{ConfigErrors, ConfigProblem};
 pub use settings::{

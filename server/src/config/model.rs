@@ -23,6 +23,8 @@ pub struct Config {
     pub authorization: Option<AuthorizationConfig>,
     pub rate_limits: Option<RateLimitsConfig>,
     pub limits: Limits,
+    /// `None` when the file has no `llm:` section: no model is proxied.
+    pub llm: Option<LlmConfig>,
 }
 
 impl Config {
@@ -188,6 +190,61 @@ pub struct OAuth2Settings {
     pub client_id: String,
     pub client_secret: CredentialRef,
     pub scope: Option<String>,
+}
+
+/// `llm:`: the Anthropic API proxy (SPEC §14).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LlmConfig {
+    pub anthropic: AnthropicConfig,
+    /// `limits.per_user`; `None`: no budget.
+    pub budget: Option<LlmBudget>,
+    /// In file order; the first that matches decides.
+    pub guards: Vec<GuardConfig>,
+    /// Keep the conversation (`messages`, `system`) in audit records.
+    pub log_prompts: bool,
+}
+
+/// `llm.anthropic`: where requests go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnthropicConfig {
+    /// Without a trailing `/`.
+    pub base_url: String,
+    /// The gateway's own key; `None`: only users' own keys can be used.
+    pub api_key: Option<CredentialRef>,
+    /// For a whole request, a stream until its end included.
+    pub timeout: Duration,
+    /// Model-name patterns forwarded (`*` for every model).
+    pub models: Vec<String>,
+}
+
+/// `llm.limits.per_user`: each budget is optional.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LlmBudget {
+    pub requests_per_minute: Option<u64>,
+    pub tokens_per_minute: Option<u64>,
+    pub tokens_per_day: Option<u64>,
+}
+
+/// One of `llm.guards`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuardConfig {
+    /// A valid regular expression.
+    pub pattern: String,
+    pub action: GuardAction,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GuardAction {
+    /// Refuse the request (400, audited as `llm_guard`).
+    Reject,
+}
+
+/// Defaults of `llm.anthropic`.
+pub mod default_llm {
+    use std::time::Duration;
+
+    pub const BASE_URL: &str = "https://api.anthropic.com";
+    pub const TIMEOUT: Duration = Duration::from_secs(600);
 }
 
 /// Defaults of `limits:`.

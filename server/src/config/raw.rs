@@ -148,6 +148,8 @@ pub struct RawConfig {
     pub rate_limits: Field<RawRateLimits>,
     /// Size, time and concurrency limits.
     pub limits: Field<RawLimits>,
+    /// The Anthropic API proxy. Missing: no model is proxied.
+    pub llm: Field<RawLlm>,
     #[serde(flatten)]
     pub unknown: Mapping,
 }
@@ -277,6 +279,69 @@ pub struct RawLimits {
     pub broadcast_concurrency: Field<serde_yaml::Number>,
     /// Exposed tool names longer than this are shortened.
     pub max_tool_name_length: Field<serde_yaml::Number>,
+    #[serde(flatten)]
+    pub unknown: Mapping,
+}
+
+/// `llm:`.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+pub struct RawLlm {
+    /// The upstream; required.
+    pub anthropic: Field<RawAnthropic>,
+    pub limits: Field<RawLlmLimits>,
+    /// Regular expressions matched against a request's text.
+    pub guards: Field<RawList<RawGuard>>,
+    /// Keep `messages` and `system` in audit records; default false.
+    pub log_prompts: Field<bool>,
+    #[serde(flatten)]
+    pub unknown: Mapping,
+}
+
+/// `llm.anthropic:`.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+pub struct RawAnthropic {
+    /// Default `https://api.anthropic.com`.
+    pub base_url: Field<String>,
+    /// `env://VAR` or `file:///path`: the gateway's key, sent as `x-api-key`.
+    pub api_key_ref: Field<String>,
+    /// Seconds a request may take, streams included; default 600.
+    pub timeout: Field<serde_yaml::Number>,
+    /// Model-name patterns forwarded; default every model.
+    pub models: Field<RawList<String>>,
+    #[serde(flatten)]
+    pub unknown: Mapping,
+}
+
+/// `llm.limits:`.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+pub struct RawLlmLimits {
+    pub per_user: Field<RawLlmBudget>,
+    #[serde(flatten)]
+    pub unknown: Mapping,
+}
+
+/// `llm.limits.per_user:`; each budget positive and optional.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+pub struct RawLlmBudget {
+    pub requests_per_minute: Field<serde_yaml::Number>,
+    pub tokens_per_minute: Field<serde_yaml::Number>,
+    pub tokens_per_day: Field<serde_yaml::Number>,
+    #[serde(flatten)]
+    pub unknown: Mapping,
+}
+
+/// One of `llm.guards`.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+pub struct RawGuard {
+    /// A regular expression (Rust `regex` syntax); required.
+    pub pattern: Field<String>,
+    /// `reject` (the default).
+    pub action: Field<String>,
     #[serde(flatten)]
     pub unknown: Mapping,
 }

@@ -86,6 +86,8 @@ pub struct Snapshot {
     pub config: Arc<Config>,
     pub policy: Policy,
     pub limiter: RateLimiter,
+    /// The Anthropic proxy's compiled `llm:` section; `None` without one.
+    pub llm: Option<Arc<crate::llm::LlmPolicy>>,
 }
 
 impl Snapshot {
@@ -95,10 +97,17 @@ impl Snapshot {
             .map_err(|e| format!("authorization: {e}"))?;
         let limiter = RateLimiter::new(config.rate_limits.as_ref())
             .map_err(|e| format!("rate_limits: {e}"))?;
+        let llm = config
+            .llm
+            .as_ref()
+            .map(crate::llm::LlmPolicy::new)
+            .transpose()?
+            .map(Arc::new);
         Ok(Snapshot {
             config: Arc::new(config),
             policy,
             limiter,
+            llm,
         })
     }
 }
@@ -116,6 +125,9 @@ pub struct Gateway {
     /// Session-era downstream peers, told about catalog changes.
     peers: Mutex<Vec<Peer<RoleServer>>>,
     shutdown: CancellationToken,
+    /// The Anthropic proxy's client: no redirects (an API answer never redirects, and the
+    /// gateway's key must not follow one).
+    llm_client: reqwest::Client,
 }
 
 impl Gateway {
@@ -130,6 +142,11 @@ impl Gateway {
             .pool_max_idle_per_host(64)
             .build()
             .unwrap_or_default();
+        let llm_client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(USER_AGENT)
+            .build()
+            .unwrap_or_default();
         let http = HttpClients::new(reqwest, USER_AGENT);
         let upstream_client = settings.upstream_client;
         let gateway = Arc::new(Gateway {
@@ -142,6 +159,7 @@ impl Gateway {
             metrics: crate::metrics::Metrics::new(),
             peers: Mutex::new(Vec::new()),
             shutdown: CancellationToken::new(),
+            llm_client,
         });
         let changed = gateway.pool.changed();
         let watcher = Arc::clone(&gateway);
@@ -187,6 +205,11 @@ impl Gateway {
         let upstreams = self.pool.upstreams();
         let healthy = upstreams.values().filter(|u| u.state().healthy()).count();
         (healthy, upstreams.len())
+    }
+
+    /// The HTTP client of the Anthropic proxy.
+    pub fn llm_client(&self) -> &reqwest::Client {
+        &self.llm_client
     }
 
     pub fn metrics(&self) -> &crate::metrics::Metrics {

@@ -11,6 +11,10 @@
 //!   optional [`AuthFailureHook`].
 //! - Keys not loaded yet: 503 `auth_unavailable`, because a 401 would start an OAuth flow in
 //!   MCP clients against an issuer that is not there.
+//! - The credential may also come as `x-api-key: <token>` (what the Anthropic SDKs send
+//!   with an API key), when there is no `Authorization` header.
+//! - Under `/anthropic/` refusals are in the Anthropic API's error shape (its SDKs read
+//!   nothing else), with the same statuses and headers.
 //!
 //! Handlers read the caller as `request.extensions().get::<Principal>()`; rmcp hands the
 //! request `Parts` to the MCP handler, so `parts.extensions` has it too.
@@ -96,6 +100,26 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<&str, AuthError> {
         return Err(AuthError::Malformed("empty bearer token"));
     }
     Ok(token)
+}
+
+/// The header the Anthropic SDKs send their key in.
+const API_KEY_HEADER: &str = "x-api-key";
+
+/// The caller's credential: the bearer token, or else `x-api-key`.
+pub fn credential(headers: &HeaderMap) -> Result<&str, AuthError> {
+    match bearer_token(headers) {
+        Err(AuthError::MissingToken) => {
+            let Some(value) = headers.get(API_KEY_HEADER) else {
+                return Err(AuthError::MissingToken);
+            };
+            match value.to_str().map(str::trim) {
+                Ok("") => Err(AuthError::Malformed("empty x-api-key")),
+                Ok(token) => Ok(token),
+                Err(_) => Err(AuthError::Malformed("x-api-key header is not text")),
+            }
+        }
+        other => other,
+    }
 }
 
 /// How requests are authenticated; cheap to clone.
@@ -215,7 +239,11 @@ impl AuthState {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-            return response;
+            return in_shape_for(path, response, || {
+                crate::llm::LlmError::Unavailable(
+                    "authentication is not available yet; retry shortly".into(),
+                )
+            });
         }
         if reason.token_was_sent() {
             tracing::warn!(method = %request.method(), %path, %reason, "authentication failed");
@@ -256,8 +284,37 @@ impl AuthState {
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, value.clone());
         }
-        response
+        in_shape_for(path, response, || {
+            crate::llm::LlmError::Authentication(if sent {
+                "the credential is invalid or expired".into()
+            } else {
+                "a credential is required (Authorization: Bearer <token> or x-api-key)".into()
+            })
+        })
     }
+}
+
+/// A refusal under `/anthropic/` gets the Anthropic API's body, keeping the status and
+/// headers; any other path keeps the gateway's.
+fn in_shape_for(
+    path: &str,
+    response: Response,
+    anthropic: impl FnOnce() -> crate::llm::LlmError,
+) -> Response {
+    if !path.starts_with(super::anthropic::PREFIX) {
+        return response;
+    }
+    let (parts, _) = response.into_parts();
+    let mut shaped = anthropic().into_response();
+    *shaped.status_mut() = parts.status;
+    shaped.headers_mut().extend(
+        parts
+            .headers
+            .into_iter()
+            .filter_map(|(name, value)| Some((name?, value)))
+            .filter(|(name, _)| name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH),
+    );
+    shaped
 }
 
 fn metadata_url(public_url: &str, document: ResourceDocument) -> String {
@@ -295,7 +352,7 @@ pub async fn admit(state: &AuthState, mut request: Request) -> Result<Request, R
     };
     // Without keys even a request with no token gets 503: a 401 would send the client to an
     // issuer that cannot be reached.
-    let result = match bearer_token(request.headers()) {
+    let result = match credential(request.headers()) {
         _ if !authenticator.is_ready() => Err(AuthError::KeysUnavailable),
         Ok(token) => authenticator.authenticate(token).await,
         Err(reason) => Err(reason),

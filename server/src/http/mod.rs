@@ -5,6 +5,7 @@
 //! twin [`legacy_sse`] (both read JSON-RPC through [`jsonrpc`]); the REST API is [`rest`]; the
 //! web console's files are [`ui`].
 
+pub mod anthropic;
 pub mod audit_api;
 pub mod auth;
 pub mod caller;
@@ -85,6 +86,7 @@ pub fn router(gateway: Arc<Gateway>, auth: auth::AuthState, shutdown: Cancellati
             None => audit_api::routes_from_settings(&settings),
         })
         .merge(rest::router(Arc::clone(&gateway)))
+        .merge(anthropic::routes(Arc::clone(&gateway)))
         .merge(ui::routes(&settings))
         .merge(auth::routes(auth.clone()));
 

@@ -5,6 +5,7 @@
 //! they name the key and say what is expected.
 
 mod auth;
+mod llm;
 mod policy;
 mod server;
 #[cfg(test)]
@@ -61,12 +62,14 @@ pub(crate) fn config(raw: RawConfig, problems: &mut Problems) -> Config {
     let limits = optional(problems, &root.key("limits"), raw.limits, "a mapping")
         .map(|raw| limits(problems, &root.key("limits"), raw))
         .unwrap_or_default();
+    let llm = llm::llm(problems, &root.key("llm"), raw.llm);
 
     Config {
         servers,
         authorization,
         rate_limits,
         limits,
+        llm,
     }
 }
 

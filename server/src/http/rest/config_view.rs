@@ -14,8 +14,8 @@ use axum::extract::State;
 use serde_json::{Map, Value, json};
 
 use crate::config::{
-    AuthorizationConfig, Config, CredentialFormat, Effect, EnvValue, Limits, OutboundAuth, Rate,
-    RateLimitsConfig, ServerConfig, TransportConfig,
+    AuthorizationConfig, Config, CredentialFormat, Effect, EnvValue, GuardAction, Limits,
+    LlmConfig, OutboundAuth, Rate, RateLimitsConfig, ServerConfig, TransportConfig,
 };
 use crate::error::ApiError;
 use crate::gateway::Gateway;
@@ -47,6 +47,30 @@ pub fn config_view(config: &Config) -> Value {
         "authorization": config.authorization.as_ref().map(authorization_view),
         "rate_limits": config.rate_limits.as_ref().map(rate_limits_view),
         "limits": limits_view(&config.limits),
+        "llm": config.llm.as_ref().map(llm_view),
+    })
+}
+
+/// `llm:`: the upstream key shown as its reference (a place, not a value).
+fn llm_view(llm: &LlmConfig) -> Value {
+    let upstream = &llm.anthropic;
+    json!({
+        "anthropic": {
+            "base_url": redact_url(&upstream.base_url),
+            "api_key_ref": upstream.api_key.as_ref().map(ToString::to_string),
+            "timeout": upstream.timeout.as_secs_f64(),
+            "models": upstream.models,
+        },
+        "limits": llm.budget.map(|budget| json!({"per_user": {
+            "requests_per_minute": budget.requests_per_minute,
+            "tokens_per_minute": budget.tokens_per_minute,
+            "tokens_per_day": budget.tokens_per_day,
+        }})),
+        "guards": llm.guards.iter().map(|guard| json!({
+            "pattern": guard.pattern,
+            "action": match guard.action { GuardAction::Reject => "reject" },
+        })).collect::<Vec<_>>(),
+        "log_prompts": llm.log_prompts,
     })
 }
 

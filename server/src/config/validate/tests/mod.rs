@@ -1,6 +1,7 @@
 //! Whole-file tests: text in, `Config` or problems out.
 
 mod auth;
+mod llm;
 mod policy;
 
 use std::collections::BTreeMap;

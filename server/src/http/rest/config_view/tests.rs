@@ -87,6 +87,7 @@ fn full_config() -> Config {
     let mut with_oauth = http_server("idp", "http://127.0.0.1:9000/mcp");
     with_oauth.auth = Some(oauth2_auth());
     Config {
+        llm: None,
         servers: vec![with_auth, with_oauth, stdio_server()],
         authorization: Some(AuthorizationConfig {
             default: Effect::Deny,
@@ -229,12 +230,16 @@ fn absent_sections_are_null() {
     assert_eq!(view["servers"], json!({}));
     assert_eq!(view["authorization"], Value::Null);
     assert_eq!(view["rate_limits"], Value::Null);
+    assert_eq!(view["llm"], Value::Null);
     let mut keys: Vec<_> = view
         .as_object()
         .map(|o| o.keys().cloned().collect())
         .unwrap_or_default();
     keys.sort();
-    assert_eq!(keys, ["authorization", "limits", "rate_limits", "servers"]);
+    assert_eq!(
+        keys,
+        ["authorization", "limits", "llm", "rate_limits", "servers"]
+    );
 }
 
 #[test]
