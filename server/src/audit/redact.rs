@@ -3,6 +3,8 @@
 //!
 //! A key names a secret when, lower-cased and with `-` and `_` dropped, it contains one of
 //! [`SECRET_MARKERS`]: `X_Auth_Token`, `api-key`, `DB_PASSWORD` and `clientSecret` all do.
+//! One exception: a whole number under a key ending in `tokens` is a count of a model's
+//! tokens (`max_tokens`, `input_tokens`), not a credential, and stays.
 //!
 //! The same pass replaces NUL characters with U+FFFD: PostgreSQL stores neither a NUL in
 //! `TEXT` nor `\u0000` in `JSONB`, and a record the database refuses forever would block the
@@ -40,6 +42,11 @@ pub fn is_secret_key(key: &str) -> bool {
         .any(|marker| normalized.contains(marker))
 }
 
+/// `max_tokens: 1024`, `output_tokens: 5`: a number of model tokens, which no credential is.
+fn is_token_count(key: &str, value: &Value) -> bool {
+    value.is_u64() && key.to_ascii_lowercase().ends_with("tokens")
+}
+
 /// A copy of `value` with every secret redacted and every NUL replaced.
 pub fn redact(value: &Value) -> Value {
     let mut copy = value.clone();
@@ -59,7 +66,7 @@ pub fn redact_in_place(value: &mut Value) {
                 }
             }
             for (key, item) in map.iter_mut() {
-                if is_secret_key(key) {
+                if is_secret_key(key) && !is_token_count(key, item) {
                     *item = Value::String(REDACTED.to_owned());
                 } else {
                     redact_in_place(item);
@@ -165,6 +172,23 @@ mod tests {
         );
         // The input is untouched.
         assert_eq!(input["api-key"], "k1");
+    }
+
+    #[test]
+    fn counts_of_model_tokens_stay_and_token_values_do_not() {
+        let record = json!({
+            "max_tokens": 1024, "input_tokens": 11, "cache_read_input_tokens": 0,
+            "tokens": "abc", "refresh_tokens": ["r1"], "access_token": 12345,
+            "max_tokens_text": 5, "output_tokens": -1,
+        });
+        assert_eq!(
+            redact(&record),
+            json!({
+                "max_tokens": 1024, "input_tokens": 11, "cache_read_input_tokens": 0,
+                "tokens": REDACTED, "refresh_tokens": REDACTED, "access_token": REDACTED,
+                "max_tokens_text": REDACTED, "output_tokens": REDACTED,
+            })
+        );
     }
 
     #[test]

@@ -117,7 +117,7 @@ impl Accounting {
         let usage = &self.usage;
         let mut details = usage.details(&self.model, self.stream);
         if self.endpoint == Endpoint::CountTokens {
-            details["count_tokens"] = Value::Bool(true);
+            details["endpoint"] = Value::from("count_tokens");
         }
         self.record.status = outcome.status;
         self.record.error = outcome

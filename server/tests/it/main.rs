@@ -4,6 +4,7 @@
 mod common;
 
 mod accounted;
+mod anthropic;
 mod audit;
 mod auth;
 mod bad_bodies;

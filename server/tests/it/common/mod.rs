@@ -3,6 +3,7 @@
 
 #![allow(dead_code)] // each suite uses a different part of the harness
 
+pub mod anthropic;
 pub mod cli;
 pub mod keycloak;
 pub mod node;

@@ -39,7 +39,9 @@ impl GatewayProcess {
             // Where clients reach it (the default would say `localhost`).
             .env("GATEWAY_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
             .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stderr(Stdio::from(
+                std::fs::File::create(dir.path().join("gateway.log")).expect("log file"),
+            ));
         for (key, value) in env {
             command.env(key, value);
         }
@@ -81,9 +83,19 @@ impl GatewayProcess {
         }
     }
 
+    /// What the gateway logged so far (its standard error).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("gateway.log")).unwrap_or_default()
+    }
+
     /// The SQLite audit database (`DATABASE_URL`).
     pub fn database_path(&self) -> std::path::PathBuf {
         self.dir.path().join("gateway.db")
+    }
+
+    /// The JSON-lines audit file.
+    pub fn audit_file(&self) -> std::path::PathBuf {
+        self.dir.path().join("audit.json")
     }
 
     /// The audit records written so far, oldest first.
