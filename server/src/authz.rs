@@ -204,6 +204,7 @@ mod tests {
             subject: "sub-alice".into(),
             roles: roles.iter().map(|r| r.to_string()).collect(),
             scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            credential: crate::principal::Credential::Jwt,
         })
     }
 

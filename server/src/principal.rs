@@ -21,6 +21,29 @@ pub struct Identity {
     pub roles: BTreeSet<String>,
     /// The token's `scope` values; they count only for rules naming `scope:<value>`.
     pub scopes: BTreeSet<String>,
+    /// How the caller proved who they are (the audit record's `auth` and `key_id`).
+    pub credential: Credential,
+}
+
+/// What a caller authenticated with (SPEC §14: `auth: "jwt" | "api_key" | "none"`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// Authentication is off.
+    None,
+    /// An access token of the issuer.
+    Jwt,
+    /// One of the gateway's API keys, by its id.
+    ApiKey(String),
+}
+
+impl Credential {
+    /// The audit record's `key_id`.
+    pub fn key_id(&self) -> Option<&str> {
+        match self {
+            Credential::ApiKey(id) => Some(id),
+            Credential::None | Credential::Jwt => None,
+        }
+    }
 }
 
 impl From<Identity> for Principal {
@@ -45,6 +68,7 @@ impl Principal {
             subject: "anonymous".to_owned(),
             roles: roles.iter().cloned().collect(),
             scopes: BTreeSet::new(),
+            credential: Credential::None,
         })
     }
 

@@ -138,9 +138,15 @@ fn write_record(
         let _ = serde_json::to_writer(&mut *out, value);
     }
     let r = record;
-    // Keys in UTF-16 (here: ASCII) order; `prev_hash` and `hash` only when set, as serde
-    // skips them.
-    out.extend_from_slice(b"{\"backend_tool\":");
+    // Keys in UTF-16 (here: ASCII) order; `auth`, `key_id`, `prev_hash` and `hash` only
+    // when set, as serde skips them.
+    out.push(b'{');
+    if let Some(auth) = r.auth {
+        out.extend_from_slice(b"\"auth\":");
+        write_string(out, auth.as_str());
+        out.push(b',');
+    }
+    out.extend_from_slice(b"\"backend_tool\":");
     text(out, r.backend_tool.as_deref());
     out.extend_from_slice(b",\"broadcast_id\":");
     uuid(out, r.broadcast_id.as_ref());
@@ -163,6 +169,10 @@ fn write_record(
     }
     out.extend_from_slice(b",\"id\":");
     uuid(out, Some(&r.id));
+    if let Some(key_id) = &r.key_id {
+        out.extend_from_slice(b",\"key_id\":");
+        write_string(out, key_id);
+    }
     out.extend_from_slice(b",\"mcp_server\":");
     text(out, r.mcp_server.as_deref());
     out.extend_from_slice(b",\"parameters\":");
@@ -325,6 +335,7 @@ mod tests {
                 subject: "sub-1".into(),
                 roles: ["b".to_owned(), "a\u{1}".to_owned()].into(),
                 scopes: Default::default(),
+                credential: crate::principal::Credential::ApiKey("key-1".into()),
             }),
             request_id: "req-1".into(),
             session_id: Some("s-1".into()),

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::canonical::UnlinkedCache;
-use crate::principal::{RequestContext, Transport};
+use crate::principal::{Credential, RequestContext, Transport};
 
 /// What happened (the record's `event`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -107,6 +107,34 @@ impl AuditStatus {
     }
 }
 
+/// The record's `auth` (SPEC §14).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthKind {
+    None,
+    Jwt,
+    ApiKey,
+}
+
+impl AuthKind {
+    pub fn of(credential: &Credential) -> AuthKind {
+        match credential {
+            Credential::None => AuthKind::None,
+            Credential::Jwt => AuthKind::Jwt,
+            Credential::ApiKey(_) => AuthKind::ApiKey,
+        }
+    }
+
+    /// The JSON and database spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthKind::None => "none",
+            AuthKind::Jwt => "jwt",
+            AuthKind::ApiKey => "api_key",
+        }
+    }
+}
+
 /// One audit record. Field names are the JSON keys and the `audit_log` column names.
 ///
 /// `prev_hash` and `hash` belong to a sink's chain: they are `None` on a record being built
@@ -132,6 +160,14 @@ pub struct AuditRecord {
     pub user: Option<String>,
     pub subject: Option<String>,
     pub roles: Vec<String>,
+    /// How the caller authenticated: `jwt`, `api_key` or `none` (auth off); absent when the
+    /// caller is unknown (auth failures, events of the gateway itself), and in records
+    /// written before the field existed (their hashes stay as they were).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<AuthKind>,
+    /// The API key the caller used; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
     pub client_ip: Option<String>,
     #[serde(with = "transport_format")]
     pub transport: Option<Transport>,
@@ -196,6 +232,8 @@ impl AuditRecord {
             user: None,
             subject: None,
             roles: Vec::new(),
+            auth: None,
+            key_id: None,
             client_ip: None,
             transport: None,
             tool: None,
@@ -222,6 +260,8 @@ impl AuditRecord {
         record.user = Some(ctx.principal.user.clone());
         record.subject = Some(ctx.principal.subject.clone());
         record.roles = ctx.principal.roles.iter().cloned().collect();
+        record.auth = Some(AuthKind::of(&ctx.principal.credential));
+        record.key_id = ctx.principal.credential.key_id().map(str::to_owned);
         record.client_ip = ctx.client_ip.clone();
         record.transport = Some(ctx.transport);
         record
@@ -489,6 +529,7 @@ mod tests {
                 subject: "sub-1".into(),
                 roles: BTreeSet::from(["user".to_owned(), "auditor".to_owned()]),
                 scopes: BTreeSet::new(),
+                credential: crate::principal::Credential::Jwt,
             }),
             request_id: "req-1".into(),
             session_id: Some("sess-1".into()),
@@ -554,8 +595,10 @@ mod tests {
             "broadcast_id",
             "truncated",
             "details",
+            "auth",
         ]);
         assert_eq!(keys, expected);
+        assert_eq!(value["auth"], "jwt");
         assert_eq!(value["event"], "tool_call");
         assert_eq!(value["status"], "success");
         assert_eq!(value["transport"], "mcp");

@@ -9,7 +9,7 @@ use std::collections::{BTreeSet, HashMap};
 use serde::Deserialize;
 
 use super::error::AuthError;
-use crate::principal::{Identity, Principal};
+use crate::principal::{Credential, Identity, Principal};
 
 /// The claims the gateway reads beyond those jsonwebtoken validates (`exp`, `nbf`, `iss`,
 /// `aud`). Every field is optional here so that a missing one is reported by name.
@@ -87,6 +87,7 @@ impl TokenClaims {
             subject,
             roles,
             scopes,
+            credential: Credential::Jwt,
         }))
     }
 }

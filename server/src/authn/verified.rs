@@ -141,6 +141,7 @@ mod tests {
             subject: "7c1e4f7a-1f0b-4d3e-9a55-000000000001".into(),
             roles: ["user".to_owned(), "offline_access".to_owned()].into(),
             scopes: ["openid".to_owned(), "profile".to_owned()].into(),
+            credential: crate::principal::Credential::Jwt,
         });
         // A Keycloak access token is typically 800–1,500 bytes.
         let t = format!("{}{}", token(u64::MAX / 2), "x".repeat(900));

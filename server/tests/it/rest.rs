@@ -683,7 +683,7 @@ async fn config_shows_no_secret() {
     let config: Value = serde_json::from_str(&text).expect("JSON");
     assert_eq!(
         keys(&config),
-        ["authorization", "limits", "rate_limits", "servers"]
+        ["authorization", "limits", "llm", "rate_limits", "servers"]
     );
     assert_eq!(keys(&config["servers"]), ["local", "remote"]);
     assert_eq!(

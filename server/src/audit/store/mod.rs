@@ -30,7 +30,7 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_CONNECTIONS: u32 = 4;
 
 /// The columns of a record, in the order the backends bind them (after `seq`).
-const COLUMNS: &str = r#"id, "timestamp", event, request_id, session_id, "user", subject, roles, client_ip, transport, tool, mcp_server, backend_tool, parameters, status, duration_ms, error, broadcast_id, truncated, details, prev_hash, hash"#;
+const COLUMNS: &str = r#"id, "timestamp", event, request_id, session_id, "user", subject, roles, client_ip, transport, tool, mcp_server, backend_tool, parameters, status, duration_ms, error, broadcast_id, truncated, details, prev_hash, hash, auth, key_id"#;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -220,12 +220,15 @@ pub struct StoredRow {
     pub details: Value,
     pub prev_hash: String,
     pub hash: String,
+    /// `NULL` in rows written before the column existed, and for unknown callers.
+    pub auth: Option<String>,
+    pub key_id: Option<String>,
 }
 
 impl StoredRow {
     /// The record as JSON, exactly as [`AuditRecord`] serializes (so it hashes the same).
     pub fn to_json(&self) -> Value {
-        json!({
+        let mut json = json!({
             "id": self.id,
             "timestamp": format_timestamp(&self.timestamp),
             "event": self.event,
@@ -248,7 +251,15 @@ impl StoredRow {
             "details": self.details,
             "prev_hash": self.prev_hash,
             "hash": self.hash,
-        })
+        });
+        // Absent, not null, when unset: as the record serializes (and hashes).
+        if let Some(auth) = &self.auth {
+            json["auth"] = json!(auth);
+        }
+        if let Some(key_id) = &self.key_id {
+            json["key_id"] = json!(key_id);
+        }
+        json
     }
 }
 
@@ -329,6 +340,8 @@ mod tests {
             details: record.details.clone(),
             prev_hash: linked.prev_hash.clone(),
             hash: linked.hash.clone(),
+            auth: record.auth.map(|a| a.as_str().to_owned()),
+            key_id: record.key_id.clone(),
         }
     }
 

@@ -11,9 +11,11 @@ use uuid::Uuid;
 
 use super::{ACQUIRE_TIMEOUT, COLUMNS, Linked, StoreError, StoredRow, duration_column, link_new};
 use crate::audit::query::AuditFilter;
-use crate::audit::record::{AuditRecord, transport_str};
+use crate::audit::record::{AuditRecord, AuthKind, transport_str};
 
 const MIGRATION_0001: &str = include_str!("../../../../migrations/postgres/0001_audit_log.sql");
+const MIGRATION_0002: &str =
+    include_str!("../../../../migrations/postgres/0002_auth_and_api_keys.sql");
 
 /// Key of the advisory lock that serialises chain appends (ASCII "auditlog").
 const CHAIN_LOCK_KEY: i64 = 0x6175_6469_746c_6f67;
@@ -29,13 +31,19 @@ pub(super) fn connect_lazy(url: &str, max_connections: u32) -> Result<PgPool, St
 }
 
 pub(super) async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
-    let migrator = Migrator::with_migrations(vec![Migration::new(
-        1,
-        Cow::Borrowed("audit_log"),
-        MigrationType::Simple,
-        MIGRATION_0001.into_sql_str(),
-        false,
-    )]);
+    let migration = |version, description, sql: &'static str| {
+        Migration::new(
+            version,
+            Cow::Borrowed(description),
+            MigrationType::Simple,
+            sql.into_sql_str(),
+            false,
+        )
+    };
+    let migrator = Migrator::with_migrations(vec![
+        migration(1, "audit_log", MIGRATION_0001),
+        migration(2, "auth and api_keys", MIGRATION_0002),
+    ]);
     migrator.run(pool).await?;
     Ok(())
 }
@@ -127,6 +135,8 @@ async fn insert_linked(
         .bind(columns.details)
         .bind(columns.prev_hash)
         .bind(columns.hash)
+        .bind(columns.auth)
+        .bind(columns.key_id)
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
@@ -142,13 +152,14 @@ async fn insert_linked(
 /// row for the roles and `ON CONFLICT` (about 16 µs a row against 21). It is also one
 /// protocol message: sqlx 0.9.0 leaves Nagle's algorithm on, and `COPY`'s closing
 /// `CopyDone`, a small write right after the data, often waited for a delayed ACK (40 ms).
-const INSERT: &str = r#"INSERT INTO audit_log (seq, id, "timestamp", event, request_id, session_id, "user", subject, roles, client_ip, transport, tool, mcp_server, backend_tool, parameters, status, duration_ms, error, broadcast_id, truncated, details, prev_hash, hash)
+const INSERT: &str = r#"INSERT INTO audit_log (seq, id, "timestamp", event, request_id, session_id, "user", subject, roles, client_ip, transport, tool, mcp_server, backend_tool, parameters, status, duration_ms, error, broadcast_id, truncated, details, prev_hash, hash, auth, key_id)
 SELECT UNNEST($1::BIGINT[]), UNNEST($2::UUID[]), UNNEST($3::TIMESTAMPTZ[]), UNNEST($4::TEXT[]),
        UNNEST($5::TEXT[]), UNNEST($6::TEXT[]), UNNEST($7::TEXT[]), UNNEST($8::TEXT[]),
        UNNEST($9::TEXT[])::TEXT[], UNNEST($10::TEXT[]), UNNEST($11::TEXT[]), UNNEST($12::TEXT[]),
        UNNEST($13::TEXT[]), UNNEST($14::TEXT[]), UNNEST($15::JSONB[]), UNNEST($16::TEXT[]),
        UNNEST($17::BIGINT[]), UNNEST($18::TEXT[]), UNNEST($19::UUID[]), UNNEST($20::BOOLEAN[]),
-       UNNEST($21::JSONB[]), UNNEST($22::TEXT[]), UNNEST($23::TEXT[])"#;
+       UNNEST($21::JSONB[]), UNNEST($22::TEXT[]), UNNEST($23::TEXT[]), UNNEST($24::TEXT[]),
+       UNNEST($25::TEXT[])"#;
 
 /// A batch as one array per column.
 struct Columns<'a> {
@@ -175,6 +186,8 @@ struct Columns<'a> {
     details: Vec<Json<&'a serde_json::Value>>,
     prev_hash: Vec<&'a str>,
     hash: Vec<&'a str>,
+    auth: Vec<Option<&'static str>>,
+    key_id: Vec<Option<&'a str>>,
 }
 
 impl<'a> Columns<'a> {
@@ -204,6 +217,8 @@ impl<'a> Columns<'a> {
             details: Vec::with_capacity(n),
             prev_hash: Vec::with_capacity(n),
             hash: Vec::with_capacity(n),
+            auth: Vec::with_capacity(n),
+            key_id: Vec::with_capacity(n),
         };
         for Linked {
             seq,
@@ -235,6 +250,8 @@ impl<'a> Columns<'a> {
             c.details.push(Json(&r.details));
             c.prev_hash.push(prev_hash);
             c.hash.push(hash);
+            c.auth.push(r.auth.map(AuthKind::as_str));
+            c.key_id.push(r.key_id.as_deref());
         }
         c
     }
@@ -348,6 +365,8 @@ fn read_row(row: &PgRow) -> Result<StoredRow, sqlx::Error> {
         details: row.try_get::<Json<serde_json::Value>, _>("details")?.0,
         prev_hash: row.try_get("prev_hash")?,
         hash: row.try_get("hash")?,
+        auth: row.try_get("auth")?,
+        key_id: row.try_get("key_id")?,
     })
 }
 

@@ -20,13 +20,15 @@ use uuid::Uuid;
 
 use super::{ACQUIRE_TIMEOUT, COLUMNS, Linked, StoreError, StoredRow, duration_column, link_new};
 use crate::audit::query::AuditFilter;
-use crate::audit::record::{AuditRecord, format_timestamp, transport_str};
+use crate::audit::record::{AuditRecord, AuthKind, format_timestamp, transport_str};
 
 const MIGRATION_0001: &str = include_str!("../../../../migrations/sqlite/0001_audit_log.sql");
 const MIGRATION_0002: &str =
     include_str!("../../../../migrations/sqlite/0002_compact_audit_log.sql");
+const MIGRATION_0003: &str =
+    include_str!("../../../../migrations/sqlite/0003_auth_and_api_keys.sql");
 
-/// Rows per INSERT statement (23 parameters each; SQLite allows 32766). A batch is cut into
+/// Rows per INSERT statement (25 parameters each; SQLite allows 32766). A batch is cut into
 /// statements of these sizes, largest first, so that only four SQL texts ever occur: each is
 /// prepared once per connection and kept, where a statement as long as the batch was parsed
 /// anew for every batch (a sixth of the writer's time).
@@ -94,13 +96,14 @@ pub(super) async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
 }
 
 /// The version of the last migration.
-const LATEST_VERSION: i64 = 2;
+const LATEST_VERSION: i64 = 3;
 
 /// The migrations up to `version`, each in its own transaction.
 fn migrator(version: i64) -> Migrator {
     let all = [
         (1, "audit_log", MIGRATION_0001),
         (2, "compact audit_log", MIGRATION_0002),
+        (3, "auth and api_keys", MIGRATION_0003),
     ];
     Migrator::with_migrations(
         all.into_iter()
@@ -184,7 +187,9 @@ pub(super) async fn insert(pool: &SqlitePool, records: &[AuditRecord]) -> Result
                     .bind(r.truncated)
                     .bind(Json(&r.details))
                     .bind(prev_hash.as_str())
-                    .bind(hash.as_str());
+                    .bind(hash.as_str())
+                    .bind(r.auth.map(AuthKind::as_str))
+                    .bind(r.key_id.as_deref());
             }
             inserted += query.execute(&mut *tx).await?.rows_affected();
         }
@@ -209,7 +214,7 @@ fn time_span(records: &[AuditRecord]) -> Option<(DateTime<Utc>, DateTime<Utc>)> 
 fn insert_sql(size: usize) -> SqlStr {
     static SQL: OnceLock<Vec<SqlStr>> = OnceLock::new();
     let all = SQL.get_or_init(|| {
-        let row = format!("({})", ["?"; 23].join(", "));
+        let row = format!("({})", ["?"; 25].join(", "));
         STATEMENT_ROWS
             .iter()
             .map(|&rows| {
@@ -333,6 +338,8 @@ fn read_row(row: &SqliteRow) -> Result<StoredRow, String> {
         details: get::<Json<serde_json::Value>>(row, "details")?.0,
         prev_hash: get(row, "prev_hash")?,
         hash: get(row, "hash")?,
+        auth: get(row, "auth")?,
+        key_id: get(row, "key_id")?,
     })
 }
 
@@ -380,6 +387,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (pool, store) = store_at(dir.path()).await;
         migrator(1).run(&pool).await.unwrap();
+        // Today's writer also fills the columns of migration 3; the rebuild of migration 2
+        // copies the first ones only (these rows have none of the later ones set).
+        sqlx::query("ALTER TABLE audit_log ADD COLUMN auth TEXT; ALTER TABLE audit_log ADD COLUMN key_id TEXT")
+            .execute(&pool)
+            .await
+            .unwrap();
         let batch = records(700);
         assert_eq!(insert(&pool, &batch[..500]).await.unwrap(), 500);
         let before = chain_page(&pool, 0, 1000).await.unwrap();

@@ -69,6 +69,7 @@ fn caller(user: &str, roles: &[&str]) -> Principal {
         subject: user.to_owned(),
         roles: roles.iter().map(|r| r.to_string()).collect(),
         scopes: BTreeSet::new(),
+        credential: crate::principal::Credential::Jwt,
     })
 }
 

@@ -37,6 +37,7 @@ async fn test_principal(mut request: Request, next: Next) -> Response {
             subject: "tester".into(),
             roles,
             scopes: BTreeSet::new(),
+            credential: mcp_gateway::principal::Credential::Jwt,
         }));
     }
     next.run(request).await

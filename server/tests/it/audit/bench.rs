@@ -18,6 +18,7 @@ fn ctx() -> RequestContext {
             subject: "bench".into(),
             roles: ["user".to_owned()].into(),
             scopes: Default::default(),
+            credential: mcp_gateway::principal::Credential::Jwt,
         }),
         request_id: uuid::Uuid::new_v4().to_string(),
         session_id: Some("session".into()),

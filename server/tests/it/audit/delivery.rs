@@ -21,6 +21,7 @@ fn ctx(user: &str) -> RequestContext {
             subject: format!("sub-{user}"),
             roles: BTreeSet::from(["user".to_owned()]),
             scopes: BTreeSet::new(),
+            credential: mcp_gateway::principal::Credential::Jwt,
         }),
         request_id: uuid::Uuid::new_v4().to_string(),
         session_id: None,
