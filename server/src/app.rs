@@ -66,7 +66,10 @@ pub async fn serve(bound: Bound) -> anyhow::Result<()> {
         gateway.settings().config_path.clone(),
         shutdown.clone(),
     );
-    let auth = auth.with_failure_hook(account_auth_failures(&gateway));
+    let mut auth = auth.with_failure_hook(account_auth_failures(&gateway));
+    if let Some(reader) = gateway.audit().reader() {
+        auth = auth.with_keys(crate::keys::KeyStore::new(reader.store().clone()));
+    }
     let router = http::router(Arc::clone(&gateway), auth, shutdown.clone());
     tracing::info!(
         address = %local,

@@ -15,6 +15,7 @@ pub(crate) mod event_stream;
 pub mod fanout;
 pub mod gateway;
 pub mod http;
+pub mod keys;
 pub mod llm;
 pub mod metrics;
 pub mod principal;

@@ -81,6 +81,8 @@ pub fn route_of(path: &str) -> &'static str {
         "/audit/verify" => "/audit/verify",
         "/config" => "/config",
         "/whoami" => "/whoami",
+        "/api/keys" => "/api/keys",
+        _ if path.starts_with("/api/keys/") => "/api/keys/{id}",
         _ if path.starts_with("/tools/") && path.ends_with("/invoke") => {
             "/tools/{tool_name}/invoke"
         }

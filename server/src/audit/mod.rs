@@ -391,6 +391,11 @@ impl AuditReader {
         Store::connect_lazy(database_url.expose()).map(|store| AuditReader { store })
     }
 
+    /// The database it reads (the API keys live there too).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
     pub async fn query(&self, filter: &AuditFilter) -> Result<Page, StoreError> {
         self.store.query(filter).await
     }

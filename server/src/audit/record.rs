@@ -31,10 +31,14 @@ pub enum AuditEvent {
     LlmCall,
     /// A proxied request refused by a guard.
     LlmGuard,
+    /// An API key was made (SPEC §14).
+    ApiKeyCreated,
+    /// An API key was revoked.
+    ApiKeyRevoked,
 }
 
 impl AuditEvent {
-    pub const ALL: [AuditEvent; 10] = [
+    pub const ALL: [AuditEvent; 12] = [
         AuditEvent::ToolCall,
         AuditEvent::Broadcast,
         AuditEvent::ListTools,
@@ -45,6 +49,8 @@ impl AuditEvent {
         AuditEvent::ConfigReload,
         AuditEvent::LlmCall,
         AuditEvent::LlmGuard,
+        AuditEvent::ApiKeyCreated,
+        AuditEvent::ApiKeyRevoked,
     ];
 
     /// The JSON and database spelling.
@@ -60,6 +66,8 @@ impl AuditEvent {
             AuditEvent::ConfigReload => "config_reload",
             AuditEvent::LlmCall => "llm_call",
             AuditEvent::LlmGuard => "llm_guard",
+            AuditEvent::ApiKeyCreated => "api_key_created",
+            AuditEvent::ApiKeyRevoked => "api_key_revoked",
         }
     }
 

@@ -70,13 +70,24 @@ pub enum AuthError {
     InvalidClaim(&'static str),
     #[error("signing keys are not loaded yet")]
     KeysUnavailable,
+    #[error("unknown API key")]
+    UnknownApiKey,
+    #[error("revoked API key")]
+    RevokedApiKey,
+    #[error("expired API key")]
+    ExpiredApiKey,
+    #[error("API keys cannot be checked: the audit database is unavailable")]
+    ApiKeysUnavailable,
 }
 
 impl AuthError {
     /// Not the caller's fault: answer 503 `auth_unavailable`, not 401 (which would send MCP
     /// clients into an OAuth flow against an issuer that is down).
     pub fn is_unavailable(&self) -> bool {
-        matches!(self, AuthError::KeysUnavailable)
+        matches!(
+            self,
+            AuthError::KeysUnavailable | AuthError::ApiKeysUnavailable
+        )
     }
 
     /// A short, bounded name of the reason: a metric label (never the token or a claim).
@@ -95,6 +106,10 @@ impl AuthError {
             AuthError::WrongAudience => "wrong_audience",
             AuthError::MissingClaim(_) | AuthError::InvalidClaim(_) => "bad_claims",
             AuthError::KeysUnavailable => "keys_unavailable",
+            AuthError::UnknownApiKey => "unknown_api_key",
+            AuthError::RevokedApiKey => "revoked_api_key",
+            AuthError::ExpiredApiKey => "expired_api_key",
+            AuthError::ApiKeysUnavailable => "api_keys_unavailable",
         }
     }
 

@@ -13,6 +13,8 @@
 //!   MCP clients against an issuer that is not there.
 //! - The credential may also come as `x-api-key: <token>` (what the Anthropic SDKs send
 //!   with an API key), when there is no `Authorization` header.
+//! - A credential starting `mcpgw_` is one of the gateway's API keys (`keys`), looked up in
+//!   the audit database; any other is a JWT of the issuer.
 //! - Under `/anthropic/` refusals are in the Anthropic API's error shape (its SDKs read
 //!   nothing else), with the same statuses and headers.
 //!
@@ -136,6 +138,8 @@ struct Inner {
     root_challenges: [Option<HeaderValue>; 2],
     mcp_challenges: [Option<HeaderValue>; 2],
     failure_hook: Option<AuthFailureHook>,
+    /// The API keys; `None` without an audit database (a key is then refused as 503).
+    keys: Option<crate::keys::KeyStore>,
 }
 
 #[derive(Clone)]
@@ -175,6 +179,15 @@ impl AuthState {
         let authenticator = Authenticator::from_settings(settings, AuthnOptions::default())?;
         authenticator.start(shutdown);
         Ok(Self::enabled(authenticator, &settings.public_url))
+    }
+
+    /// Accept the API keys of `keys` as credentials.
+    pub fn with_keys(self, keys: crate::keys::KeyStore) -> AuthState {
+        let mut inner = (*self.inner).clone();
+        inner.keys = Some(keys);
+        AuthState {
+            inner: Arc::new(inner),
+        }
     }
 
     /// Call `hook` for every 401 (the audit layer records `auth_failure` events with it).
@@ -221,6 +234,7 @@ impl AuthState {
                 mcp_challenges: challenges(ResourceDocument::Mcp),
                 public_url,
                 failure_hook: None,
+                keys: None,
             }),
         }
     }
@@ -230,12 +244,16 @@ impl AuthState {
         let path = request.uri().path();
         if reason.is_unavailable() {
             // The background refresh logs why at WARN; one line per request would flood.
-            tracing::debug!(%path, "request refused: the token issuer's keys are not loaded");
-            let mut response = ApiError::AuthUnavailable(
-                "authentication is not available yet (the token issuer cannot be reached); retry shortly"
-                    .to_owned(),
-            )
-            .into_response();
+            tracing::debug!(%path, %reason, "request refused: authentication is unavailable");
+            let message = match reason {
+                AuthError::ApiKeysUnavailable => {
+                    "API keys cannot be checked now (the audit database is unavailable); retry shortly"
+                }
+                _ => {
+                    "authentication is not available yet (the token issuer cannot be reached); retry shortly"
+                }
+            };
+            let mut response = ApiError::AuthUnavailable(message.to_owned()).into_response();
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
@@ -353,6 +371,11 @@ pub async fn admit(state: &AuthState, mut request: Request) -> Result<Request, R
     // Without keys even a request with no token gets 503: a 401 would send the client to an
     // issuer that cannot be reached.
     let result = match credential(request.headers()) {
+        // API keys need the database, not the issuer.
+        Ok(token) if crate::keys::secret::looks_like_key(token) => match &state.inner.keys {
+            Some(keys) => keys.authenticate(token).await,
+            None => Err(AuthError::ApiKeysUnavailable),
+        },
         _ if !authenticator.is_ready() => Err(AuthError::KeysUnavailable),
         Ok(token) => authenticator.authenticate(token).await,
         Err(reason) => Err(reason),

@@ -290,6 +290,40 @@ async fn credentials_go_in_either_header_and_refusals_are_in_anthropics_shape() 
     .await;
     assert_eq!(by_key[0]["ok"], true, "{by_key:#?}");
 
+    // A gateway API key, as ANTHROPIC_API_KEY: the caller is its maker.
+    let made: Value = reqwest::Client::new()
+        .post(format!("{}/api/keys", proxy.gateway.base))
+        .bearer_auth(&token)
+        .json(&json!({"name": "claude code"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = made["key"].as_str().expect("a key");
+    let by_gateway_key = sdk(
+        &proxy,
+        key,
+        true,
+        json!([{"op": "create", "model": "claude-haiku-4-5"}]),
+    )
+    .await;
+    assert_eq!(by_gateway_key[0]["ok"], true, "{by_gateway_key:#?}");
+    let records = proxy.wait_for_records(2).await;
+    assert_eq!(records[0]["auth"], "jwt");
+    assert_eq!(records[1]["auth"], "api_key");
+    assert_eq!(records[1]["key_id"], made["id"]);
+    assert_eq!(records[1]["user"], "testuser");
+    // Only the gateway's key went upstream.
+    assert!(
+        proxy
+            .upstream
+            .seen()
+            .iter()
+            .all(|s| s.api_key.as_deref() == Some(GATEWAY_KEY))
+    );
+
     // A token of another issuer, and one that is not a token.
     let stranger = KeycloakLike::start();
     let foreign = stranger.password_token("testuser", "testpass").await;
@@ -325,8 +359,8 @@ async fn credentials_go_in_either_header_and_refusals_are_in_anthropics_shape() 
     let body: Value = answer.json().await.unwrap();
     assert_eq!(body["type"], "error");
     assert_eq!(body["error"]["type"], "authentication_error");
-    // Only the good request went upstream.
-    assert_eq!(proxy.upstream.seen().len(), 1);
+    // Only the good requests went upstream.
+    assert_eq!(proxy.upstream.seen().len(), 2);
 }
 
 #[tokio::test]

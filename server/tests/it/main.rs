@@ -5,6 +5,7 @@ mod common;
 
 mod accounted;
 mod anthropic;
+mod api_keys;
 mod audit;
 mod auth;
 mod bad_bodies;

@@ -20,6 +20,7 @@ pub mod bodies;
 pub mod config_view;
 pub mod extract;
 pub mod invoke;
+pub mod keys;
 pub mod outcome;
 pub mod request_id;
 pub mod servers;
@@ -45,5 +46,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/mcp/invoke-broadcast", post(invoke::broadcast))
         // Admin only (checked in the handler).
         .route("/config", get(config_view::show))
+        .route("/api/keys", get(keys::list).post(keys::create))
+        .route("/api/keys/{id}", axum::routing::delete(keys::revoke))
         .with_state(gateway)
 }
