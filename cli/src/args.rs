@@ -127,6 +127,9 @@ pub enum Command {
         #[arg(long)]
         follow: bool,
     },
+    /// API keys, for scripts and clients that cannot log in (they stand for you)
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Configuration files
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -156,6 +159,25 @@ pub enum ToolsCommand {
         #[arg(long)]
         filter: Option<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Make a key; it is printed once, and kept by the gateway only as a digest
+    Create {
+        /// What the key is for (shown in listings)
+        name: String,
+        /// A role the key carries (repeatable; one of yours) [default: all your roles]
+        #[arg(long = "role", value_name = "ROLE")]
+        roles: Vec<String>,
+        /// How long it is valid: 30d, 12h, 90m, 45s [default: until revoked]
+        #[arg(long, value_name = "DURATION")]
+        expires: Option<String>,
+    },
+    /// Your keys (an admin sees every key)
+    List,
+    /// Revoke a key at once
+    Revoke { id: String },
 }
 
 #[derive(Debug, Subcommand)]

@@ -136,6 +136,10 @@ impl Gateway {
         self.send(Method::POST, path, Some(body))
     }
 
+    pub fn delete(&self, path: &str) -> Result<Value, Failure> {
+        self.send(Method::DELETE, path, None)
+    }
+
     fn send(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Value, Failure> {
         self.runtime.block_on(async {
             let unreachable = || Failure::Unreachable {

@@ -2,11 +2,13 @@
 
 use std::io::Write;
 
-use crate::args::{Cli, Command, ConfigCommand, ServersCommand, ToolArguments, ToolsCommand};
+use crate::args::{
+    Cli, Command, ConfigCommand, KeysCommand, ServersCommand, ToolArguments, ToolsCommand,
+};
 use crate::client::{Failure, Gateway};
 use crate::credentials::Credentials;
 use crate::store::Store;
-use crate::{audit, calls, doctor, exit, login, output, read};
+use crate::{audit, calls, doctor, exit, keys, login, output, read};
 
 /// Run `cli`, writing results to `out` and problems to `err`; the exit code.
 pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
@@ -50,6 +52,13 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
         Command::Health => read::health(&gateway, format, out),
         Command::Whoami => read::whoami(&gateway, format, out),
         Command::Servers(ServersCommand::List) => read::servers_list(&gateway, format, out),
+        Command::Keys(KeysCommand::Create {
+            name,
+            roles,
+            expires,
+        }) => keys::create(&gateway, name, roles, expires.as_deref(), format, out),
+        Command::Keys(KeysCommand::List) => keys::list_keys(&gateway, format, out),
+        Command::Keys(KeysCommand::Revoke { id }) => keys::revoke(&gateway, id, format, out),
         Command::Servers(ServersCommand::Info { name }) => {
             read::servers_info(&gateway, name, format, out)
         }

@@ -11,6 +11,7 @@ mod commands;
 mod credentials;
 mod doctor;
 mod exit;
+mod keys;
 mod login;
 mod oidc;
 mod output;

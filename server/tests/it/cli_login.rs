@@ -616,3 +616,46 @@ async fn on_a_terminal_the_password_is_prompted_for_and_a_bare_login_opens_the_b
     assert!(said.contains("Sign in in your browser"), "{said}");
     assert!(issuer.grants().await == ["password"], "no grant yet");
 }
+
+#[tokio::test]
+async fn keys_are_made_listed_used_and_revoked_from_the_command_line() {
+    let issuer = KeycloakLike::start();
+    let gateway = gateway_for(&issuer, &[]).await;
+    let user = Mcpgw::new(&gateway.base);
+    assert_eq!(password_login(&user, "testuser", "testpass").await.code, 0);
+
+    let made = user
+        .run(&["--output", "json", "keys", "create", "ci", "--role", "user", "--expires", "1d"])
+        .await;
+    assert_eq!(made.code, 0, "{}", made.err);
+    let made = made.json();
+    let key = made["key"].as_str().expect("the key").to_owned();
+    let id = made["id"].as_str().unwrap().to_owned();
+    assert_eq!(made["roles"], serde_json::json!(["user"]));
+    assert!(made["expires_at"].is_string());
+
+    // More roles than the user holds: the gateway's 403 is exit 3.
+    let refused = user.run(&["keys", "create", "x", "--role", "admin"]).await;
+    assert_eq!(refused.code, 3, "{}", refused.err);
+    assert!(refused.err.contains("you do not have the role admin"), "{}", refused.err);
+
+    // The key works as a token, for another user of the CLI with no login of its own.
+    let script = Mcpgw::new(&gateway.base);
+    let whoami = script.run(&["--token", &key, "--output", "json", "whoami"]).await;
+    assert_eq!(whoami.code, 0, "{}", whoami.err);
+    assert_eq!(whoami.json()["user"], "testuser");
+
+    let listed = user.run(&["--output", "table", "keys", "list"]).await;
+    assert_eq!(listed.code, 0, "{}", listed.err);
+    assert!(listed.out.starts_with("ID"), "{}", listed.out);
+    assert!(listed.out.contains(&id) && listed.out.contains("active"), "{}", listed.out);
+    assert!(!listed.out.contains(&key));
+
+    let revoked = user.run(&["--output", "json", "keys", "revoke", &id]).await;
+    assert_eq!(revoked.code, 0, "{}", revoked.err);
+    assert_eq!(revoked.json()["state"], "revoked");
+    let after = script.run(&["--token", &key, "whoami"]).await;
+    assert_eq!(after.code, 3, "{}", after.err);
+    let unknown = user.run(&["keys", "revoke", "no-such-key"]).await;
+    assert_eq!(unknown.code, 1, "{}", unknown.err);
+}
