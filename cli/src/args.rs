@@ -130,6 +130,9 @@ pub enum Command {
     /// API keys, for scripts and clients that cannot log in (they stand for you)
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Your own Anthropic key, used for your requests through the gateway's proxy
+    #[command(subcommand)]
+    Llm(LlmCommand),
     /// Configuration files
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -178,6 +181,16 @@ pub enum KeysCommand {
     List,
     /// Revoke a key at once
     Revoke { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LlmCommand {
+    /// Store your Anthropic key (read from stdin), encrypted by the gateway
+    SetKey,
+    /// Whether you have stored one, and when (never the key)
+    Key,
+    /// Forget your key: the gateway's own serves your requests again
+    RemoveKey,
 }
 
 #[derive(Debug, Subcommand)]

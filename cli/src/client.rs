@@ -136,6 +136,10 @@ impl Gateway {
         self.send(Method::POST, path, Some(body))
     }
 
+    pub fn put(&self, path: &str, body: &Value) -> Result<Value, Failure> {
+        self.send(Method::PUT, path, Some(body))
+    }
+
     pub fn delete(&self, path: &str) -> Result<Value, Failure> {
         self.send(Method::DELETE, path, None)
     }

@@ -3,7 +3,8 @@
 use std::io::Write;
 
 use crate::args::{
-    Cli, Command, ConfigCommand, KeysCommand, ServersCommand, ToolArguments, ToolsCommand,
+    Cli, Command, ConfigCommand, KeysCommand, LlmCommand, ServersCommand, ToolArguments,
+    ToolsCommand,
 };
 use crate::client::{Failure, Gateway};
 use crate::credentials::Credentials;
@@ -58,6 +59,9 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
             expires,
         }) => keys::create(&gateway, name, roles, expires.as_deref(), format, out),
         Command::Keys(KeysCommand::List) => keys::list_keys(&gateway, format, out),
+        Command::Llm(LlmCommand::SetKey) => keys::set_llm_key(&gateway, format, out),
+        Command::Llm(LlmCommand::Key) => keys::llm_key(&gateway, format, out),
+        Command::Llm(LlmCommand::RemoveKey) => keys::remove_llm_key(&gateway, format, out),
         Command::Keys(KeysCommand::Revoke { id }) => keys::revoke(&gateway, id, format, out),
         Command::Servers(ServersCommand::Info { name }) => {
             read::servers_info(&gateway, name, format, out)

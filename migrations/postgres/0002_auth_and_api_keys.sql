@@ -1,4 +1,5 @@
--- How each caller authenticated (SPEC §14), and the gateway's API keys.
+-- How each caller authenticated (SPEC §14), the gateway's API keys, and users' own
+-- upstream keys.
 -- `auth`: 'jwt', 'api_key' or 'none'; `key_id`: the API key used. Both NULL in records
 -- written before, and for unknown callers (their hashes never included them).
 ALTER TABLE audit_log ADD COLUMN auth TEXT;
@@ -19,3 +20,11 @@ CREATE TABLE api_keys (
 );
 
 CREATE INDEX api_keys_owner ON api_keys (owner, created_at);
+
+-- Users' own upstream (Anthropic) keys, sealed with AES-256-GCM under
+-- GATEWAY_ENCRYPTION_KEY: base64 of nonce, ciphertext and tag. One per user.
+CREATE TABLE llm_keys (
+    owner       TEXT        NOT NULL PRIMARY KEY,
+    sealed      TEXT        NOT NULL,
+    updated_at  TIMESTAMPTZ NOT NULL
+);

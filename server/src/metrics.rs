@@ -82,6 +82,7 @@ pub fn route_of(path: &str) -> &'static str {
         "/config" => "/config",
         "/whoami" => "/whoami",
         "/api/keys" => "/api/keys",
+        "/api/llm/key" => "/api/llm/key",
         _ if path.starts_with("/api/keys/") => "/api/keys/{id}",
         _ if path.starts_with("/tools/") && path.ends_with("/invoke") => {
             "/tools/{tool_name}/invoke"

@@ -35,10 +35,14 @@ pub enum AuditEvent {
     ApiKeyCreated,
     /// An API key was revoked.
     ApiKeyRevoked,
+    /// A user stored their own upstream (Anthropic) key.
+    LlmKeySet,
+    /// A user removed it.
+    LlmKeyRemoved,
 }
 
 impl AuditEvent {
-    pub const ALL: [AuditEvent; 12] = [
+    pub const ALL: [AuditEvent; 14] = [
         AuditEvent::ToolCall,
         AuditEvent::Broadcast,
         AuditEvent::ListTools,
@@ -51,6 +55,8 @@ impl AuditEvent {
         AuditEvent::LlmGuard,
         AuditEvent::ApiKeyCreated,
         AuditEvent::ApiKeyRevoked,
+        AuditEvent::LlmKeySet,
+        AuditEvent::LlmKeyRemoved,
     ];
 
     /// The JSON and database spelling.
@@ -68,6 +74,8 @@ impl AuditEvent {
             AuditEvent::LlmGuard => "llm_guard",
             AuditEvent::ApiKeyCreated => "api_key_created",
             AuditEvent::ApiKeyRevoked => "api_key_revoked",
+            AuditEvent::LlmKeySet => "llm_key_set",
+            AuditEvent::LlmKeyRemoved => "llm_key_removed",
         }
     }
 

@@ -98,6 +98,11 @@ const ENV_REFERENCE: &[(&str, &str, &str)] = &[
         "Audit database: sqlite://PATH or postgresql://USER:PASSWORD@HOST/DB.",
     ),
     (
+        "GATEWAY_ENCRYPTION_KEY",
+        "(unset: users cannot store their own upstream keys)",
+        "32 random bytes, base64 or 64 hex digits (openssl rand -base64 32): encrypts the Anthropic keys users store (AES-256-GCM). Keep it secret; changing it makes stored keys unreadable.",
+    ),
+    (
         "AUDIT_LOG_FILE",
         "audit.json",
         "Audit file, JSON lines, rotated daily to AUDIT_LOG_FILE.YYYY-MM-DD.",

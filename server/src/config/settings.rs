@@ -153,6 +153,8 @@ pub struct Settings {
     pub jwt_leeway: Duration,
     /// `sqlite://…` or `postgres(ql)://…`.
     pub database_url: Secret,
+    /// `GATEWAY_ENCRYPTION_KEY`: seals users' own upstream keys; `None` when unset.
+    pub encryption_key: Option<crate::keys::sealed::SealingKey>,
     pub audit_log_file: PathBuf,
     pub audit_to_stdout: bool,
     /// A tracing filter (`info`, `info,rmcp=warn`).
@@ -280,6 +282,11 @@ impl Settings {
                 "must start with sqlite:, postgres:// or postgresql://",
             );
         }
+        let encryption_key = reader.value("GATEWAY_ENCRYPTION_KEY").and_then(|text| {
+            crate::keys::sealed::SealingKey::parse(&text)
+                .map_err(|why| reader.problem("GATEWAY_ENCRYPTION_KEY", why))
+                .ok()
+        });
         let upstream_client = match reader
             .text("GATEWAY_UPSTREAM_CLIENT")
             .to_ascii_lowercase()
@@ -338,6 +345,7 @@ impl Settings {
                 reader.number::<u64>("JWT_LEEWAY_SECONDS", "a whole number of seconds"),
             ),
             database_url: Secret::new(database_url),
+            encryption_key,
             audit_log_file: PathBuf::from(reader.text("AUDIT_LOG_FILE")),
             audit_to_stdout: reader.flag("AUDIT_TO_STDOUT"),
             log_level: reader.text("LOG_LEVEL"),

@@ -11,7 +11,8 @@
 //! 3. the caller may use it (an authorization rule allows `llm:<model>`, else 403);
 //! 4. no guard matches its text (else 400 "request blocked by policy", `llm_guard`);
 //! 5. the caller's budgets have room (else 429 with `retry-after`, `rate_limited`);
-//! 6. the gateway's upstream key can be read (else 502);
+//! 6. the upstream key can be read: the caller's own, stored sealed (`/api/llm/key`), else
+//!    the gateway's (else 502);
 //!
 //! then [`relay`] sends it and accounts for it. Counting tokens skips the guards and
 //! budgets: it sends nothing to a model and uses no tokens.
@@ -32,7 +33,7 @@ use crate::audit::{AuditEvent, AuditRecord, AuditStatus};
 use crate::config::Secret;
 use crate::gateway::Gateway;
 use crate::llm::policy::resource_name;
-use crate::llm::relay::{Accounting, Endpoint, relay};
+use crate::llm::relay::{Accounting, Endpoint, Exchange, relay};
 use crate::llm::request::MessagesRequest;
 use crate::llm::{LlmError, LlmPolicy};
 use crate::principal::{RequestContext, Transport};
@@ -72,8 +73,61 @@ fn policy_of(gateway: &Gateway) -> Result<Arc<LlmPolicy>, LlmError> {
     })
 }
 
+/// Whose key a request goes upstream with (the `llm_call` record's `details.upstream_key`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeySource {
+    /// The caller's own, stored with `PUT /api/llm/key`.
+    User,
+    Gateway,
+}
+
+impl KeySource {
+    fn as_str(self) -> &'static str {
+        match self {
+            KeySource::User => "user",
+            KeySource::Gateway => "gateway",
+        }
+    }
+}
+
+/// The key for `user`'s requests: their own when they stored one (and the gateway can open
+/// it), else the gateway's.
+async fn upstream_key(
+    gateway: &Gateway,
+    policy: &LlmPolicy,
+    user: &str,
+) -> Result<(Secret, KeySource), LlmError> {
+    let settings = gateway.settings();
+    if let (true, Some(sealing), Some(reader)) = (
+        settings.auth_enabled,
+        settings.encryption_key.as_ref(),
+        gateway.audit().reader(),
+    ) {
+        let store = crate::keys::KeyStore::new(reader.store().clone());
+        match store.sealed(user).await {
+            Ok(Some((sealed, _))) => {
+                return sealing.open(user, &sealed).map(|key| (key, KeySource::User)).map_err(|error| {
+                    tracing::warn!(%error, user, "a stored upstream key cannot be opened");
+                    LlmError::Upstream(
+                        "your stored Anthropic key cannot be read; store it again (mcpgw llm set-key)".into(),
+                    )
+                });
+            }
+            Ok(None) => {}
+            Err(error) => {
+                // Not the gateway's key instead: the user asked for theirs to be used.
+                tracing::warn!(%error, "stored upstream keys cannot be read: the audit database is unavailable");
+                return Err(LlmError::Unavailable(
+                    "stored keys cannot be read now; retry shortly".into(),
+                ));
+            }
+        }
+    }
+    gateway_key(policy).map(|key| (key, KeySource::Gateway))
+}
+
 /// The gateway's upstream key, read now (a rotated secret is picked up at once).
-fn upstream_key(policy: &LlmPolicy) -> Result<Secret, LlmError> {
+fn gateway_key(policy: &LlmPolicy) -> Result<Secret, LlmError> {
     let unavailable = || LlmError::Upstream("the gateway has no key for the upstream API".into());
     let Some(reference) = &policy.upstream.api_key else {
         tracing::warn!("llm.anthropic.api_key_ref is not set: no request can be sent upstream");
@@ -161,8 +215,8 @@ async fn proxy(gateway: Arc<Gateway>, request: Request, endpoint: Endpoint) -> R
             return refuse(error, record);
         }
     }
-    let key = match upstream_key(&policy) {
-        Ok(key) => key,
+    let (key, source) = match upstream_key(&gateway, &policy, &ctx.principal.user).await {
+        Ok(found) => found,
         Err(error) => {
             let mut record =
                 AuditRecord::for_request(&ctx, AuditEvent::LlmCall, AuditStatus::Error)
@@ -176,10 +230,13 @@ async fn proxy(gateway: Arc<Gateway>, request: Request, endpoint: Endpoint) -> R
         Arc::clone(&gateway),
         Arc::clone(&policy),
         &ctx,
-        model,
-        endpoint,
-        request.stream,
-        parameters,
+        Exchange {
+            model,
+            endpoint,
+            stream: request.stream,
+            parameters,
+            key_source: source.as_str(),
+        },
     );
     relay(
         gateway.llm_client(),
@@ -223,8 +280,8 @@ async fn models(State(gateway): State<Arc<Gateway>>, request: Request) -> Respon
         Ok(policy) => policy,
         Err(error) => return error.into_response(),
     };
-    let key = match upstream_key(&policy) {
-        Ok(key) => key,
+    let key = match upstream_key(&gateway, &policy, &ctx.principal.user).await {
+        Ok((key, _)) => key,
         Err(error) => return error.into_response(),
     };
     let mut url = format!("{}/v1/models", policy.upstream.base_url);

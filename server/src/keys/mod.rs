@@ -9,6 +9,7 @@
 //! The REST routes are `http::keys_api`; authentication calls [`KeyStore::authenticate`]
 //! for a credential that [`secret::looks_like_key`].
 
+pub mod sealed;
 pub mod secret;
 pub mod store;
 

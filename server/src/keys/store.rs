@@ -1,6 +1,7 @@
-//! `api_keys` in the audit database (Postgres or SQLite, the same pools as the audit log):
-//! keys kept as digests, looked up on every request that presents one, so that a
-//! revocation holds at once on every gateway sharing the database.
+//! `api_keys` and `llm_keys` in the audit database (Postgres or SQLite, the same pools as
+//! the audit log): API keys kept as digests, looked up on every request that presents one,
+//! so that a revocation holds at once on every gateway sharing the database; users' own
+//! upstream keys kept sealed (`sealed`).
 
 use chrono::{DateTime, Utc};
 use sqlx::Row;
@@ -127,6 +128,85 @@ impl KeyStore {
             }
         }
         self.by_id(id).await
+    }
+
+    /// Keep `owner`'s sealed upstream key (replacing one kept before).
+    pub async fn put_sealed(
+        &self,
+        owner: &str,
+        sealed: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        match &self.store {
+            Store::Postgres(pool) => {
+                sqlx::query(
+                    "INSERT INTO llm_keys (owner, sealed, updated_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (owner) DO UPDATE SET sealed = EXCLUDED.sealed, updated_at = EXCLUDED.updated_at",
+                )
+                .bind(owner)
+                .bind(sealed)
+                .bind(now)
+                .execute(pool)
+                .await?;
+            }
+            Store::Sqlite(pool) => {
+                sqlx::query(
+                    "INSERT INTO llm_keys (owner, sealed, updated_at) VALUES (?, ?, ?) \
+                     ON CONFLICT (owner) DO UPDATE SET sealed = excluded.sealed, updated_at = excluded.updated_at",
+                )
+                .bind(owner)
+                .bind(sealed)
+                .bind(format_timestamp(&now))
+                .execute(pool)
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `owner`'s sealed upstream key and when it was stored.
+    pub async fn sealed(&self, owner: &str) -> Result<Option<(String, DateTime<Utc>)>, StoreError> {
+        match &self.store {
+            Store::Postgres(pool) => Ok(sqlx::query_as::<_, (String, DateTime<Utc>)>(
+                "SELECT sealed, updated_at FROM llm_keys WHERE owner = $1",
+            )
+            .bind(owner)
+            .fetch_optional(pool)
+            .await?),
+            Store::Sqlite(pool) => {
+                let row = sqlx::query_as::<_, (String, String)>(
+                    "SELECT sealed, updated_at FROM llm_keys WHERE owner = ?",
+                )
+                .bind(owner)
+                .fetch_optional(pool)
+                .await?;
+                row.map(|(sealed, at)| {
+                    DateTime::parse_from_rfc3339(&at)
+                        .map(|t| (sealed, t.with_timezone(&Utc)))
+                        .map_err(|_| {
+                            StoreError::Config("llm_keys.updated_at: not an RFC 3339 time".into())
+                        })
+                })
+                .transpose()
+            }
+        }
+    }
+
+    /// Forget `owner`'s upstream key; whether there was one.
+    pub async fn remove_sealed(&self, owner: &str) -> Result<bool, StoreError> {
+        let removed = match &self.store {
+            Store::Postgres(pool) => sqlx::query("DELETE FROM llm_keys WHERE owner = $1")
+                .bind(owner)
+                .execute(pool)
+                .await?
+                .rows_affected(),
+            Store::Sqlite(pool) => sqlx::query("DELETE FROM llm_keys WHERE owner = ?")
+                .bind(owner)
+                .execute(pool)
+                .await?
+                .rows_affected(),
+        };
+        Ok(removed > 0)
     }
 
     async fn one(&self, column: &'static str, value: &str) -> Result<Option<ApiKey>, StoreError> {

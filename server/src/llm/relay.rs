@@ -82,8 +82,21 @@ pub struct Accounting {
     model: String,
     endpoint: Endpoint,
     stream: bool,
+    /// `user` or `gateway`: whose key went upstream.
+    key_source: &'static str,
     started: Instant,
     usage: Usage,
+}
+
+/// What the accounting of a request needs to know of it.
+pub struct Exchange<'a> {
+    pub model: &'a str,
+    pub endpoint: Endpoint,
+    pub stream: bool,
+    /// The audit record's `parameters` (without the conversation unless `log_prompts`).
+    pub parameters: Value,
+    /// `user` or `gateway`: whose key goes upstream.
+    pub key_source: &'static str,
 }
 
 impl Accounting {
@@ -91,22 +104,20 @@ impl Accounting {
         gateway: Arc<Gateway>,
         policy: Arc<LlmPolicy>,
         ctx: &RequestContext,
-        model: &str,
-        endpoint: Endpoint,
-        stream: bool,
-        parameters: Value,
+        exchange: Exchange<'_>,
     ) -> Accounting {
         let mut record = AuditRecord::for_request(ctx, AuditEvent::LlmCall, AuditStatus::Success);
-        record.tool = Some(super::policy::resource_name(model));
-        record.parameters = parameters;
+        record.tool = Some(super::policy::resource_name(exchange.model));
+        record.parameters = exchange.parameters;
         Accounting {
             gateway,
             policy,
             record,
             user: ctx.principal.user.clone(),
-            model: model.to_owned(),
-            endpoint,
-            stream,
+            model: exchange.model.to_owned(),
+            endpoint: exchange.endpoint,
+            stream: exchange.stream,
+            key_source: exchange.key_source,
             started: Instant::now(),
             usage: Usage::default(),
         }
@@ -119,6 +130,7 @@ impl Accounting {
         if self.endpoint == Endpoint::CountTokens {
             details["endpoint"] = Value::from("count_tokens");
         }
+        details["upstream_key"] = Value::from(self.key_source);
         self.record.status = outcome.status;
         self.record.error = outcome
             .error

@@ -28,10 +28,14 @@ struct Proxy {
 /// forwarding `claude-*` to the fake upstream with a 3 s timeout; `llm_extra` is appended
 /// to the `llm:` section.
 async fn proxy(llm_extra: &str) -> Proxy {
-    proxy_with_timeout(3, llm_extra).await
+    proxy_with(3, llm_extra, &[]).await
 }
 
 async fn proxy_with_timeout(timeout_s: u64, llm_extra: &str) -> Proxy {
+    proxy_with(timeout_s, llm_extra, &[]).await
+}
+
+async fn proxy_with(timeout_s: u64, llm_extra: &str, extra_env: &[(&'static str, &str)]) -> Proxy {
     let issuer = KeycloakLike::start();
     let upstream = FakeAnthropic::start().await;
     let yaml = format!(
@@ -42,6 +46,7 @@ async fn proxy_with_timeout(timeout_s: u64, llm_extra: &str) -> Proxy {
     );
     let mut env = issuer.gateway_env();
     env.push(("TEST_ANTHROPIC_KEY", GATEWAY_KEY.to_owned()));
+    env.extend(extra_env.iter().map(|(k, v)| (*k, v.to_string())));
     let gateway = GatewayProcess::start(&yaml, &env).await;
     issuer.wait_trusted_by(&gateway.base).await;
     Proxy {
@@ -190,7 +195,8 @@ async fn messages_json_and_streamed_reach_the_upstream_with_the_gateways_key_and
             json!({"model": "claude-haiku-4-5", "stream": stream,
                    "input_tokens": INPUT_TOKENS, "output_tokens": OUTPUT_TOKENS,
                    "cache_creation_input_tokens": CACHE_CREATION_TOKENS,
-                   "cache_read_input_tokens": CACHE_READ_TOKENS, "stop_reason": "end_turn"})
+                   "cache_read_input_tokens": CACHE_READ_TOKENS, "stop_reason": "end_turn",
+                   "upstream_key": "gateway"})
         );
         assert!(record["parameters"].get("messages").is_none(), "{record}");
         assert_eq!(record["parameters"]["model"], "claude-haiku-4-5");
@@ -547,4 +553,149 @@ async fn without_an_llm_section_the_proxy_answers_404_in_anthropics_shape() {
     let body: Value = answer.json().await.unwrap();
     assert_eq!(body["type"], "error");
     assert_eq!(body["error"]["type"], "not_found_error");
+}
+
+/// A user's own key, sealed at rest, replaces the gateway's for that user's requests only.
+#[tokio::test]
+async fn a_users_own_key_goes_upstream_for_them_and_is_never_shown_again() {
+    const USER_KEY: &str = "sk-ant-api03-users-own-key-7Qx";
+    // 32 bytes, base64.
+    let sealing = "q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA=";
+    let proxy = proxy_with(3, "", &[("GATEWAY_ENCRYPTION_KEY", sealing)]).await;
+    let user = proxy.token("testuser").await;
+    let admin = proxy.token("admin").await;
+    let client = reqwest::Client::new();
+    let key_url = format!("{}/api/llm/key", proxy.gateway.base);
+
+    let stored: Value = client
+        .put(&key_url)
+        .bearer_auth(&user)
+        .json(&json!({"key": USER_KEY}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stored["set"], true, "{stored}");
+    let shown = client
+        .get(&key_url)
+        .bearer_auth(&user)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        shown.contains("\"set\":true") && !shown.contains(USER_KEY),
+        "{shown}"
+    );
+
+    let results = sdk(
+        &proxy,
+        &user,
+        false,
+        json!([{"op": "create", "model": "claude-haiku-4-5"}]),
+    )
+    .await;
+    assert_eq!(results[0]["ok"], true, "{results:#?}");
+    let by_admin = sdk(
+        &proxy,
+        &admin,
+        false,
+        json!([{"op": "create", "model": "claude-haiku-4-5"}]),
+    )
+    .await;
+    assert_eq!(by_admin[0]["ok"], true);
+    let seen = proxy.upstream.seen();
+    assert_eq!(
+        seen[0].api_key.as_deref(),
+        Some(USER_KEY),
+        "testuser's own key"
+    );
+    assert_eq!(
+        seen[1].api_key.as_deref(),
+        Some(GATEWAY_KEY),
+        "admin has none: the gateway's"
+    );
+
+    // Removed: the gateway's key serves testuser again.
+    let removed: Value = client
+        .delete(&key_url)
+        .bearer_auth(&user)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(removed["set"], false);
+    sdk(
+        &proxy,
+        &user,
+        false,
+        json!([{"op": "create", "model": "claude-haiku-4-5"}]),
+    )
+    .await;
+    assert_eq!(
+        proxy.upstream.seen()[2].api_key.as_deref(),
+        Some(GATEWAY_KEY)
+    );
+
+    let records = proxy.wait_for_records(3).await;
+    let sources: Vec<&str> = records
+        .iter()
+        .map(|r| r["details"]["upstream_key"].as_str().unwrap())
+        .collect();
+    assert_eq!(sources, ["user", "gateway", "gateway"]);
+    // Neither key anywhere: audit (with its llm_key_set / _removed records), log, database.
+    let audit = std::fs::read_to_string(proxy.gateway.audit_file()).unwrap();
+    assert!(audit.contains("\"llm_key_set\"") && audit.contains("\"llm_key_removed\""));
+    for secret in [USER_KEY, GATEWAY_KEY] {
+        assert!(!audit.contains(secret), "{secret} in the audit");
+        assert!(!proxy.gateway.log().contains(secret), "{secret} in the log");
+    }
+    // At rest it is sealed: store it again and read the raw row.
+    client
+        .put(&key_url)
+        .bearer_auth(&user)
+        .json(&json!({"key": USER_KEY}))
+        .send()
+        .await
+        .unwrap();
+    let database = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        proxy.gateway.database_path().display()
+    ))
+    .await
+    .unwrap();
+    let (sealed,): (String,) =
+        sqlx::query_as("SELECT sealed FROM llm_keys WHERE owner = 'testuser'")
+            .fetch_one(&database)
+            .await
+            .unwrap();
+    assert!(!sealed.contains("sk-ant"), "{sealed}");
+}
+
+#[tokio::test]
+async fn without_an_encryption_key_users_cannot_store_keys() {
+    let proxy = proxy("").await;
+    let user = proxy.token("testuser").await;
+    let answer = reqwest::Client::new()
+        .put(format!("{}/api/llm/key", proxy.gateway.base))
+        .bearer_auth(&user)
+        .json(&json!({"key": "sk-ant-x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 400);
+    let body: Value = answer.json().await.unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("GATEWAY_ENCRYPTION_KEY"),
+        "{body}"
+    );
 }

@@ -625,7 +625,17 @@ async fn keys_are_made_listed_used_and_revoked_from_the_command_line() {
     assert_eq!(password_login(&user, "testuser", "testpass").await.code, 0);
 
     let made = user
-        .run(&["--output", "json", "keys", "create", "ci", "--role", "user", "--expires", "1d"])
+        .run(&[
+            "--output",
+            "json",
+            "keys",
+            "create",
+            "ci",
+            "--role",
+            "user",
+            "--expires",
+            "1d",
+        ])
         .await;
     assert_eq!(made.code, 0, "{}", made.err);
     let made = made.json();
@@ -637,18 +647,28 @@ async fn keys_are_made_listed_used_and_revoked_from_the_command_line() {
     // More roles than the user holds: the gateway's 403 is exit 3.
     let refused = user.run(&["keys", "create", "x", "--role", "admin"]).await;
     assert_eq!(refused.code, 3, "{}", refused.err);
-    assert!(refused.err.contains("you do not have the role admin"), "{}", refused.err);
+    assert!(
+        refused.err.contains("you do not have the role admin"),
+        "{}",
+        refused.err
+    );
 
     // The key works as a token, for another user of the CLI with no login of its own.
     let script = Mcpgw::new(&gateway.base);
-    let whoami = script.run(&["--token", &key, "--output", "json", "whoami"]).await;
+    let whoami = script
+        .run(&["--token", &key, "--output", "json", "whoami"])
+        .await;
     assert_eq!(whoami.code, 0, "{}", whoami.err);
     assert_eq!(whoami.json()["user"], "testuser");
 
     let listed = user.run(&["--output", "table", "keys", "list"]).await;
     assert_eq!(listed.code, 0, "{}", listed.err);
     assert!(listed.out.starts_with("ID"), "{}", listed.out);
-    assert!(listed.out.contains(&id) && listed.out.contains("active"), "{}", listed.out);
+    assert!(
+        listed.out.contains(&id) && listed.out.contains("active"),
+        "{}",
+        listed.out
+    );
     assert!(!listed.out.contains(&key));
 
     let revoked = user.run(&["--output", "json", "keys", "revoke", &id]).await;
@@ -658,4 +678,26 @@ async fn keys_are_made_listed_used_and_revoked_from_the_command_line() {
     assert_eq!(after.code, 3, "{}", after.err);
     let unknown = user.run(&["keys", "revoke", "no-such-key"]).await;
     assert_eq!(unknown.code, 1, "{}", unknown.err);
+}
+
+#[tokio::test]
+async fn a_users_anthropic_key_is_stored_from_stdin_and_never_printed() {
+    let issuer = KeycloakLike::start();
+    let sealing = ("GATEWAY_ENCRYPTION_KEY", "07".repeat(32));
+    let gateway = gateway_for(&issuer, &[sealing]).await;
+    let user = Mcpgw::new(&gateway.base);
+    assert_eq!(password_login(&user, "testuser", "testpass").await.code, 0);
+
+    let empty = user.run_with_stdin(&["llm", "set-key"], "\n").await;
+    assert_eq!(empty.code, 2, "{}", empty.err);
+    let set = user
+        .run_with_stdin(&["--output", "json", "llm", "set-key"], "sk-ant-api03-from-stdin\n")
+        .await;
+    assert_eq!(set.code, 0, "{}", set.err);
+    assert_eq!(set.json()["set"], true);
+    let shown = user.run(&["--output", "table", "llm", "key"]).await;
+    assert_eq!(shown.code, 0, "{}", shown.err);
+    assert!(shown.out.contains("set") && !shown.out.contains("sk-ant"), "{}", shown.out);
+    let removed = user.run(&["--output", "json", "llm", "remove-key"]).await;
+    assert_eq!(removed.json()["set"], false);
 }

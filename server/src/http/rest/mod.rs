@@ -21,6 +21,7 @@ pub mod config_view;
 pub mod extract;
 pub mod invoke;
 pub mod keys;
+pub mod llm_key;
 pub mod outcome;
 pub mod request_id;
 pub mod servers;
@@ -48,5 +49,9 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/config", get(config_view::show))
         .route("/api/keys", get(keys::list).post(keys::create))
         .route("/api/keys/{id}", axum::routing::delete(keys::revoke))
+        .route(
+            "/api/llm/key",
+            get(llm_key::show).put(llm_key::put).delete(llm_key::remove),
+        )
         .with_state(gateway)
 }
