@@ -9,7 +9,7 @@ use crate::args::{
 use crate::client::{Failure, Gateway};
 use crate::credentials::Credentials;
 use crate::store::Store;
-use crate::{audit, calls, doctor, exit, keys, login, output, read};
+use crate::{audit, calls, doctor, exit, keys, llm_key, login, output, read};
 
 /// Run `cli`, writing results to `out` and problems to `err`; the exit code.
 pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
@@ -59,9 +59,9 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
             expires,
         }) => keys::create(&gateway, name, roles, expires.as_deref(), format, out),
         Command::Keys(KeysCommand::List) => keys::list_keys(&gateway, format, out),
-        Command::Llm(LlmCommand::SetKey) => keys::set_llm_key(&gateway, format, out),
-        Command::Llm(LlmCommand::Key) => keys::llm_key(&gateway, format, out),
-        Command::Llm(LlmCommand::RemoveKey) => keys::remove_llm_key(&gateway, format, out),
+        Command::Llm(LlmCommand::SetKey) => llm_key::set_llm_key(&gateway, format, out),
+        Command::Llm(LlmCommand::Key) => llm_key::llm_key(&gateway, format, out),
+        Command::Llm(LlmCommand::RemoveKey) => llm_key::remove_llm_key(&gateway, format, out),
         Command::Keys(KeysCommand::Revoke { id }) => keys::revoke(&gateway, id, format, out),
         Command::Servers(ServersCommand::Info { name }) => {
             read::servers_info(&gateway, name, format, out)

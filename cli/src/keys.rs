@@ -1,7 +1,5 @@
 //! `mcpgw keys create|list|revoke`: the gateway's API keys (`/api/keys`). A key stands for
 //! the user who makes it; `create` prints its text once (the gateway keeps only a digest).
-//! `mcpgw llm set-key|key|remove-key`: the user's own Anthropic key (`/api/llm/key`), kept
-//! encrypted by the gateway and never shown again.
 
 use std::io::Write;
 
@@ -88,61 +86,4 @@ pub fn revoke(
     let key = gateway.delete(&format!("/api/keys/{}", encode(id)))?;
     print(out, format, &key, vec![row(&key)]);
     Ok(())
-}
-
-/// `mcpgw llm set-key`: the key is read from stdin (never an argument, which would stay in
-/// the shell's history and the process list).
-pub fn set_llm_key(
-    gateway: &Gateway,
-    format: OutputFormat,
-    out: &mut dyn Write,
-) -> Result<(), Failure> {
-    let mut line = String::new();
-    std::io::stdin()
-        .read_line(&mut line)
-        .map_err(|_| Failure::Usage("cannot read the key from stdin".into()))?;
-    let key = line.trim();
-    if key.is_empty() {
-        return Err(Failure::Usage(
-            "give the key on stdin: `mcpgw llm set-key < key.txt` or `printenv ANTHROPIC_API_KEY | mcpgw llm set-key`".into(),
-        ));
-    }
-    let answer = gateway.put("/api/llm/key", &json!({"key": key}))?;
-    print_llm_key(out, format, &answer);
-    Ok(())
-}
-
-pub fn llm_key(
-    gateway: &Gateway,
-    format: OutputFormat,
-    out: &mut dyn Write,
-) -> Result<(), Failure> {
-    let answer = gateway.get("/api/llm/key")?;
-    print_llm_key(out, format, &answer);
-    Ok(())
-}
-
-pub fn remove_llm_key(
-    gateway: &Gateway,
-    format: OutputFormat,
-    out: &mut dyn Write,
-) -> Result<(), Failure> {
-    let answer = gateway.delete("/api/llm/key")?;
-    print_llm_key(out, format, &answer);
-    Ok(())
-}
-
-fn print_llm_key(out: &mut dyn Write, format: OutputFormat, answer: &Value) {
-    let _ = match format {
-        OutputFormat::Json => output::json(out, answer),
-        OutputFormat::Table => {
-            let set = if answer["set"] == json!(true) {
-                "set"
-            } else {
-                "not set"
-            };
-            let rows = vec![vec![set.to_owned(), text(&answer["updated_at"])]];
-            output::print_table(out, &table(&["YOUR ANTHROPIC KEY", "STORED"], rows))
-        }
-    };
 }

@@ -12,6 +12,7 @@ mod credentials;
 mod doctor;
 mod exit;
 mod keys;
+mod llm_key;
 mod login;
 mod oidc;
 mod output;

@@ -3,8 +3,8 @@
 //!
 //! A key names a secret when, lower-cased and with `-` and `_` dropped, it contains one of
 //! [`SECRET_MARKERS`]: `X_Auth_Token`, `api-key`, `DB_PASSWORD` and `clientSecret` all do.
-//! One exception: a whole number under a key ending in `tokens` is a count of a model's
-//! tokens (`max_tokens`, `input_tokens`), not a credential, and stays.
+//! One exception: a whole number under one of [`TOKEN_COUNTS`] (`max_tokens`,
+//! `input_tokens`, …) counts a model's tokens, not a credential, and stays.
 //!
 //! The same pass replaces NUL characters with U+FFFD: PostgreSQL stores neither a NUL in
 //! `TEXT` nor `\u0000` in `JSONB`, and a record the database refuses forever would block the
@@ -42,9 +42,20 @@ pub fn is_secret_key(key: &str) -> bool {
         .any(|marker| normalized.contains(marker))
 }
 
+/// Keys of the Anthropic API and of the gateway's `llm_call` records that count tokens.
+pub const TOKEN_COUNTS: [&str; 7] = [
+    "max_tokens",
+    "budget_tokens",
+    "input_tokens",
+    "output_tokens",
+    "cache_creation_input_tokens",
+    "cache_read_input_tokens",
+    "counted_input_tokens",
+];
+
 /// `max_tokens: 1024`, `output_tokens: 5`: a number of model tokens, which no credential is.
 fn is_token_count(key: &str, value: &Value) -> bool {
-    value.is_u64() && key.to_ascii_lowercase().ends_with("tokens")
+    value.is_u64() && TOKEN_COUNTS.contains(&key)
 }
 
 /// A copy of `value` with every secret redacted and every NUL replaced.
@@ -179,7 +190,7 @@ mod tests {
         let record = json!({
             "max_tokens": 1024, "input_tokens": 11, "cache_read_input_tokens": 0,
             "tokens": "abc", "refresh_tokens": ["r1"], "access_token": 12345,
-            "max_tokens_text": 5, "output_tokens": -1,
+            "max_tokens_text": 5, "output_tokens": -1, "recovery_tokens": 12345678,
         });
         assert_eq!(
             redact(&record),
@@ -187,6 +198,7 @@ mod tests {
                 "max_tokens": 1024, "input_tokens": 11, "cache_read_input_tokens": 0,
                 "tokens": REDACTED, "refresh_tokens": REDACTED, "access_token": REDACTED,
                 "max_tokens_text": REDACTED, "output_tokens": REDACTED,
+                "recovery_tokens": REDACTED,
             })
         );
     }

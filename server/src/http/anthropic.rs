@@ -31,7 +31,7 @@ use serde_json::{Value, json};
 use super::caller::request_context;
 use crate::audit::{AuditEvent, AuditRecord, AuditStatus};
 use crate::config::Secret;
-use crate::gateway::Gateway;
+use crate::gateway::{Gateway, Snapshot};
 use crate::llm::policy::resource_name;
 use crate::llm::relay::{Accounting, Endpoint, Exchange, relay};
 use crate::llm::request::MessagesRequest;
@@ -43,10 +43,6 @@ pub const PREFIX: &str = "/anthropic/";
 
 /// The largest request body accepted: the Messages API's own limit (32 MB).
 pub const MAX_REQUEST_BYTES: usize = 32 * 1000 * 1000;
-
-/// The metrics label of a model the gateway does not forward (any text a caller sends would
-/// otherwise become a label).
-const OTHER_MODEL: &str = "other";
 
 pub fn routes(gateway: Arc<Gateway>) -> Router {
     Router::new()
@@ -64,9 +60,10 @@ async fn count_tokens(State(gateway): State<Arc<Gateway>>, request: Request) -> 
     proxy(gateway, request, Endpoint::CountTokens).await
 }
 
-/// The proxy's section, or the 404 saying there is none.
-fn policy_of(gateway: &Gateway) -> Result<Arc<LlmPolicy>, LlmError> {
-    gateway.snapshot().llm.clone().ok_or_else(|| {
+/// The proxy's section of `snapshot` (the one whose authorization rules the request is
+/// checked against), or the 404 saying there is none.
+fn policy_of(snapshot: &Snapshot) -> Result<Arc<LlmPolicy>, LlmError> {
+    snapshot.llm.clone().ok_or_else(|| {
         LlmError::NotFound(
             "this gateway proxies no model (its config has no `llm:` section)".into(),
         )
@@ -98,15 +95,18 @@ async fn upstream_key(
     user: &str,
 ) -> Result<(Secret, KeySource), LlmError> {
     let settings = gateway.settings();
-    if let (true, Some(sealing), Some(reader)) = (
-        settings.auth_enabled,
-        settings.encryption_key.as_ref(),
-        gateway.audit().reader(),
-    ) {
+    // Looked up whether or not the gateway can open it now: a user who stored a key must
+    // never be served with the gateway's instead (GATEWAY_ENCRYPTION_KEY removed later).
+    if let (true, Some(reader)) = (settings.auth_enabled, gateway.audit().reader()) {
         let store = crate::keys::KeyStore::new(reader.store().clone());
         match store.sealed(user).await {
             Ok(Some((sealed, _))) => {
-                return sealing.open(user, &sealed).map(|key| (key, KeySource::User)).map_err(|error| {
+                let opened = settings
+                    .encryption_key
+                    .as_ref()
+                    .ok_or(crate::keys::sealed::Unopenable)
+                    .and_then(|sealing| sealing.open(user, &sealed));
+                return opened.map(|key| (key, KeySource::User)).map_err(|error| {
                     tracing::warn!(%error, user, "a stored upstream key cannot be opened");
                     LlmError::Upstream(
                         "your stored Anthropic key cannot be read; store it again (mcpgw llm set-key)".into(),
@@ -144,7 +144,7 @@ async fn proxy(gateway: Arc<Gateway>, request: Request, endpoint: Endpoint) -> R
     let (parts, body) = request.into_parts();
     let ctx = request_context(gateway.settings(), &parts, Transport::Rest);
     let snapshot = gateway.snapshot();
-    let policy = match policy_of(&gateway) {
+    let policy = match policy_of(&snapshot) {
         Ok(policy) => policy,
         Err(error) => return error.into_response(),
     };
@@ -156,8 +156,13 @@ async fn proxy(gateway: Arc<Gateway>, request: Request, endpoint: Endpoint) -> R
     if declared.is_some_and(|length| length > MAX_REQUEST_BYTES) {
         return too_large().into_response();
     }
-    let Ok(bytes) = axum::body::to_bytes(body, MAX_REQUEST_BYTES).await else {
-        return too_large().into_response();
+    let bytes = match axum::body::to_bytes(body, MAX_REQUEST_BYTES).await {
+        Ok(bytes) => bytes,
+        Err(error) if is_length_limit(&error) => return too_large().into_response(),
+        Err(_) => {
+            return LlmError::InvalidRequest("the request body could not be read".into())
+                .into_response();
+        }
     };
     let request = match MessagesRequest::parse(&bytes) {
         Ok(request) => request,
@@ -165,12 +170,13 @@ async fn proxy(gateway: Arc<Gateway>, request: Request, endpoint: Endpoint) -> R
     };
     let model = request.model.as_str();
     let forwarded = policy.forwards(model);
-    let label = if forwarded { model } else { OTHER_MODEL };
     let refuse = |error: LlmError, record: AuditRecord| {
         gateway.audit().emit(record);
-        gateway
-            .metrics()
-            .record_llm_request(label, error.status().as_u16(), &[]);
+        gateway.metrics().record_llm_request(
+            &policy.metric_label(model),
+            error.status().as_u16(),
+            &[],
+        );
         error.into_response()
     };
     let resource = resource_name(model);
@@ -190,31 +196,33 @@ async fn proxy(gateway: Arc<Gateway>, request: Request, endpoint: Endpoint) -> R
             AuditRecord::access_denied(&ctx, &resource, Some(&parameters)),
         );
     }
-    if endpoint == Endpoint::Messages {
-        if let Some(guard) = policy.rejecting_guard(&request.texts()) {
-            let error = LlmError::InvalidRequest("request blocked by policy".into());
-            return refuse(
-                error,
-                guard_record(&ctx, &resource, &parameters, model, guard),
-            );
-        }
-        if let Some(budgets) = &policy.budgets
-            && let Err(exhausted) = budgets.admit(&ctx.principal.user)
-        {
-            let retry = exhausted.retry_after();
-            let error = LlmError::RateLimited(
-                format!(
-                    "the {} budget is spent; retry after {} s",
-                    exhausted.budget(),
-                    retry.whole_seconds()
-                ),
-                retry,
-            );
-            let mut record = AuditRecord::rate_limited(&ctx, &resource, Some(&parameters), retry.0);
-            record.details["budget"] = json!(exhausted.budget());
-            return refuse(error, record);
-        }
+    // Counting tokens sends the text upstream too: guards apply to both endpoints.
+    if let Some(guard) = policy.rejecting_guard(&request.texts()) {
+        let error = LlmError::InvalidRequest("request blocked by policy".into());
+        return refuse(
+            error,
+            guard_record(&ctx, &resource, &parameters, model, guard),
+        );
     }
+    // Counting tokens uses none: no budget.
+    if endpoint == Endpoint::Messages
+        && let Some(budgets) = &policy.budgets
+        && let Err(exhausted) = budgets.admit(&ctx.principal.user)
+    {
+        let retry = exhausted.retry_after();
+        let error = LlmError::RateLimited(
+            format!(
+                "the {} budget is spent; retry after {} s",
+                exhausted.budget(),
+                retry.whole_seconds()
+            ),
+            retry,
+        );
+        let mut record = AuditRecord::rate_limited(&ctx, &resource, Some(&parameters), retry.0);
+        record.details["budget"] = json!(exhausted.budget());
+        return refuse(error, record);
+    }
+
     let (key, source) = match upstream_key(&gateway, &policy, &ctx.principal.user).await {
         Ok(found) => found,
         Err(error) => {
@@ -248,6 +256,18 @@ async fn proxy(gateway: Arc<Gateway>, request: Request, endpoint: Endpoint) -> R
     .await
 }
 
+/// Whether reading a body failed for its size (rather than the caller going away).
+fn is_length_limit(error: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(error) = source {
+        if error.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = error.source();
+    }
+    false
+}
+
 fn too_large() -> LlmError {
     LlmError::TooLarge(format!(
         "the request body is larger than {MAX_REQUEST_BYTES} bytes"
@@ -276,7 +296,7 @@ async fn models(State(gateway): State<Arc<Gateway>>, request: Request) -> Respon
     let (parts, _) = request.into_parts();
     let ctx = request_context(gateway.settings(), &parts, Transport::Rest);
     let snapshot = gateway.snapshot();
-    let policy = match policy_of(&gateway) {
+    let policy = match policy_of(&snapshot) {
         Ok(policy) => policy,
         Err(error) => return error.into_response(),
     };

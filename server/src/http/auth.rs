@@ -322,16 +322,13 @@ fn in_shape_for(
     if !path.starts_with(super::anthropic::PREFIX) {
         return response;
     }
-    let (parts, _) = response.into_parts();
+    let (mut parts, _) = response.into_parts();
     let mut shaped = anthropic().into_response();
     *shaped.status_mut() = parts.status;
-    shaped.headers_mut().extend(
-        parts
-            .headers
-            .into_iter()
-            .filter_map(|(name, value)| Some((name?, value)))
-            .filter(|(name, _)| name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH),
-    );
+    // The body is the new one; every other header (the challenge, `retry-after`) stays.
+    parts.headers.remove(header::CONTENT_TYPE);
+    parts.headers.remove(header::CONTENT_LENGTH);
+    shaped.headers_mut().extend(parts.headers);
     shaped
 }
 

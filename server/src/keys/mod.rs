@@ -6,7 +6,7 @@
 //! - [`store`]: `api_keys` in the audit database;
 //! - here: the rules of making a key ([`NewKey`]) and of accepting one ([`KeyStore::authenticate`]).
 //!
-//! The REST routes are `http::keys_api`; authentication calls [`KeyStore::authenticate`]
+//! The REST routes are `http::rest::keys`; authentication calls [`KeyStore::authenticate`]
 //! for a credential that [`secret::looks_like_key`].
 
 pub mod sealed;
@@ -127,8 +127,17 @@ impl NewKey {
         })
     }
 
-    /// The stored key and its text, made now for `caller`.
-    pub fn issue(self, caller: &Principal, now: DateTime<Utc>) -> (ApiKey, String) {
+    /// The stored key and its text, made now for `caller`; `None` when its expiry is beyond
+    /// what a date can hold.
+    pub fn issue(self, caller: &Principal, now: DateTime<Utc>) -> Option<(ApiKey, String)> {
+        // Microseconds, as the database keeps them: the answer shows what a listing will.
+        let now = crate::audit::record::truncate_to_micros(now);
+        let expires_at = match self.expires_in {
+            None => None,
+            Some(lifetime) => {
+                Some(now.checked_add_signed(chrono::Duration::from_std(lifetime).ok()?)?)
+            }
+        };
         let key = ApiKey {
             id: uuid::Uuid::now_v7().to_string(),
             name: self.name,
@@ -136,13 +145,10 @@ impl NewKey {
             subject: caller.subject.clone(),
             roles: self.roles,
             created_at: now,
-            expires_at: self
-                .expires_in
-                .and_then(|d| chrono::Duration::from_std(d).ok())
-                .and_then(|d| now.checked_add_signed(d)),
+            expires_at,
             revoked_at: None,
         };
-        (key, secret::generate())
+        Some((key, secret::generate()))
     }
 }
 
@@ -150,6 +156,9 @@ impl KeyStore {
     /// The caller a key stands for: its owner, with the key's roles. Unknown, revoked and
     /// expired keys are 401s; a database that cannot be asked is a 503.
     pub async fn authenticate(&self, credential: &str) -> Result<Principal, AuthError> {
+        if !secret::well_formed(credential) {
+            return Err(AuthError::UnknownApiKey);
+        }
         let key = match self.by_digest(&secret::digest(credential)).await {
             Ok(Some(key)) => key,
             Ok(None) => return Err(AuthError::UnknownApiKey),
@@ -253,7 +262,8 @@ mod tests {
         let now = Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap();
         let (key, text) = NewKey::check("ci", None, Some(Duration::from_secs(86_400)), &alice)
             .unwrap()
-            .issue(&alice, now);
+            .issue(&alice, now)
+            .unwrap();
         assert!(secret::looks_like_key(&text));
         assert_eq!(key.owner, "alice");
         assert_eq!(key.subject, "sub-alice");

@@ -23,6 +23,13 @@ pub fn looks_like_key(credential: &str) -> bool {
     credential.starts_with(PREFIX)
 }
 
+/// Whether a key has the shape of the ones [`generate`] makes: anything else is refused
+/// without asking the database.
+pub fn well_formed(key: &str) -> bool {
+    key.strip_prefix(PREFIX)
+        .is_some_and(|body| body.len() == DIGITS && body.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
 /// The stored form of a key: SHA-256, lower-case hex.
 pub fn digest(key: &str) -> String {
     hex::encode(crate::sha256::digest(key.as_bytes()))
@@ -56,7 +63,7 @@ mod tests {
         let b = generate();
         assert_ne!(a, b);
         for key in [&a, &b] {
-            assert!(looks_like_key(key));
+            assert!(looks_like_key(key) && well_formed(key));
             let body = &key[PREFIX.len()..];
             assert_eq!(body.len(), DIGITS);
             assert!(body.bytes().all(|c| c.is_ascii_alphanumeric()), "{key}");
@@ -83,5 +90,7 @@ mod tests {
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
         assert!(!looks_like_key("eyJhbGciOi.x.y"));
+        assert!(!well_formed("mcpgw_short"));
+        assert!(!well_formed(&format!("mcpgw_{}", "-".repeat(DIGITS))));
     }
 }

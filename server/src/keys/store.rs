@@ -104,30 +104,32 @@ impl KeyStore {
         }
     }
 
-    /// Mark the key revoked at `now` (a key revoked already keeps its first time); the key
-    /// as it is afterwards, or `None` when there is no such key.
-    pub async fn revoke(&self, id: &str, now: DateTime<Utc>) -> Result<Option<ApiKey>, StoreError> {
-        match &self.store {
-            Store::Postgres(pool) => {
-                sqlx::query(
-                    "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
-                )
-                .bind(now)
-                .bind(id)
-                .execute(pool)
-                .await?;
-            }
-            Store::Sqlite(pool) => {
-                sqlx::query(
-                    "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
-                )
-                .bind(format_timestamp(&now))
-                .bind(id)
-                .execute(pool)
-                .await?;
-            }
-        }
-        self.by_id(id).await
+    /// Mark the key revoked at `now` (a key revoked already keeps its first time): the key as
+    /// it is afterwards and whether this call revoked it, or `None` when there is no such key.
+    pub async fn revoke(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(ApiKey, bool)>, StoreError> {
+        let changed = match &self.store {
+            Store::Postgres(pool) => sqlx::query(
+                "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+            )
+            .bind(now)
+            .bind(id)
+            .execute(pool)
+            .await?
+            .rows_affected(),
+            Store::Sqlite(pool) => sqlx::query(
+                "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+            )
+            .bind(format_timestamp(&now))
+            .bind(id)
+            .execute(pool)
+            .await?
+            .rows_affected(),
+        };
+        Ok(self.by_id(id).await?.map(|key| (key, changed > 0)))
     }
 
     /// Keep `owner`'s sealed upstream key (replacing one kept before).

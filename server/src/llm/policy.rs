@@ -2,6 +2,9 @@
 //! which models are forwarded, the guards as compiled regular expressions, the per-user
 //! budgets and the upstream.
 
+use std::collections::HashSet;
+use std::sync::{Mutex, PoisonError};
+
 use crate::authz::ToolPattern;
 use crate::config::{AnthropicConfig, GuardAction, LlmConfig};
 
@@ -19,7 +22,15 @@ pub struct LlmPolicy {
     guards: Vec<Guard>,
     pub budgets: Option<Budgets>,
     pub log_prompts: bool,
+    /// Models the upstream has answered: the only model names that become metric labels
+    /// (any text a caller sends as a model would otherwise make a new series).
+    served: Mutex<HashSet<String>>,
 }
+
+/// The metrics label of every model not (yet) in [`LlmPolicy`]'s served set.
+pub const OTHER_MODEL: &str = "other";
+/// Model labels kept at most; more models than this share [`OTHER_MODEL`].
+const MAX_MODEL_LABELS: usize = 256;
 
 #[derive(Debug)]
 struct Guard {
@@ -54,7 +65,27 @@ impl LlmPolicy {
             guards,
             budgets: config.budget.as_ref().map(Budgets::new),
             log_prompts: config.log_prompts,
+            served: Mutex::new(HashSet::new()),
         })
+    }
+
+    /// Remember that the upstream answered `model` (a label from now on).
+    pub fn note_served(&self, model: &str) {
+        let mut served = self.served.lock().unwrap_or_else(PoisonError::into_inner);
+        if served.len() < MAX_MODEL_LABELS && !served.contains(model) {
+            served.insert(model.to_owned());
+        }
+    }
+
+    /// The metrics label of `model`: its name once the upstream has answered it, else
+    /// [`OTHER_MODEL`].
+    pub fn metric_label(&self, model: &str) -> String {
+        let served = self.served.lock().unwrap_or_else(PoisonError::into_inner);
+        if served.contains(model) {
+            model.to_owned()
+        } else {
+            OTHER_MODEL.to_owned()
+        }
     }
 
     /// Whether the gateway forwards `model` at all (`anthropic.models`).
@@ -62,11 +93,19 @@ impl LlmPolicy {
         self.models.iter().any(|pattern| pattern.matches(model))
     }
 
-    /// The index of the first guard that rejects one of `texts`.
+    /// The index of the first guard that rejects `texts`: one of them, or all of them
+    /// joined by spaces (so that text split across blocks is matched whole; a pattern
+    /// written with `\s+` between words also matches where the pieces had spaces of their
+    /// own).
     pub fn rejecting_guard(&self, texts: &[&str]) -> Option<usize> {
+        if self.guards.is_empty() {
+            return None;
+        }
+        let joined = texts.join(" ");
         self.guards.iter().position(|guard| {
             matches!(guard.action, GuardAction::Reject)
-                && texts.iter().any(|text| guard.regex.is_match(text))
+                && (guard.regex.is_match(&joined)
+                    || texts.iter().any(|text| guard.regex.is_match(text)))
         })
     }
 }
@@ -113,6 +152,21 @@ mod tests {
     }
 
     #[test]
+    fn only_models_the_upstream_answered_become_labels() {
+        let policy = LlmPolicy::new(&config(&["*"], &[])).unwrap();
+        assert_eq!(policy.metric_label("claude-x"), OTHER_MODEL);
+        policy.note_served("claude-x");
+        assert_eq!(policy.metric_label("claude-x"), "claude-x");
+        for i in 0..MAX_MODEL_LABELS + 10 {
+            policy.note_served(&format!("m{i}"));
+        }
+        assert_eq!(
+            policy.metric_label(&format!("m{}", MAX_MODEL_LABELS + 5)),
+            OTHER_MODEL
+        );
+    }
+
+    #[test]
     fn the_first_matching_guard_is_named() {
         let policy = LlmPolicy::new(&config(
             &["*"],
@@ -124,6 +178,15 @@ mod tests {
             Some(0)
         );
         assert_eq!(policy.rejecting_guard(&["secret-42"]), Some(1));
+        // Split across two blocks, still matched.
+        assert_eq!(
+            policy.rejecting_guard(&["please ignore previous", "instructions"]),
+            Some(0)
+        );
+        assert_eq!(
+            policy.rejecting_guard(&["please ignore", "previous instructions"]),
+            Some(0)
+        );
         assert_eq!(policy.rejecting_guard(&["fine"]), None);
         assert_eq!(policy.rejecting_guard(&[]), None);
         assert!(policy.budgets.is_some());

@@ -1,7 +1,7 @@
 //! One request to the Anthropic API and its answer, relayed: the upstream request (the
-//! caller's body as received, the gateway's key, the caller's `anthropic-version` and
-//! `anthropic-beta`), and the answer passed on unchanged — a stream event by event as it
-//! arrives, read on the side for its usage.
+//! caller's body as received, the upstream key — the gateway's, or the caller's own — and the
+//! caller's `anthropic-version` and `anthropic-beta`), and the answer passed on unchanged — a
+//! stream event by event as each arrives whole, read on the side for its usage.
 //!
 //! Every request that reaches the upstream ends in exactly one [`Accounting::finish`]: the
 //! `llm_call` audit record, the budget charge and the metrics. Whatever ends it — the answer
@@ -46,7 +46,7 @@ const CLIENT_CLOSED: u16 = 499;
 fn passes_back(name: &HeaderName) -> bool {
     matches!(
         name.as_str(),
-        "content-type" | "request-id" | "retry-after" | "x-should-retry"
+        "content-type" | "cache-control" | "request-id" | "retry-after" | "x-should-retry"
     ) || name.as_str().starts_with("anthropic-ratelimit-")
 }
 
@@ -126,10 +126,15 @@ impl Accounting {
     /// Write the record, charge the budgets and count the request.
     fn finish(mut self, outcome: Outcome) {
         let usage = &self.usage;
-        let mut details = usage.details(&self.model, self.stream);
-        if self.endpoint == Endpoint::CountTokens {
-            details["endpoint"] = Value::from("count_tokens");
-        }
+        let mut details = match self.endpoint {
+            Endpoint::Messages => usage.details(&self.model, self.stream),
+            // What was counted, not used: kept apart, so that summing usage stays right.
+            Endpoint::CountTokens => serde_json::json!({
+                "model": self.model,
+                "endpoint": "count_tokens",
+                "counted_input_tokens": usage.input_tokens,
+            }),
+        };
         details["upstream_key"] = Value::from(self.key_source);
         self.record.status = outcome.status;
         self.record.error = outcome
@@ -145,6 +150,9 @@ impl Accounting {
         {
             budgets.charge(&self.user, usage.charged_tokens());
         }
+        if outcome.status == AuditStatus::Success {
+            self.policy.note_served(&self.model);
+        }
         let tokens: &[(&'static str, u64)] = if self.endpoint == Endpoint::Messages {
             &[
                 ("input", usage.input_tokens),
@@ -155,14 +163,12 @@ impl Accounting {
         } else {
             &[]
         };
-        self.gateway
-            .metrics()
-            .record_llm_request(&self.model, outcome.http_status, tokens);
-        let record = std::mem::replace(
-            &mut self.record,
-            AuditRecord::new(AuditEvent::LlmCall, AuditStatus::Success),
+        self.gateway.metrics().record_llm_request(
+            &self.policy.metric_label(&self.model),
+            outcome.http_status,
+            tokens,
         );
-        self.gateway.audit().emit(record);
+        self.gateway.audit().emit(self.record);
     }
 }
 
@@ -178,13 +184,19 @@ pub async fn relay(
     let policy = Arc::clone(&accounting.policy);
     let deadline = tokio::time::Instant::now() + policy.upstream.timeout;
     let url = format!("{}{}", policy.upstream.base_url, accounting.endpoint.path());
-    let request = client
-        .post(url)
-        .headers(upstream_headers(key, caller_headers))
-        .body(body);
     // Dropped with the caller (the handler's future), this drops the request: the
     // `Accounting` below is then finished by its guard as cancelled.
     let mut guard = Guard(Some(accounting));
+    let Some(headers) = upstream_headers(key, caller_headers) else {
+        tracing::warn!(
+            "the upstream key is not a valid header value (a stray newline or control character?)"
+        );
+        let error = LlmError::Upstream(
+            "the upstream key cannot be sent (it is not valid as a header)".into(),
+        );
+        return guard.fail(error, AuditStatus::Error);
+    };
+    let request = client.post(url).headers(headers).body(body);
     let response = match tokio::time::timeout_at(deadline, request.send()).await {
         Ok(Ok(response)) => response,
         Ok(Err(error)) => {
@@ -214,11 +226,15 @@ pub async fn relay(
             upstream: futures::StreamExt::boxed(response.bytes_stream()),
             parser: SseParser::new(MAX_EVENT_BYTES),
             parsing: true,
+            partial: bytes::BytesMut::new(),
             stream_error: None,
+            stopped: false,
             deadline: Box::pin(tokio::time::sleep_until(deadline)),
             timeout: policy.upstream.timeout,
             accounting: Some(accounting),
         };
+        // A proxy in front of the gateway must not hold the events back either.
+        headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
         return answer(status, headers, axum::body::Body::from_stream(relayed));
     }
     // A JSON answer (or an upstream error): small, read whole, passed on unchanged.
@@ -309,18 +325,17 @@ fn answer(
     response
 }
 
-/// The upstream request's headers: the gateway's key, and the caller's API version and beta
-/// flags; never the caller's own credential.
-fn upstream_headers(key: &Secret, caller: &HeaderMap) -> HeaderMap {
+/// The upstream request's headers: the upstream key, and the caller's API version and beta
+/// flags; never the caller's own credential. `None` when the key cannot be a header value.
+fn upstream_headers(key: &Secret, caller: &HeaderMap) -> Option<HeaderMap> {
     let mut headers = HeaderMap::new();
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    if let Ok(mut value) = HeaderValue::from_str(key.expose()) {
-        value.set_sensitive(true);
-        headers.insert("x-api-key", value);
-    }
+    let mut value = HeaderValue::from_str(key.expose()).ok()?;
+    value.set_sensitive(true);
+    headers.insert("x-api-key", value);
     let version = caller
         .get("anthropic-version")
         .cloned()
@@ -329,7 +344,29 @@ fn upstream_headers(key: &Secret, caller: &HeaderMap) -> HeaderMap {
     for beta in caller.get_all("anthropic-beta") {
         headers.append("anthropic-beta", beta.clone());
     }
-    headers
+    Some(headers)
+}
+
+/// "overloaded_error: Overloaded", from an error object.
+fn error_of(body: Option<&Value>) -> Option<String> {
+    let error = body?.get("error")?;
+    let kind = error.get("type").and_then(Value::as_str)?;
+    let message = error.get("message").and_then(Value::as_str).unwrap_or("");
+    Some(format!("{kind}: {message}"))
+}
+
+/// Where the last complete event of `bytes` ends (after its blank line); 0 when none has.
+fn complete_events_len(bytes: &[u8]) -> usize {
+    [&b"\n\n"[..], b"\r\n\r\n", b"\r\r"]
+        .iter()
+        .filter_map(|end| {
+            bytes
+                .windows(end.len())
+                .rposition(|window| window == *end)
+                .map(|at| at + end.len())
+        })
+        .max()
+        .unwrap_or(0)
 }
 
 /// "HTTP 529 overloaded_error: Overloaded", from an upstream error answer.
@@ -381,8 +418,13 @@ struct Relayed {
     parser: SseParser,
     /// False once an event was too large to read: the rest is relayed unread.
     parsing: bool,
+    /// The start of an event not complete yet: held back, so that an `error` event the
+    /// gateway adds never lands inside one.
+    partial: bytes::BytesMut,
     /// The message of an `error` event the upstream sent within the stream.
     stream_error: Option<String>,
+    /// `message_stop` came: the answer is whole.
+    stopped: bool,
     deadline: Pin<Box<tokio::time::Sleep>>,
     timeout: Duration,
     /// `None` once finished.
@@ -399,9 +441,14 @@ impl Relayed {
             return;
         }
         while let Some(event) = self.parser.next_event() {
-            if event.event == "error" {
-                let parsed = serde_json::from_str::<Value>(&event.data).ok();
-                self.stream_error = Some(upstream_error_text(StatusCode::OK, parsed.as_ref()));
+            match event.event.as_str() {
+                "error" => {
+                    let parsed = serde_json::from_str::<Value>(&event.data).ok();
+                    let what = error_of(parsed.as_ref()).unwrap_or_else(|| "unreadable".into());
+                    self.stream_error = Some(format!("stream error {what}"));
+                }
+                "message_stop" => self.stopped = true,
+                _ => {}
             }
             if let Some(accounting) = &mut self.accounting {
                 accounting.usage.add_event(&event.event, &event.data);
@@ -417,6 +464,8 @@ impl Relayed {
 
     /// End the caller's stream with an `error` event, as Anthropic ends a failed stream.
     fn fail(&mut self, error: LlmError, status: AuditStatus) -> Bytes {
+        // An event the upstream left incomplete is dropped: the error event starts clean.
+        self.partial.clear();
         let event = format!("event: error\ndata: {}\n\n", error.body());
         self.finish(Outcome {
             status,
@@ -439,32 +488,43 @@ impl Stream for Relayed {
             let error = LlmError::Timeout(timeout_message(this.timeout));
             return Poll::Ready(Some(Ok(this.fail(error, AuditStatus::Timeout))));
         }
-        match futures::StreamExt::poll_next_unpin(&mut this.upstream, cx) {
-            Poll::Ready(Some(Ok(chunk))) => {
-                this.read(&chunk);
-                Poll::Ready(Some(Ok(chunk)))
-            }
-            Poll::Ready(Some(Err(_))) => {
-                let error = LlmError::Upstream("the upstream stream broke off".into());
-                Poll::Ready(Some(Ok(this.fail(error, AuditStatus::Error))))
-            }
-            Poll::Ready(None) => {
-                let outcome = match this.stream_error.take() {
-                    Some(error) => Outcome {
-                        status: AuditStatus::Error,
+        loop {
+            match futures::StreamExt::poll_next_unpin(&mut this.upstream, cx) {
+                Poll::Ready(Some(Ok(chunk))) => {
+                    this.read(&chunk);
+                    this.partial.extend_from_slice(&chunk);
+                    let complete = complete_events_len(&this.partial);
+                    if complete > 0 {
+                        return Poll::Ready(Some(Ok(this.partial.split_to(complete).freeze())));
+                    }
+                    // Only part of an event so far: ask the upstream for the rest.
+                }
+                Poll::Ready(Some(Err(_))) => {
+                    let error = LlmError::Upstream("the upstream stream broke off".into());
+                    return Poll::Ready(Some(Ok(this.fail(error, AuditStatus::Error))));
+                }
+                Poll::Ready(None) => {
+                    let error = match (this.stream_error.take(), this.stopped) {
+                        (Some(error), _) => Some(error),
+                        (None, false) => Some("the stream ended before message_stop".to_owned()),
+                        (None, true) => None,
+                    };
+                    let status = if error.is_some() {
+                        AuditStatus::Error
+                    } else {
+                        AuditStatus::Success
+                    };
+                    this.finish(Outcome {
+                        status,
                         http_status: StatusCode::OK.as_u16(),
-                        error: Some(error),
-                    },
-                    None => Outcome {
-                        status: AuditStatus::Success,
-                        http_status: StatusCode::OK.as_u16(),
-                        error: None,
-                    },
-                };
-                this.finish(outcome);
-                Poll::Ready(None)
+                        error,
+                    });
+                    // Whatever the upstream left unfinished goes out as it came.
+                    let rest = std::mem::take(&mut this.partial);
+                    return Poll::Ready((!rest.is_empty()).then(|| Ok(rest.freeze())));
+                }
+                Poll::Pending => return Poll::Pending,
             }
-            Poll::Pending => Poll::Pending,
         }
     }
 }
@@ -493,7 +553,7 @@ mod tests {
         caller.append("anthropic-beta", HeaderValue::from_static("a-2025"));
         caller.append("anthropic-beta", HeaderValue::from_static("b-2026"));
         caller.insert("cookie", HeaderValue::from_static("c=1"));
-        let headers = upstream_headers(&Secret::new("gateway-key"), &caller);
+        let headers = upstream_headers(&Secret::new("gateway-key"), &caller).unwrap();
         assert_eq!(headers["x-api-key"], "gateway-key");
         assert!(headers["x-api-key"].is_sensitive());
         assert_eq!(headers["anthropic-version"], "2023-06-01");
@@ -506,7 +566,8 @@ mod tests {
 
     #[test]
     fn a_version_is_sent_when_the_caller_gives_none() {
-        let headers = upstream_headers(&Secret::new("k"), &HeaderMap::new());
+        let headers = upstream_headers(&Secret::new("k"), &HeaderMap::new()).unwrap();
+        assert!(upstream_headers(&Secret::new("key\n"), &HeaderMap::new()).is_none());
         assert_eq!(headers["anthropic-version"], DEFAULT_VERSION);
     }
 
@@ -523,6 +584,16 @@ mod tests {
         for name in ["set-cookie", "connection", "server", "cf-ray"] {
             assert!(!passes_back(&HeaderName::from_static(name)), "{name}");
         }
+    }
+
+    #[test]
+    fn events_go_out_when_whole() {
+        assert_eq!(complete_events_len(b""), 0);
+        assert_eq!(complete_events_len(b"event: ping\ndata: {}"), 0);
+        assert_eq!(complete_events_len(b"event: ping\ndata: {}\n\n"), 22);
+        assert_eq!(complete_events_len(b"data: a\n\ndata: b\n\nda"), 18);
+        assert_eq!(complete_events_len(b"data: a\r\n\r\ndata: b"), 11);
+        assert_eq!(complete_events_len(b"data: a\r\rdata"), 9);
     }
 
     #[test]

@@ -10,6 +10,10 @@ use super::error::LlmError;
 /// `log_prompts: true`.
 const PROMPT_KEYS: [&str; 2] = ["system", "messages"];
 
+/// Everything a request sends the model as text: the conversation, and the tools'
+/// descriptions and schemas (guards read all of it).
+const TEXT_KEYS: [&str; 3] = ["system", "messages", "tools"];
+
 #[derive(Debug)]
 pub struct MessagesRequest {
     pub model: String,
@@ -43,11 +47,13 @@ impl MessagesRequest {
         })
     }
 
-    /// Every text the request sends the model: the system prompt and each message's text,
-    /// whether written as a string or as `text` blocks (tool results included).
+    /// Every text the request sends the model: each string anywhere under `system`,
+    /// `messages` and `tools` (text blocks, tool inputs and results, documents, tool
+    /// descriptions), except base64 media data, which is not text. Guards match each of them
+    /// and all of them joined, so that text split across blocks is still seen whole.
     pub fn texts(&self) -> Vec<&str> {
         let mut texts = Vec::new();
-        for key in PROMPT_KEYS {
+        for key in TEXT_KEYS {
             if let Some(value) = self.body.get(key) {
                 collect_texts(value, &mut texts);
             }
@@ -68,18 +74,19 @@ impl MessagesRequest {
     }
 }
 
-/// The texts of a message, content or block list: strings, `text` fields and the content of
-/// nested blocks (tool results), depth first.
+/// Every string under `value`, depth first, except the `data` of a base64 `source`
+/// (an image's or a PDF's bytes).
 fn collect_texts<'a>(value: &'a Value, texts: &mut Vec<&'a str>) {
     match value {
         Value::String(text) => texts.push(text),
         Value::Array(items) => items.iter().for_each(|item| collect_texts(item, texts)),
         Value::Object(object) => {
-            if let Some(Value::String(text)) = object.get("text") {
-                texts.push(text);
-            }
-            if let Some(content) = object.get("content") {
-                collect_texts(content, texts);
+            let base64 = object.get("type").and_then(Value::as_str) == Some("base64");
+            for (key, item) in object {
+                if base64 && key == "data" {
+                    continue;
+                }
+                collect_texts(item, texts);
             }
         }
         _ => {}
@@ -118,20 +125,36 @@ mod tests {
     }
 
     #[test]
-    fn texts_cover_system_strings_blocks_and_tool_results() {
+    fn texts_cover_every_string_of_the_conversation_and_the_tools_but_no_media_bytes() {
         let request = parse(json!({
             "model": "m",
             "system": [{"type": "text", "text": "sys"}],
             "messages": [
                 {"role": "user", "content": "plain"},
                 {"role": "assistant", "content": [{"type": "text", "text": "block"},
-                    {"type": "tool_use", "id": "t", "name": "n", "input": {"text": "not sent as text"}}]},
+                    {"type": "tool_use", "id": "t", "name": "n", "input": {"query": "tool input"}}]},
                 {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t",
-                    "content": [{"type": "text", "text": "result"}]}]}
-            ]
+                    "content": [{"type": "text", "text": "result"}]},
+                    {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}},
+                    {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "doc text"}}]}
+            ],
+            "tools": [{"name": "lookup", "description": "tool description"}],
+            "max_tokens": 5
         }))
         .unwrap();
-        assert_eq!(request.texts(), ["sys", "plain", "block", "result"]);
+        let texts = request.texts();
+        for expected in [
+            "sys",
+            "plain",
+            "block",
+            "tool input",
+            "result",
+            "doc text",
+            "tool description",
+        ] {
+            assert!(texts.contains(&expected), "{expected} not in {texts:?}");
+        }
+        assert!(!texts.contains(&"iVBORw0KGgo="), "{texts:?}");
     }
 
     #[test]

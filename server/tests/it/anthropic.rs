@@ -203,7 +203,8 @@ async fn messages_json_and_streamed_reach_the_upstream_with_the_gateways_key_and
         assert!(record["duration_ms"].is_u64());
     }
     assert_eq!(records[2]["details"]["endpoint"], "count_tokens");
-    assert_eq!(records[2]["details"]["input_tokens"], 42);
+    assert_eq!(records[2]["details"]["counted_input_tokens"], 42);
+    assert!(records[2]["details"].get("input_tokens").is_none());
 
     // Metrics by model, no user.
     let metrics = proxy.metrics().await;
@@ -274,6 +275,9 @@ async fn a_stream_is_relayed_as_it_arrives_and_a_caller_that_hangs_up_cancels_it
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let records = proxy.wait_for_records(2).await;
+    // Exactly one record per request: nothing more comes.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(proxy.model_records().len(), 2, "{records:#?}");
     let cancelled = &records[1];
     assert_eq!(cancelled["status"], "cancelled", "{records:#?}");
     assert_eq!(cancelled["error"], "cancelled by the caller");
@@ -419,7 +423,15 @@ async fn a_model_outside_the_forwarded_ones_or_the_callers_rules_is_403() {
     // A model the gateway does not forward is not a metrics label.
     let metrics = proxy.metrics().await;
     assert!(!metrics.contains("gpt-4o"), "{metrics}");
-    assert!(metrics.contains("gen_ai_requests_total{model=\"other\",status=\"403\"} 1"));
+    // Refused before the upstream ever answered them: both under "other".
+    assert!(
+        metrics.contains("gen_ai_requests_total{model=\"other\",status=\"403\"} 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("gen_ai_requests_total{model=\"claude-sonnet-4-5\",status=\"200\"} 1"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]

@@ -180,6 +180,19 @@ async fn a_key_stands_for_its_maker_everywhere_until_it_is_revoked() {
     assert_eq!(status, 200);
     assert_eq!(all["keys"][0]["id"], id.as_str());
 
+    // A key does not manage keys: it could mint ones that outlive it.
+    let (status, _) = setup.create(&key, json!({"name": "child"})).await;
+    assert_eq!(status, 403);
+    let (status, _) = setup
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/api/keys/{id}"),
+            &key,
+            None,
+        )
+        .await;
+    assert_eq!(status, 403);
+
     // Revoked by its owner: refused at once.
     let (status, revoked) = setup
         .send(

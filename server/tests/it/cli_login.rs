@@ -691,13 +691,21 @@ async fn a_users_anthropic_key_is_stored_from_stdin_and_never_printed() {
     let empty = user.run_with_stdin(&["llm", "set-key"], "\n").await;
     assert_eq!(empty.code, 2, "{}", empty.err);
     let set = user
-        .run_with_stdin(&["--output", "json", "llm", "set-key"], "sk-ant-api03-from-stdin\n")
+        .run_with_stdin(
+            &["--output", "json", "llm", "set-key"],
+            "sk-ant-api03-from-stdin\n",
+        )
         .await;
     assert_eq!(set.code, 0, "{}", set.err);
     assert_eq!(set.json()["set"], true);
     let shown = user.run(&["--output", "table", "llm", "key"]).await;
     assert_eq!(shown.code, 0, "{}", shown.err);
-    assert!(shown.out.contains("set") && !shown.out.contains("sk-ant"), "{}", shown.out);
+    assert!(
+        shown.out.lines().any(|line| line.starts_with("set")) && !shown.out.contains("not set"),
+        "{}",
+        shown.out
+    );
+    assert!(!shown.out.contains("sk-ant"), "{}", shown.out);
     let removed = user.run(&["--output", "json", "llm", "remove-key"]).await;
     assert_eq!(removed.json()["set"], false);
 }

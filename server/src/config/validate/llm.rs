@@ -56,9 +56,10 @@ pub(super) fn llm(
 
 fn anthropic(problems: &mut Problems, path: &KeyPath, raw: RawAnthropic) -> AnthropicConfig {
     unknown_keys(problems, path, &raw.unknown);
-    let base_url = optional_text(problems, &path.key("base_url"), raw.base_url)
-        .and_then(|text| checked_url(problems, &path.key("base_url"), &text))
-        .map(|url| url.trim_end_matches('/').to_owned())
+    let base_url_path = path.key("base_url");
+    let base_url = optional_text(problems, &base_url_path, raw.base_url)
+        .and_then(|text| checked_url(problems, &base_url_path, &text))
+        .and_then(|url| upstream_url(problems, &base_url_path, &url))
         .unwrap_or_else(|| default_llm::BASE_URL.to_owned());
     let key_path = path.key("api_key_ref");
     let api_key = optional_text(problems, &key_path, raw.api_key_ref).and_then(|text| {
@@ -92,6 +93,30 @@ fn anthropic(problems: &mut Problems, path: &KeyPath, raw: RawAnthropic) -> Anth
         timeout,
         models,
     }
+}
+
+/// The upstream gets the gateway's key: over `https://`, or plain `http://` to this machine
+/// only; and `/v1/messages` is appended, so no query or fragment.
+fn upstream_url(problems: &mut Problems, path: &KeyPath, url: &str) -> Option<String> {
+    let parsed = reqwest::Url::parse(url).ok()?;
+    let local = parsed
+        .host_str()
+        .is_some_and(crate::config::is_loopback_host);
+    if parsed.scheme() == "http" && !local {
+        problems.add(
+            path,
+            "must be https:// (the gateway's key would travel in clear); http:// only to this machine",
+        );
+        return None;
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        problems.add(
+            path,
+            "must have no query or fragment (/v1/messages is appended)",
+        );
+        return None;
+    }
+    Some(url.trim_end_matches('/').to_owned())
 }
 
 fn limits(problems: &mut Problems, path: &KeyPath, raw: RawLlmLimits) -> Option<LlmBudget> {

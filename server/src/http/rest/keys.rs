@@ -27,7 +27,7 @@ use crate::error::ApiError;
 use crate::gateway::Gateway;
 use crate::http::caller::Caller;
 use crate::keys::{ApiKey, KeyRefusal, KeyStore, NewKey, parse_lifetime};
-use crate::principal::RequestContext;
+use crate::principal::{Credential, RequestContext};
 
 /// The keys of the gateway's audit database, or 503 without one.
 fn store(gateway: &Gateway) -> Result<KeyStore, ApiError> {
@@ -38,6 +38,18 @@ fn store(gateway: &Gateway) -> Result<KeyStore, ApiError> {
         .ok_or_else(|| {
             ApiError::BackendUnavailable("API keys need the audit database (DATABASE_URL)".into())
         })
+}
+
+/// Credentials are managed by a signed-in user, never with an API key: a key (narrow, or
+/// about to expire) must not mint keys that outlive it, revoke its owner's other keys, or
+/// change the owner's upstream key.
+pub(super) fn signed_in(caller: &RequestContext) -> Result<(), ApiError> {
+    match caller.principal.credential {
+        Credential::ApiKey(_) => Err(ApiError::Forbidden(
+            "keys are managed signed in (mcpgw login), not with an API key".into(),
+        )),
+        Credential::Jwt | Credential::None => Ok(()),
+    }
 }
 
 fn database_down(error: impl std::fmt::Display) -> ApiError {
@@ -85,6 +97,7 @@ pub async fn create(
                 .into(),
         ));
     }
+    signed_in(&caller)?;
     let body: CreateBody = serde_json::from_value(raw.unwrap_or(Value::Null)).map_err(|_| {
         ApiError::BadRequest(
             "the body must be {\"name\": string, \"roles\"?: [string], \"expires_in\"?: seconds or \"30d\"}".into(),
@@ -104,7 +117,9 @@ pub async fn create(
         },
     )?;
     let keys = store(&gateway)?;
-    let (key, text) = new.issue(&caller.principal, Utc::now());
+    let (key, text) = new
+        .issue(&caller.principal, Utc::now())
+        .ok_or_else(|| ApiError::BadRequest("expires_in is too far in the future".into()))?;
     keys.insert(&key, &crate::keys::secret::digest(&text))
         .await
         .map_err(database_down)?;
@@ -164,6 +179,7 @@ pub async fn revoke(
     Caller(caller): Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
+    signed_in(&caller)?;
     let keys = store(&gateway)?;
     let not_found = || ApiError::NotFound(format!("no API key {id}"));
     let key = keys
@@ -175,12 +191,13 @@ pub async fn revoke(
     if key.owner != principal.user && !principal.is_admin() {
         return Err(not_found());
     }
-    let revoked = keys
+    let (revoked, now_revoked) = keys
         .revoke(&id, Utc::now())
         .await
         .map_err(database_down)?
         .ok_or_else(not_found)?;
-    if key.revoked_at.is_none() {
+    // Only the request that revoked it records it (two at once: one record).
+    if now_revoked {
         gateway
             .audit()
             .emit(key_record(&caller, AuditEvent::ApiKeyRevoked, &revoked));

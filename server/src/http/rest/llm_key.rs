@@ -69,13 +69,15 @@ pub async fn put(
     RawJsonBody(raw): RawJsonBody,
 ) -> Result<Json<Value>, ApiError> {
     let (store, sealing) = prerequisites(&gateway)?;
+    super::keys::signed_in(&caller)?;
     let body: PutBody = serde_json::from_value(raw.unwrap_or(Value::Null))
         .map_err(|_| ApiError::BadRequest("the body must be {\"key\": string}".into()))?;
     let key = body.key.trim();
-    if key.is_empty() || key.chars().count() > MAX_KEY_CHARS || key.chars().any(char::is_whitespace)
-    {
+    // It goes upstream as a header value: printable ASCII, nothing else.
+    let sendable = key.bytes().all(|b| b.is_ascii_graphic());
+    if key.is_empty() || key.len() > MAX_KEY_CHARS || !sendable {
         return Err(ApiError::BadRequest(format!(
-            "key: 1 to {MAX_KEY_CHARS} characters, no spaces"
+            "key: 1 to {MAX_KEY_CHARS} printable ASCII characters, no spaces"
         )));
     }
     let owner = &caller.principal.user;
@@ -113,6 +115,7 @@ pub async fn remove(
     Caller(caller): Caller,
 ) -> Result<Json<Value>, ApiError> {
     let (store, _) = prerequisites(&gateway)?;
+    super::keys::signed_in(&caller)?;
     let removed = store
         .remove_sealed(&caller.principal.user)
         .await

@@ -83,6 +83,25 @@ fn llm_problems_name_their_keys() {
         "http:// or https://",
     );
     assert_problem(
+        "llm:\n  anthropic:\n    base_url: http://api.example.com\n",
+        3,
+        None,
+        "llm.anthropic.base_url",
+        "must be https://",
+    );
+    assert_problem(
+        "llm:\n  anthropic:\n    base_url: https://api.example.com/?x=1\n",
+        3,
+        None,
+        "llm.anthropic.base_url",
+        "no query",
+    );
+    assert!(
+        ok("llm:\n  anthropic:\n    base_url: http://127.0.0.1:9000\n")
+            .llm
+            .is_some()
+    );
+    assert_problem(
         "llm:\n  anthropic:\n    models: []\n",
         3,
         None,
