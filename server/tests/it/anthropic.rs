@@ -128,6 +128,17 @@ async fn sdk(proxy: &Proxy, credential: &str, as_api_key: bool, steps: Value) ->
     serde_json::from_slice(&output.stdout).expect("the client's JSON report")
 }
 
+/// One plain Messages request of `model` through the SDK (see [`sdk`]).
+async fn create_one(proxy: &Proxy, credential: &str, as_api_key: bool, model: &str) -> Vec<Value> {
+    sdk(
+        proxy,
+        credential,
+        as_api_key,
+        json!([{"op": "create", "model": model}]),
+    )
+    .await
+}
+
 fn expected_usage(output: u64) -> Value {
     json!({
         "input_tokens": INPUT_TOKENS,
@@ -291,13 +302,7 @@ async fn credentials_go_in_either_header_and_refusals_are_in_anthropics_shape() 
     let proxy = proxy("").await;
     let token = proxy.token("testuser").await;
     // `x-api-key` (ANTHROPIC_API_KEY) carries the same credential.
-    let by_key = sdk(
-        &proxy,
-        &token,
-        true,
-        json!([{"op": "create", "model": "claude-haiku-4-5"}]),
-    )
-    .await;
+    let by_key = create_one(&proxy, &token, true, "claude-haiku-4-5").await;
     assert_eq!(by_key[0]["ok"], true, "{by_key:#?}");
 
     // A gateway API key, as ANTHROPIC_API_KEY: the caller is its maker.
@@ -312,13 +317,7 @@ async fn credentials_go_in_either_header_and_refusals_are_in_anthropics_shape() 
         .await
         .unwrap();
     let key = made["key"].as_str().expect("a key");
-    let by_gateway_key = sdk(
-        &proxy,
-        key,
-        true,
-        json!([{"op": "create", "model": "claude-haiku-4-5"}]),
-    )
-    .await;
+    let by_gateway_key = create_one(&proxy, key, true, "claude-haiku-4-5").await;
     assert_eq!(by_gateway_key[0]["ok"], true, "{by_gateway_key:#?}");
     let records = proxy.wait_for_records(2).await;
     assert_eq!(records[0]["auth"], "jwt");
@@ -338,13 +337,7 @@ async fn credentials_go_in_either_header_and_refusals_are_in_anthropics_shape() 
     let stranger = KeycloakLike::start();
     let foreign = stranger.password_token("testuser", "testpass").await;
     for bad in [foreign.as_str(), "not-a-token"] {
-        let refused = sdk(
-            &proxy,
-            bad,
-            false,
-            json!([{"op": "create", "model": "claude-haiku-4-5"}]),
-        )
-        .await;
+        let refused = create_one(&proxy, bad, false, "claude-haiku-4-5").await;
         assert_eq!(
             refused[0],
             json!({"ok": false, "status": 401, "type": "authentication_error", "shape": "error",
@@ -399,13 +392,7 @@ async fn a_model_outside_the_forwarded_ones_or_the_callers_rules_is_403() {
         refused[1]["message"],
         "model gpt-4o is not one this gateway forwards"
     );
-    let allowed = sdk(
-        &proxy,
-        &admin,
-        false,
-        json!([{"op": "create", "model": "claude-sonnet-4-5"}]),
-    )
-    .await;
+    let allowed = create_one(&proxy, &admin, false, "claude-sonnet-4-5").await;
     assert_eq!(allowed[0]["ok"], true, "{allowed:#?}");
 
     assert_eq!(
@@ -506,23 +493,11 @@ async fn a_spent_token_budget_is_429_until_it_refills_and_guards_block_matching_
     assert_eq!(first[2]["type"], "invalid_request_error");
     assert_eq!(first[2]["message"], "request blocked by policy");
     // Budgets are per user.
-    let other = sdk(
-        &proxy,
-        &admin,
-        false,
-        json!([{"op": "create", "model": "claude-haiku-4-5"}]),
-    )
-    .await;
+    let other = create_one(&proxy, &admin, false, "claude-haiku-4-5").await;
     assert_eq!(other[0]["ok"], true, "{other:#?}");
 
     tokio::time::sleep(Duration::from_secs(retry)).await;
-    let later = sdk(
-        &proxy,
-        &user,
-        false,
-        json!([{"op": "create", "model": "claude-haiku-4-5"}]),
-    )
-    .await;
+    let later = create_one(&proxy, &user, false, "claude-haiku-4-5").await;
     assert_eq!(later[0]["ok"], true, "after {retry} s: {later:#?}");
 
     let records = proxy.wait_for_records(5).await;
@@ -604,21 +579,9 @@ async fn a_users_own_key_goes_upstream_for_them_and_is_never_shown_again() {
         "{shown}"
     );
 
-    let results = sdk(
-        &proxy,
-        &user,
-        false,
-        json!([{"op": "create", "model": "claude-haiku-4-5"}]),
-    )
-    .await;
+    let results = create_one(&proxy, &user, false, "claude-haiku-4-5").await;
     assert_eq!(results[0]["ok"], true, "{results:#?}");
-    let by_admin = sdk(
-        &proxy,
-        &admin,
-        false,
-        json!([{"op": "create", "model": "claude-haiku-4-5"}]),
-    )
-    .await;
+    let by_admin = create_one(&proxy, &admin, false, "claude-haiku-4-5").await;
     assert_eq!(by_admin[0]["ok"], true);
     let seen = proxy.upstream.seen();
     assert_eq!(
@@ -643,13 +606,7 @@ async fn a_users_own_key_goes_upstream_for_them_and_is_never_shown_again() {
         .await
         .unwrap();
     assert_eq!(removed["set"], false);
-    sdk(
-        &proxy,
-        &user,
-        false,
-        json!([{"op": "create", "model": "claude-haiku-4-5"}]),
-    )
-    .await;
+    create_one(&proxy, &user, false, "claude-haiku-4-5").await;
     assert_eq!(
         proxy.upstream.seen()[2].api_key.as_deref(),
         Some(GATEWAY_KEY)
