@@ -73,6 +73,7 @@ bench: ## Benchmark the gateway against direct calls to the same backend
 	$(CARGO) build --release --workspace
 	@scripts/bench.sh
 	@scripts/bench-fanout.sh
+	@scripts/bench-llm.sh
 
 bench-instructions: ## Count the gateway's instructions per call (valgrind; for comparing builds)
 	$(CARGO) build --release --workspace

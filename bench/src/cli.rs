@@ -13,9 +13,11 @@ use rmcp::model::JsonObject;
 use serde_json::Value;
 
 use crate::{
+    anthropic_upstream::UpstreamPlan,
     calls::CallsPlan,
     fanout::FanoutPlan,
     issuer::IssuerPlan,
+    llm::{LlmPlan, LlmSide},
     paired::{PairedPlan, Side},
     procfs::WatchedProcess,
     results::{ClientKind, Connections},
@@ -72,7 +74,8 @@ pub enum RawCommand {
         /// The `/health` URL.
         #[arg(long)]
         url: String,
-        /// Also wait until at least this many backends are configured.
+        /// Also wait until at least this many backends are configured (default 1; 0 for a
+        /// gateway without backends).
         #[arg(long)]
         expect: Option<u64>,
         /// Stop waiting as soon as this process (the gateway) has exited.
@@ -98,6 +101,16 @@ pub enum RawCommand {
         #[arg(long)]
         to: String,
     },
+    /// An Anthropic-compatible upstream for the proxy benchmark: `POST /v1/messages` answers
+    /// a streamed message (the API's event sequence, each event written as soon as it is
+    /// due) or, without `"stream": true`, a JSON one. Prints `LISTENING http://<address>`;
+    /// runs until stopped.
+    AnthropicUpstream(RawUpstreamArgs),
+    /// Streamed `POST <url>/v1/messages` requests on keep-alive connections: time to the
+    /// first bytes of each answer's body and to the end of its stream, at a fixed concurrency,
+    /// or interleaved one by one with a second path (`--url-b`). Prints one result line per
+    /// path.
+    Llm(RawLlmArgs),
     /// Print a free TCP port on 127.0.0.1.
     FreePort,
     /// Print the comparison table, with targets, from a file of result lines.
@@ -247,6 +260,257 @@ pub struct RawFanoutArgs {
     /// Unmeasured calls first.
     #[arg(long, default_value_t = 0)]
     pub warmup: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct RawUpstreamArgs {
+    /// Address to listen on (loopback).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub listen: String,
+    /// `content_block_delta` events per streamed message.
+    #[arg(long, default_value_t = 20)]
+    pub deltas: usize,
+    /// Milliseconds before each event after the first (0: each event written as soon as the
+    /// previous one is out).
+    #[arg(long, default_value_t = 0.0)]
+    pub gap_ms: f64,
+    /// Refuse (401) requests whose `x-api-key` is not the value of this environment variable.
+    #[arg(long)]
+    pub api_key_env: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RawLlmArgs {
+    /// The API's base URL: the upstream (`http://127.0.0.1:PORT`) or the gateway's proxy
+    /// (`http://127.0.0.1:PORT/anthropic`); requests go to `<url>/v1/messages`.
+    #[arg(long)]
+    pub url: String,
+    /// Name of this path in the report.
+    #[arg(long, default_value = "direct")]
+    pub label: String,
+    /// This path's own server (the gateway, a relay): its CPU per request of this path is
+    /// read under the path's label.
+    #[arg(long)]
+    pub pid: Option<u32>,
+    /// Send `x-api-key` with the value of this environment variable.
+    #[arg(long)]
+    pub api_key_env: Option<String>,
+    /// A second path, its requests interleaved one by one with the first (concurrency 1).
+    #[arg(long)]
+    pub url_b: Option<String>,
+    #[arg(long, default_value = "gateway")]
+    pub label_b: String,
+    #[arg(long)]
+    pub pid_b: Option<u32>,
+    #[arg(long)]
+    pub api_key_env_b: Option<String>,
+    /// Concurrent workers sharing the requests (one path only).
+    #[arg(long, default_value_t = 1)]
+    pub concurrency: usize,
+    /// Measured requests per path.
+    #[arg(long, default_value_t = 1000)]
+    pub requests: usize,
+    /// Unmeasured requests per worker (per path when interleaved) first.
+    #[arg(long, default_value_t = 100)]
+    pub warmup: usize,
+    /// Stop the measured phase after this many seconds even if fewer requests were made.
+    #[arg(long)]
+    pub max_secs: Option<f64>,
+    /// Give up on one request (its whole stream) after this long.
+    #[arg(long, default_value_t = 30.0)]
+    pub timeout_secs: f64,
+    /// More processes to read, as NAME=PID (repeatable; charged per request of every path).
+    #[arg(long = "watch")]
+    pub watch: Vec<String>,
+    /// The request's model.
+    #[arg(long, default_value = "claude-bench")]
+    pub model: String,
+    #[arg(long, default_value_t = 256)]
+    pub max_tokens: u64,
+    /// The user message.
+    #[arg(long, default_value = "Say hello in a few words.")]
+    pub prompt: String,
+}
+
+/// The value of environment variable `name`, for `flag`: set, not empty, and usable as a
+/// header value (marked sensitive, so it never shows in debug output).
+fn api_key_from_env(flag: &str, name: &str, problems: &mut Vec<String>) -> Option<HeaderValue> {
+    let value = match std::env::var(name) {
+        Ok(value) if !value.is_empty() => value,
+        _ => {
+            problems.push(format!("{flag}: {name} is not set"));
+            return None;
+        }
+    };
+    match HeaderValue::from_str(&value) {
+        Ok(mut value) => {
+            value.set_sensitive(true);
+            Some(value)
+        }
+        Err(_) => {
+            problems.push(format!("{flag}: {name} is not usable as a header value"));
+            None
+        }
+    }
+}
+
+impl TryFrom<RawUpstreamArgs> for UpstreamPlan {
+    type Error = Vec<String>;
+
+    fn try_from(raw: RawUpstreamArgs) -> Result<Self, Vec<String>> {
+        let mut problems = Vec::new();
+        let listen = raw
+            .listen
+            .parse::<SocketAddr>()
+            .map_err(|_| problems.push("--listen: must be IP:PORT (127.0.0.1:0)".to_owned()))
+            .ok();
+        if raw.deltas > 100_000 {
+            problems.push("--deltas: at most 100000".to_owned());
+        }
+        let gap = if raw.gap_ms == 0.0 {
+            Some(Duration::ZERO)
+        } else {
+            check_seconds("--gap-ms", raw.gap_ms / 1000.0, &mut problems)
+        };
+        let api_key = raw.api_key_env.as_deref().and_then(|name| {
+            api_key_from_env("--api-key-env", name, &mut problems)
+                .and_then(|value| value.to_str().ok().map(str::to_owned))
+        });
+        match (listen, gap) {
+            (Some(listen), Some(gap)) if problems.is_empty() => Ok(UpstreamPlan {
+                listen,
+                deltas: raw.deltas,
+                gap,
+                api_key,
+            }),
+            _ => Err(problems),
+        }
+    }
+}
+
+impl TryFrom<RawLlmArgs> for LlmPlan {
+    type Error = Vec<String>;
+
+    fn try_from(raw: RawLlmArgs) -> Result<Self, Vec<String>> {
+        let mut problems = Vec::new();
+        let side = |flags: [&str; 4],
+                    url: &str,
+                    label: &str,
+                    pid: Option<u32>,
+                    key_env: Option<&str>,
+                    problems: &mut Vec<String>| {
+            let [url_flag, label_flag, pid_flag, key_flag] = flags;
+            let url = check_url(url_flag, url, problems).and_then(|base| {
+                crate::llm::messages_url(&base)
+                    .map_err(|problem| problems.push(format!("{url_flag}: {problem}")))
+                    .ok()
+            });
+            let mut label_problems = Vec::new();
+            check_label(label, &mut label_problems);
+            problems.extend(
+                label_problems
+                    .into_iter()
+                    .map(|problem| problem.replacen("--label", label_flag, 1)),
+            );
+            if pid == Some(0) {
+                problems.push(format!("{pid_flag}: must be a positive number"));
+            }
+            let api_key = key_env.and_then(|name| api_key_from_env(key_flag, name, problems));
+            Some(LlmSide {
+                url: url?,
+                label: label.to_owned(),
+                pid,
+                api_key,
+            })
+        };
+        let a = side(
+            ["--url", "--label", "--pid", "--api-key-env"],
+            &raw.url,
+            &raw.label,
+            raw.pid,
+            raw.api_key_env.as_deref(),
+            &mut problems,
+        );
+        let b = match &raw.url_b {
+            Some(url) => {
+                if raw.label_b == raw.label {
+                    problems.push("--label-b: must differ from --label".to_owned());
+                }
+                if raw.concurrency != 1 {
+                    problems.push(
+                        "--url-b: requests are interleaved one at a time: only with --concurrency 1"
+                            .to_owned(),
+                    );
+                }
+                side(
+                    ["--url-b", "--label-b", "--pid-b", "--api-key-env-b"],
+                    url,
+                    &raw.label_b,
+                    raw.pid_b,
+                    raw.api_key_env_b.as_deref(),
+                    &mut problems,
+                )
+                .map(Some)
+            }
+            None => {
+                if raw.pid_b.is_some() || raw.api_key_env_b.is_some() {
+                    problems.push("--pid-b and --api-key-env-b need --url-b".to_owned());
+                }
+                Some(None)
+            }
+        };
+        if raw.concurrency == 0 || raw.concurrency > MAX_CONCURRENCY {
+            problems.push(format!(
+                "--concurrency: must be between 1 and {MAX_CONCURRENCY}"
+            ));
+        }
+        if raw.requests == 0 {
+            problems.push("--requests: must be at least 1".to_owned());
+        }
+        let time_cap = raw
+            .max_secs
+            .and_then(|seconds| check_seconds("--max-secs", seconds, &mut problems));
+        let request_timeout = check_seconds("--timeout-secs", raw.timeout_secs, &mut problems);
+        let mut watched: Vec<WatchedProcess> = Vec::new();
+        for text in &raw.watch {
+            match text.parse::<WatchedProcess>() {
+                Ok(process)
+                    if process.name == raw.label
+                        || (raw.url_b.is_some() && process.name == raw.label_b) =>
+                {
+                    problems.push(format!(
+                        "--watch: {} is a path's own process (--pid, --pid-b)",
+                        process.name
+                    ));
+                }
+                Ok(process) if watched.iter().any(|known| known.name == process.name) => {
+                    problems.push(format!("--watch: {} is watched twice", process.name));
+                }
+                Ok(process) => watched.push(process),
+                Err(problem) => problems.push(format!("--watch: {problem}")),
+            }
+        }
+        if raw.model.trim().is_empty() {
+            problems.push("--model: must not be empty".to_owned());
+        }
+        if raw.max_tokens == 0 {
+            problems.push("--max-tokens: must be at least 1".to_owned());
+        }
+        match (a, b, request_timeout) {
+            (Some(a), Some(b), Some(request_timeout)) if problems.is_empty() => Ok(LlmPlan {
+                a,
+                b,
+                concurrency: raw.concurrency,
+                requests: raw.requests,
+                warmup: raw.warmup,
+                request_timeout,
+                time_cap,
+                watched,
+                body: crate::llm::request_body(raw.model.trim(), raw.max_tokens, &raw.prompt),
+            }),
+            _ => Err(problems),
+        }
+    }
 }
 
 /// The validated target of an MCP run.
@@ -942,6 +1206,133 @@ mod tests {
             problems,
             ["--label-b: must be [A-Za-z0-9_.-]+, got \"a b\""]
         );
+    }
+
+    fn llm(args: &[&str]) -> Result<LlmPlan, Vec<String>> {
+        let mut full = vec!["llm"];
+        full.extend_from_slice(args);
+        match parse(&full) {
+            RawCommand::Llm(raw) => LlmPlan::try_from(raw),
+            other => panic!("not llm: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn llm_defaults_stream_one_path() {
+        let plan = llm(&["--url", "http://127.0.0.1:9"]).expect("valid");
+        assert_eq!(plan.a.url.as_str(), "http://127.0.0.1:9/v1/messages");
+        assert_eq!(plan.a.label, "direct");
+        assert!(plan.a.api_key.is_none() && plan.b.is_none());
+        assert_eq!(
+            (plan.concurrency, plan.requests, plan.warmup),
+            (1, 1000, 100)
+        );
+        assert_eq!(plan.request_timeout, Duration::from_secs(30));
+        let body: Value = serde_json::from_slice(&plan.body).expect("json");
+        assert_eq!(body["model"], "claude-bench");
+        assert_eq!(body["stream"], true);
+    }
+
+    #[test]
+    fn llm_interleaves_two_paths_with_their_keys() {
+        // Setting a variable needs `unsafe` (forbidden here); cargo and nextest run tests
+        // with the package's name in the environment.
+        let name = "CARGO_PKG_NAME";
+        let plan = llm(&[
+            "--url",
+            "http://127.0.0.1:1",
+            "--api-key-env",
+            name,
+            "--url-b",
+            "http://127.0.0.1:2/anthropic",
+            "--pid-b",
+            "7",
+            "--api-key-env-b",
+            name,
+            "--watch",
+            "upstream=8",
+            "--max-secs",
+            "5",
+        ])
+        .expect("valid");
+        let b = plan.b.expect("second path");
+        assert_eq!(b.url.as_str(), "http://127.0.0.1:2/anthropic/v1/messages");
+        assert_eq!((b.label.as_str(), b.pid), ("gateway", Some(7)));
+        let key = b.api_key.expect("key");
+        assert!(key.is_sensitive());
+        assert_eq!(key, env!("CARGO_PKG_NAME"));
+        assert_eq!(plan.watched[0].name, "upstream");
+        assert_eq!(plan.time_cap, Some(Duration::from_secs(5)));
+    }
+
+    #[test]
+    fn llm_reports_every_problem() {
+        let problems = llm(&[
+            "--url",
+            "ftp://x",
+            "--label",
+            "a b",
+            "--url-b",
+            "http://h",
+            "--label-b",
+            "a b",
+            "--concurrency",
+            "2",
+            "--requests",
+            "0",
+            "--api-key-env",
+            "MCP_BENCH_NOT_SET_ANYWHERE",
+            "--watch",
+            "upstream=0",
+            "--max-tokens",
+            "0",
+        ])
+        .expect_err("invalid");
+        assert_eq!(problems.len(), 9, "{problems:#?}");
+        let problems = llm(&["--url", "http://h", "--pid-b", "3"]).expect_err("invalid");
+        assert_eq!(problems, ["--pid-b and --api-key-env-b need --url-b"]);
+        let problems = llm(&[
+            "--url",
+            "http://h",
+            "--url-b",
+            "http://h",
+            "--watch",
+            "gateway=3",
+        ])
+        .expect_err("invalid");
+        assert_eq!(
+            problems,
+            ["--watch: gateway is a path's own process (--pid, --pid-b)"]
+        );
+    }
+
+    #[test]
+    fn upstream_flags() {
+        let RawCommand::AnthropicUpstream(raw) = parse(&["anthropic-upstream"]) else {
+            panic!("not anthropic-upstream");
+        };
+        let plan = UpstreamPlan::try_from(raw).expect("valid");
+        assert_eq!(plan.listen.to_string(), "127.0.0.1:0");
+        assert_eq!((plan.deltas, plan.gap), (20, Duration::ZERO));
+        assert_eq!(plan.api_key, None);
+        let RawCommand::AnthropicUpstream(raw) =
+            parse(&["anthropic-upstream", "--deltas", "5", "--gap-ms", "2.5"])
+        else {
+            panic!("not anthropic-upstream");
+        };
+        let plan = UpstreamPlan::try_from(raw).expect("valid");
+        assert_eq!(plan.gap, Duration::from_micros(2500));
+        let RawCommand::AnthropicUpstream(raw) = parse(&[
+            "anthropic-upstream",
+            "--listen",
+            "localhost",
+            "--gap-ms=-1",
+            "--api-key-env",
+            "MCP_BENCH_NOT_SET_ANYWHERE",
+        ]) else {
+            panic!("not anthropic-upstream");
+        };
+        assert_eq!(UpstreamPlan::try_from(raw).expect_err("invalid").len(), 3);
     }
 
     #[test]

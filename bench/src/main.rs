@@ -1,8 +1,11 @@
 //! `mcp-bench`: the load generator of `make bench`. It sends the same MCP calls through the
 //! gateway and directly to a backend, reads the CPU and memory the gateway spends doing so,
 //! times session opening, and prints the comparison table with the project's targets. For
-//! the runs with authentication on it also plays the OIDC issuer (`issuer`).
-//! `scripts/bench.sh` starts the processes and calls the subcommands in order.
+//! the runs with authentication on it also plays the OIDC issuer (`issuer`). For the
+//! Anthropic proxy it plays the upstream API (`anthropic-upstream`) and times streamed
+//! messages through the gateway and directly (`llm`).
+//! `scripts/bench.sh` (and `scripts/bench-llm.sh`) start the processes and call the
+//! subcommands in order.
 
 use std::process::ExitCode;
 
@@ -11,11 +14,13 @@ use clap::Parser;
 use mimalloc::MiMalloc;
 use reqwest::Url;
 
+mod anthropic_upstream;
 mod calls;
 mod cli;
 mod fanout;
 mod health;
 mod issuer;
+mod llm;
 mod paired;
 mod procfs;
 mod raw;
@@ -168,6 +173,16 @@ async fn run(command: RawCommand) -> Result<()> {
         RawCommand::Issuer(raw) => {
             let plan = issuer::IssuerPlan::try_from(raw).map_err(invalid)?;
             issuer::run(plan).await?;
+        }
+        RawCommand::AnthropicUpstream(raw) => {
+            let plan = anthropic_upstream::UpstreamPlan::try_from(raw).map_err(invalid)?;
+            anthropic_upstream::run(plan).await?;
+        }
+        RawCommand::Llm(raw) => {
+            let plan = llm::LlmPlan::try_from(raw).map_err(invalid)?;
+            for result in llm::run(plan).await? {
+                println!("{}", Record::Llm(result).to_json_line());
+            }
         }
         RawCommand::Relay { listen, to } => relay::run(&listen, &to).await?,
         RawCommand::FreePort => println!("{}", health::free_port()?),

@@ -1,10 +1,12 @@
 //! The table `make bench` prints: direct and gateway side by side at each concurrency, the
 //! ratio gateway/direct, the gateway's CPU per call and memory, session opening, and each
-//! target figure next to its bound with ✓ or ✗, and what authentication adds ([`auth`]).
+//! target figure next to its bound with ✓ or ✗, what authentication adds ([`auth`]), and
+//! what the Anthropic proxy adds to a streamed message ([`llm`]).
 //! Pure: records in, text out. Figures are information, never a failure: a missed target
 //! changes a mark, not an exit code.
 
 mod auth;
+mod llm;
 
 use std::{collections::BTreeMap, fmt::Write as _};
 
@@ -98,6 +100,8 @@ pub struct Figures {
     pub machine: Vec<MachineLoadResult>,
     /// The alternating rounds of the auth-off and the auth-on gateway.
     pub auth: auth::AuthRuns,
+    /// Streamed messages through the Anthropic proxy and directly.
+    pub llm: llm::LlmRuns,
 }
 
 impl Figures {
@@ -125,6 +129,7 @@ impl Figures {
                 }
                 Record::Rss(_) => {}
                 Record::Fanout(fanout) => figures.fanouts.push(fanout),
+                Record::Llm(run) => figures.llm.take(run),
                 Record::MachineLoad(load) => {
                     match figures.machine.iter_mut().find(|m| m.label == load.label) {
                         Some(earlier) => *earlier = load,
@@ -134,6 +139,17 @@ impl Figures {
             }
         }
         figures
+    }
+
+    /// Whether anything of the MCP benchmark (not the proxy's) was measured.
+    fn has_mcp_runs(&self) -> bool {
+        !self.direct.is_empty()
+            || !self.gateway.is_empty()
+            || !self.relay.is_empty()
+            || self.sessions.is_some()
+            || self.idle_rss_kib.is_some()
+            || !self.fanouts.is_empty()
+            || !self.auth.comparisons().is_empty()
     }
 
     /// Every concurrency measured on either path, ascending.
@@ -280,14 +296,25 @@ pub fn render(figures: &Figures, unreadable: usize) -> String {
                 format!("{client} client, {connections}")
             },
         );
-    let _ = writeln!(
-        out,
-        "MCP gateway benchmark: tools/call over streamable HTTP on 127.0.0.1, {client}"
-    );
-    let _ = writeln!(
-        out,
-        "(load generator, gateway and backend share this machine's cores; compare runs on one machine)"
-    );
+    if figures.has_mcp_runs() || figures.llm.is_empty() {
+        let _ = writeln!(
+            out,
+            "MCP gateway benchmark: tools/call over streamable HTTP on 127.0.0.1, {client}"
+        );
+        let _ = writeln!(
+            out,
+            "(load generator, gateway and backend share this machine's cores; compare runs on one machine)"
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "Anthropic proxy benchmark: streamed POST /v1/messages on 127.0.0.1, reqwest client, keep-alive connections"
+        );
+        let _ = writeln!(
+            out,
+            "(load generator, gateway and upstream share this machine's cores; compare runs on one machine)"
+        );
+    }
     render_machine_load(&mut out, &figures.machine);
     for concurrency in figures.concurrencies() {
         render_concurrency(&mut out, figures, concurrency);
@@ -321,7 +348,14 @@ pub fn render(figures: &Figures, unreadable: usize) -> String {
             fanout.result_bytes,
         );
     }
-    let targets = figures.targets();
+    llm::render(&mut out, &figures.llm);
+    // A file of proxy runs alone holds none of the MCP targets.
+    let mut targets = if figures.has_mcp_runs() {
+        figures.targets()
+    } else {
+        Vec::new()
+    };
+    targets.extend(figures.llm.targets());
     // A file of fan-out runs alone has nothing to hold against the targets.
     if targets
         .iter()
@@ -603,6 +637,7 @@ fn render_problems(out: &mut String, figures: &Figures, unreadable: usize) {
         }
     }
     notes.extend(auth::problems(&figures.auth));
+    notes.extend(llm::problems(&figures.llm));
     if unreadable > 0 {
         notes.push(format!(
             "{unreadable} line(s) of the results file were not results"
@@ -987,6 +1022,65 @@ mod tests {
         let (records, unreadable) = parse_records(&text);
         assert_eq!(records.len(), 6);
         assert_eq!(unreadable, 2);
+    }
+
+    #[test]
+    fn a_file_of_proxy_runs_has_its_own_header_and_target() {
+        let run = |label: &str, ttfb_us: f64| {
+            Record::Llm(crate::results::LlmResult {
+                label: label.to_owned(),
+                url: "http://127.0.0.1:1/v1/messages".to_owned(),
+                concurrency: 1,
+                requests: 100,
+                warmup_requests: 0,
+                capped: false,
+                ok: 100,
+                errors: 0,
+                elapsed_s: 0.1,
+                throughput_per_s: 1000.0,
+                ttfb: Some(latency(ttfb_us)),
+                total: Some(latency(ttfb_us * 2.0)),
+                events_per_stream: Some(26.0),
+                bytes_per_stream: Some(3000.0),
+                reads_per_stream: Some(26.0),
+                processes: Vec::new(),
+                client_cpu_ms_per_request: None,
+                first_error: None,
+                interleaved_with: None,
+            })
+        };
+        let mut text = String::new();
+        for record in [run(DIRECT, 200.0), run(GATEWAY, 1400.0)] {
+            text.push_str(&record.to_json_line());
+            text.push('\n');
+        }
+        let (records, unreadable) = parse_records(&text);
+        let report = render(&Figures::from_records(records), unreadable);
+        assert!(
+            report.starts_with("Anthropic proxy benchmark: streamed POST /v1/messages"),
+            "{report}"
+        );
+        assert!(
+            report.contains("Anthropic proxy, concurrency 1"),
+            "{report}"
+        );
+        // 1.2 ms added: over the bound; and no MCP target is listed as unmeasured.
+        assert!(
+            report.contains("✗ Anthropic proxy: added TTFB p50, concurrency 1"),
+            "{report}"
+        );
+        assert!(report.contains("1.200 ms   target ≤ 1 ms"), "{report}");
+        assert!(!report.contains("not measured"), "{report}");
+        // Proxy runs beside the MCP runs keep the MCP header and add their target.
+        let mut records = full_run();
+        records.push(run(DIRECT, 200.0));
+        records.push(run(GATEWAY, 300.0));
+        let report = render(&Figures::from_records(records), 0);
+        assert!(report.starts_with("MCP gateway benchmark"), "{report}");
+        assert!(
+            report.contains("✓ Anthropic proxy: added TTFB p50, concurrency 1"),
+            "{report}"
+        );
     }
 
     #[test]

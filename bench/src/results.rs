@@ -17,6 +17,8 @@ pub enum Record {
     Rss(RssResult),
     Fanout(FanoutResult),
     MachineLoad(MachineLoadResult),
+    /// Streamed Messages requests to an Anthropic API (the gateway's proxy or the upstream).
+    Llm(LlmResult),
 }
 
 impl Record {
@@ -146,6 +148,59 @@ pub struct MachineLoadResult {
     pub steal_pct: Option<f64>,
     /// Share of the interval during which some task here waited for a CPU (PSI `some`).
     pub pressure_pct: Option<f64>,
+}
+
+/// Streamed `POST /v1/messages` requests at one concurrency, each timed to the first bytes of
+/// its body and to the end of its stream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LlmResult {
+    /// Which path (`direct`, `gateway`, `relay_direct`, `relay`).
+    pub label: String,
+    /// The Messages URL requested.
+    pub url: String,
+    pub concurrency: usize,
+    /// Requests in the measured phase (warm-up excluded).
+    pub requests: usize,
+    /// Unmeasured requests sent on this path before the measured phase.
+    #[serde(default)]
+    pub warmup_requests: usize,
+    /// The phase hit its time cap before making every requested request.
+    #[serde(default)]
+    pub capped: bool,
+    pub ok: usize,
+    /// Transport failures, non-2xx answers and streams that did not end with `message_stop`.
+    pub errors: usize,
+    pub elapsed_s: f64,
+    /// Complete streams per second of the measured phase.
+    pub throughput_per_s: f64,
+    /// From sending the request to holding the first bytes of the answer's body.
+    pub ttfb: Option<LatencySummary>,
+    /// From sending the request to the end of the stream.
+    pub total: Option<LatencySummary>,
+    /// Means over the successful streams: server-sent events, body bytes, and the pieces the
+    /// client's reads returned them in.
+    pub events_per_stream: Option<f64>,
+    pub bytes_per_stream: Option<f64>,
+    pub reads_per_stream: Option<f64>,
+    /// CPU and memory of the watched processes over the measured phase: the path's own server
+    /// (named by the path's label) per request of this path, the others (`upstream`) per
+    /// request of every path measured in the same phase.
+    pub processes: Vec<ProcessUsage>,
+    /// CPU the load generator itself spent per request.
+    pub client_cpu_ms_per_request: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_error: Option<String>,
+    /// The label of the path whose requests alternated one by one with these, absent for a
+    /// run on its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interleaved_with: Option<String>,
+}
+
+impl LlmResult {
+    /// The usage of the watched process called `name`, if it was watched and readable.
+    pub fn process(&self, name: &str) -> Option<&ProcessUsage> {
+        self.processes.iter().find(|process| process.name == name)
+    }
 }
 
 /// Wall time of single calls, typically of a broadcast tool fanning out to many backends.
