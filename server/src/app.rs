@@ -67,8 +67,8 @@ pub async fn serve(bound: Bound) -> anyhow::Result<()> {
         shutdown.clone(),
     );
     let mut auth = auth.with_failure_hook(account_auth_failures(&gateway));
-    if let Some(reader) = gateway.audit().reader() {
-        auth = auth.with_keys(crate::keys::KeyStore::new(reader.store().clone()));
+    if let Some(keys) = crate::keys::KeyStore::of(gateway.audit()) {
+        auth = auth.with_keys(keys);
     }
     let router = http::router(Arc::clone(&gateway), auth, shutdown.clone());
     tracing::info!(

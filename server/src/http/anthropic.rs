@@ -97,8 +97,10 @@ async fn upstream_key(
     let settings = gateway.settings();
     // Looked up whether or not the gateway can open it now: a user who stored a key must
     // never be served with the gateway's instead (GATEWAY_ENCRYPTION_KEY removed later).
-    if let (true, Some(reader)) = (settings.auth_enabled, gateway.audit().reader()) {
-        let store = crate::keys::KeyStore::new(reader.store().clone());
+    if let (true, Some(store)) = (
+        settings.auth_enabled,
+        crate::keys::KeyStore::of(gateway.audit()),
+    ) {
         match store.sealed(user).await {
             Ok(Some((sealed, _))) => {
                 let opened = settings

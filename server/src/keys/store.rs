@@ -21,8 +21,11 @@ pub struct KeyStore {
 }
 
 impl KeyStore {
-    pub fn new(store: Store) -> KeyStore {
-        KeyStore { store }
+    /// The keys of the auditor's database; `None` when it has none.
+    pub fn of(auditor: &crate::audit::Auditor) -> Option<KeyStore> {
+        auditor.reader().map(|reader| KeyStore {
+            store: reader.store().clone(),
+        })
     }
 
     /// Keep `key` under `digest`.

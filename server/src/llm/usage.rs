@@ -13,8 +13,6 @@ pub struct Usage {
     pub cache_creation_input_tokens: u64,
     pub cache_read_input_tokens: u64,
     pub stop_reason: Option<String>,
-    /// The model that answered, when the answer names it.
-    pub model: Option<String>,
 }
 
 impl Usage {
@@ -80,9 +78,6 @@ impl Usage {
         if let Some(reason) = message.get("stop_reason").and_then(Value::as_str) {
             self.stop_reason = Some(reason.to_owned());
         }
-        if let Some(model) = message.get("model").and_then(Value::as_str) {
-            self.model = Some(model.to_owned());
-        }
     }
 
     /// Each count the object carries replaces the one known (a later report is the larger).
@@ -123,7 +118,6 @@ mod tests {
                 cache_creation_input_tokens: 5,
                 cache_read_input_tokens: 100,
                 stop_reason: Some("end_turn".into()),
-                model: Some("claude-sonnet-4-5".into()),
             }
         );
         assert_eq!(usage.charged_tokens(), 12 + 5 + 34);
@@ -151,7 +145,6 @@ mod tests {
         assert_eq!(usage.output_tokens, 40, "the last total, not a sum");
         assert_eq!(usage.cache_read_input_tokens, 7);
         assert_eq!(usage.stop_reason.as_deref(), Some("max_tokens"));
-        assert_eq!(usage.model.as_deref(), Some("m"));
     }
 
     #[test]

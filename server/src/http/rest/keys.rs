@@ -29,15 +29,12 @@ use crate::http::caller::Caller;
 use crate::keys::{ApiKey, KeyRefusal, KeyStore, NewKey, parse_lifetime};
 use crate::principal::{Credential, RequestContext};
 
-/// The keys of the gateway's audit database, or 503 without one.
-fn store(gateway: &Gateway) -> Result<KeyStore, ApiError> {
-    gateway
-        .audit()
-        .reader()
-        .map(|reader| KeyStore::new(reader.store().clone()))
-        .ok_or_else(|| {
-            ApiError::BackendUnavailable("API keys need the audit database (DATABASE_URL)".into())
-        })
+/// The keys of the gateway's audit database (API keys and users' stored keys), or 503
+/// without one.
+pub(super) fn store(gateway: &Gateway) -> Result<KeyStore, ApiError> {
+    KeyStore::of(gateway.audit()).ok_or_else(|| {
+        ApiError::BackendUnavailable("keys need the audit database (DATABASE_URL)".into())
+    })
 }
 
 /// Credentials are managed by a signed-in user, never with an API key: a key (narrow, or
@@ -52,8 +49,8 @@ pub(super) fn signed_in(caller: &RequestContext) -> Result<(), ApiError> {
     }
 }
 
-fn database_down(error: impl std::fmt::Display) -> ApiError {
-    tracing::warn!(%error, "API keys: the audit database is unavailable");
+pub(super) fn database_down(error: impl std::fmt::Display) -> ApiError {
+    tracing::warn!(%error, "keys: the audit database is unavailable");
     ApiError::BackendUnavailable("the audit database is unavailable".into())
 }
 

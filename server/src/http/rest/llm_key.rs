@@ -17,6 +17,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::extract::RawJsonBody;
+use super::keys::database_down;
 use crate::audit::{AuditEvent, AuditRecord, AuditStatus};
 use crate::config::Secret;
 use crate::error::ApiError;
@@ -42,19 +43,7 @@ fn prerequisites(gateway: &Gateway) -> Result<(KeyStore, SealingKey), ApiError> 
             "this gateway does not store keys: GATEWAY_ENCRYPTION_KEY is not set".into(),
         ));
     };
-    let store = gateway
-        .audit()
-        .reader()
-        .map(|reader| KeyStore::new(reader.store().clone()))
-        .ok_or_else(|| {
-            ApiError::BackendUnavailable("keys need the audit database (DATABASE_URL)".into())
-        })?;
-    Ok((store, sealing))
-}
-
-fn database_down(error: impl std::fmt::Display) -> ApiError {
-    tracing::warn!(%error, "stored upstream keys: the audit database is unavailable");
-    ApiError::BackendUnavailable("the audit database is unavailable".into())
+    Ok((super::keys::store(gateway)?, sealing))
 }
 
 #[derive(Deserialize)]
