@@ -100,6 +100,8 @@ pub struct RequestContext {
     pub session_id: Option<String>,
     pub client_ip: Option<String>,
     pub transport: Transport,
+    /// The MCP endpoint (scope and view) the request came by; `/mcp` for everything else.
+    pub endpoint: crate::scope::Endpoint,
     /// The request's trace span (disabled when traces are off): the parent of the spans of
     /// its backend calls, whichever task runs them.
     pub span: tracing::Span,

@@ -330,6 +330,7 @@ mod tests {
         use crate::principal::{Principal, RequestContext, Transport};
 
         let ctx = RequestContext {
+            endpoint: Default::default(),
             principal: Principal::from(crate::principal::Identity {
                 user: "ålice \"q\"".into(),
                 subject: "sub-1".into(),

@@ -39,10 +39,14 @@ pub enum AuditEvent {
     LlmKeySet,
     /// A user removed it.
     LlmKeyRemoved,
+    /// `prompts/get` of a backend's prompt (SPEC §14).
+    PromptGet,
+    /// `resources/read` of a backend's resource.
+    ResourceRead,
 }
 
 impl AuditEvent {
-    pub const ALL: [AuditEvent; 14] = [
+    pub const ALL: [AuditEvent; 16] = [
         AuditEvent::ToolCall,
         AuditEvent::Broadcast,
         AuditEvent::ListTools,
@@ -57,6 +61,8 @@ impl AuditEvent {
         AuditEvent::ApiKeyRevoked,
         AuditEvent::LlmKeySet,
         AuditEvent::LlmKeyRemoved,
+        AuditEvent::PromptGet,
+        AuditEvent::ResourceRead,
     ];
 
     /// The JSON and database spelling.
@@ -76,6 +82,8 @@ impl AuditEvent {
             AuditEvent::ApiKeyRevoked => "api_key_revoked",
             AuditEvent::LlmKeySet => "llm_key_set",
             AuditEvent::LlmKeyRemoved => "llm_key_removed",
+            AuditEvent::PromptGet => "prompt_get",
+            AuditEvent::ResourceRead => "resource_read",
         }
     }
 
@@ -296,6 +304,25 @@ impl AuditRecord {
         record.tool = Some(exposed_name.to_owned());
         record.mcp_server = Some(server.to_owned());
         record.backend_tool = Some(backend_tool.to_owned());
+        record.parameters = null_if_absent(parameters);
+        record
+    }
+
+    /// A `prompts/get` or `resources/read` (`event`) of one backend: `tool` is the exposed
+    /// prompt name or resource URI (what authorization matched), `backend_tool` the backend's
+    /// own name or URI.
+    pub fn backend_request(
+        ctx: &RequestContext,
+        event: AuditEvent,
+        exposed: &str,
+        server: &str,
+        backend_name: &str,
+        parameters: Option<&Value>,
+    ) -> Self {
+        let mut record = Self::for_request(ctx, event, AuditStatus::Success);
+        record.tool = Some(exposed.to_owned());
+        record.mcp_server = Some(server.to_owned());
+        record.backend_tool = Some(backend_name.to_owned());
         record.parameters = null_if_absent(parameters);
         record
     }
@@ -540,6 +567,7 @@ mod tests {
 
     fn ctx() -> RequestContext {
         RequestContext {
+            endpoint: Default::default(),
             principal: Principal::from(crate::principal::Identity {
                 user: "testuser".into(),
                 subject: "sub-1".into(),

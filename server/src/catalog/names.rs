@@ -98,6 +98,35 @@ pub fn direct_full_name(server: &str, tool: &str) -> String {
     format!("{server}{SERVER_TOOL_SEPARATOR}{tool}")
 }
 
+/// Separates server and URI in exposed resource URIs and templates: `<server>+<uri>`
+/// (SPEC §14). Server names cannot contain it.
+pub const SERVER_URI_SEPARATOR: char = '+';
+
+/// A backend prompt as exposed: `<server>__<prompt>`, never shortened (no client caps
+/// prompt names); authorization patterns match it as they match tool names.
+pub fn prompt_name(server: &str, prompt: &str) -> String {
+    direct_full_name(server, prompt)
+}
+
+/// `(server, backend prompt)` of an exposed prompt name.
+pub fn split_prompt_name(exposed: &str) -> Option<(&str, &str)> {
+    exposed
+        .split_once(SERVER_TOOL_SEPARATOR)
+        .filter(|(server, prompt)| !server.is_empty() && !prompt.is_empty())
+}
+
+/// A backend resource URI (or URI template) as exposed: `<server>+<uri>`.
+pub fn resource_uri(server: &str, uri: &str) -> String {
+    format!("{server}{SERVER_URI_SEPARATOR}{uri}")
+}
+
+/// `(server, backend URI)` of an exposed resource URI.
+pub fn split_resource_uri(exposed: &str) -> Option<(&str, &str)> {
+    exposed
+        .split_once(SERVER_URI_SEPARATOR)
+        .filter(|(server, uri)| !server.is_empty() && !uri.is_empty())
+}
+
 fn effective_max(max: usize) -> usize {
     max.max(MIN_MAX_NAME_LEN)
 }
@@ -188,6 +217,21 @@ pub(crate) fn assign_names(requests: &[NameRequest], max: usize) -> Vec<String> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prompt_and_resource_names_split_at_the_first_separator() {
+        assert_eq!(prompt_name("elk", "summary"), "elk__summary");
+        assert_eq!(split_prompt_name("elk__sum__mary"), Some(("elk", "sum__mary")));
+        assert_eq!(split_prompt_name("elk"), None);
+        assert_eq!(split_prompt_name("__x"), None);
+        assert_eq!(split_prompt_name("elk__"), None);
+        let exposed = resource_uri("docs", "file:///a+b.txt");
+        assert_eq!(exposed, "docs+file:///a+b.txt");
+        assert_eq!(split_resource_uri(&exposed), Some(("docs", "file:///a+b.txt")));
+        assert_eq!(split_resource_uri("file:///x"), None);
+        assert_eq!(split_resource_uri("+file:///x"), None);
+        assert_eq!(split_resource_uri("docs+"), None);
+    }
 
     fn request(candidate: &str, full: &str, key: &str) -> NameRequest {
         NameRequest {

@@ -28,6 +28,7 @@ use crate::audit::{AuditRecord, AuditStatus, Auditor};
 use crate::fanout::{self, BroadcastReport, FanoutLimits, TargetFailure, TargetOutcome};
 use crate::metrics::Refused;
 use crate::principal::RequestContext;
+use crate::scope::View;
 use crate::progress::ProgressTarget;
 use crate::result_shape::{error_text, truncate};
 use crate::upstream::identity::ForwardedIdentity;
@@ -44,8 +45,25 @@ pub struct Downstream {
 }
 
 impl Gateway {
-    /// Route one `tools/call` by its exposed name.
+    /// Route one `tools/call` by its exposed name, in the view of the caller's endpoint.
     pub async fn call_tool(
+        self: &Arc<Self>,
+        ctx: &RequestContext,
+        name: &str,
+        arguments: Option<JsonObject>,
+        downstream: Downstream,
+    ) -> Result<CallToolResult, ToolCallError> {
+        match ctx.endpoint.view {
+            View::Full => self.call_named_tool(ctx, name, arguments, downstream).await,
+            // Boxed: the hot path's future stays the size it was.
+            View::Search => {
+                Box::pin(self.call_in_search_view(ctx, name, arguments, downstream)).await
+            }
+        }
+    }
+
+    /// A `tools/call` of a tool of the caller's scope, by its exposed name.
+    pub(super) async fn call_named_tool(
         self: &Arc<Self>,
         ctx: &RequestContext,
         name: &str,
@@ -54,7 +72,8 @@ impl Gateway {
     ) -> Result<CallToolResult, ToolCallError> {
         let snapshot = self.snapshot();
         let parameters = arguments.clone().map(Value::Object);
-        let planned = plan::call(&snapshot, &self.catalog(), &ctx.principal, name, arguments);
+        let catalog = self.catalog_for(&ctx.endpoint.scope);
+        let planned = plan::call(&snapshot, &catalog, &ctx.principal, name, arguments);
         match self.admit(ctx, planned, parameters.as_ref())? {
             Plan::Direct(call) => {
                 let record = Pending::new(
@@ -261,14 +280,14 @@ where
 /// A call's audit record until the call ends. [`Pending::finish`] writes it; a call dropped
 /// first (its caller went away, its thread stopped) or panicking writes it as it is dropped,
 /// so that no call past authorization goes unrecorded.
-struct Pending {
+pub(super) struct Pending {
     audit: Auditor,
     record: Option<AuditRecord>,
-    started: Instant,
+    pub(super) started: Instant,
 }
 
 impl Pending {
-    fn new(audit: Auditor, record: AuditRecord) -> Self {
+    pub(super) fn new(audit: Auditor, record: AuditRecord) -> Self {
         Pending {
             audit,
             record: Some(record),
@@ -277,7 +296,7 @@ impl Pending {
     }
 
     /// Write the record as `outcome` makes it, on file before the answer is sent.
-    fn finish(mut self, outcome: impl FnOnce(AuditRecord) -> AuditRecord) {
+    pub(super) fn finish(mut self, outcome: impl FnOnce(AuditRecord) -> AuditRecord) {
         if let Some(record) = self.record.take() {
             self.audit.record(outcome(record));
         }
@@ -420,7 +439,7 @@ fn result_status(result: &CallToolResult) -> AuditStatus {
 }
 
 /// The audit status of a call that gave no result.
-fn call_status(error: &CallError) -> AuditStatus {
+pub(super) fn call_status(error: &CallError) -> AuditStatus {
     match error {
         CallError::Timeout(_) => AuditStatus::Timeout,
         CallError::Cancelled => AuditStatus::Cancelled,

@@ -7,7 +7,10 @@
 //! admitted call to its audit record, `views.rs` what a caller may see.
 
 mod calls;
+mod offers;
 pub mod plan;
+pub mod search;
+mod subscriptions;
 mod views;
 
 use std::sync::{Arc, Mutex};
@@ -24,10 +27,12 @@ use crate::authz::Policy;
 use crate::catalog::{self, Catalog, ServerView};
 use crate::config::{Config, Settings};
 use crate::ratelimit::{RateLimiter, RetryAfter};
+use crate::scope::Scope;
 use crate::upstream::Pool;
 use crate::upstream::clients::HttpClients;
 
 pub use calls::Downstream;
+pub use offers::{OfferError, OfferKind};
 // Part of the gateway's own API: what a failed backend call and a backend's handshake are.
 pub use crate::upstream::{BackendInfo, CallError};
 
@@ -112,6 +117,21 @@ impl Snapshot {
     }
 }
 
+/// What the catalog is built from, for each backend in `states`.
+fn server_views(
+    states: &[(Arc<crate::config::ServerConfig>, Arc<crate::upstream::LinkState>)],
+) -> Vec<ServerView<'_>> {
+    states
+        .iter()
+        .map(|(server, state)| ServerView {
+            name: &server.name,
+            tags: &server.tags,
+            healthy: state.healthy(),
+            tools: state.tools.as_deref(),
+        })
+        .collect()
+}
+
 /// The gateway: config, backends, catalog and connected downstream sessions.
 pub struct Gateway {
     settings: Arc<Settings>,
@@ -119,11 +139,16 @@ pub struct Gateway {
     audit: Auditor,
     pool: Pool,
     catalog: ArcSwap<Catalog>,
+    /// The catalogs of scoped endpoints asked for since the last rebuild (SPEC §14): each
+    /// built from its servers alone, so that broadcasts reach only servers in scope.
+    scoped_catalogs: Mutex<std::collections::HashMap<Scope, Arc<Catalog>>>,
     /// Bumped whenever the listed catalog changes; 2026-07-28 `listen` streams watch it.
     catalog_generation: watch::Sender<u64>,
     metrics: crate::metrics::Metrics,
     /// Session-era downstream peers, told about catalog changes.
     peers: Mutex<Vec<Peer<RoleServer>>>,
+    /// Downstream sessions subscribed to backend resources.
+    subscriptions: subscriptions::Subscriptions,
     shutdown: CancellationToken,
     /// The Anthropic proxy's client: no redirects (an API answer never redirects, and the
     /// gateway's key must not follow one).
@@ -155,9 +180,11 @@ impl Gateway {
             audit,
             pool: Pool::new(http, upstream_client),
             catalog: ArcSwap::from_pointee(Catalog::default()),
+            scoped_catalogs: Default::default(),
             catalog_generation: watch::channel(0).0,
             metrics: crate::metrics::Metrics::new(),
             peers: Mutex::new(Vec::new()),
+            subscriptions: Default::default(),
             shutdown: CancellationToken::new(),
             llm_client,
         });
@@ -171,8 +198,29 @@ impl Gateway {
                 }
             }
         });
+        let mut notices = gateway.pool.notices();
+        let relay = Arc::clone(&gateway);
+        tokio::spawn(async move {
+            loop {
+                let notice = tokio::select! {
+                    _ = relay.shutdown.cancelled() => break,
+                    notice = notices.recv() => notice,
+                };
+                match notice {
+                    Ok(notice) => relay.relay_notice(notice),
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                }
+            }
+        });
         gateway.pool.apply(&gateway.config().servers);
         gateway
+    }
+
+    /// What backends say about their prompts and resources (2026-07-28 `listen` streams
+    /// follow it; session-era clients are told by the gateway).
+    pub fn notices(&self) -> tokio::sync::broadcast::Receiver<crate::upstream::BackendNotice> {
+        self.pool.notices()
     }
 
     pub fn settings(&self) -> &Arc<Settings> {
@@ -192,8 +240,39 @@ impl Gateway {
         &self.audit
     }
 
+    /// The catalog of `/mcp` (every server).
     pub fn catalog(&self) -> Arc<Catalog> {
         self.catalog.load_full()
+    }
+
+    /// The catalog of an endpoint's scope: the servers in scope only, their broadcasts
+    /// over them only.
+    pub fn catalog_for(&self, scope: &Scope) -> Arc<Catalog> {
+        if *scope == Scope::All {
+            return self.catalog();
+        }
+        let Ok(mut scoped) = self.scoped_catalogs.lock() else {
+            return Arc::new(Catalog::default());
+        };
+        let catalog = scoped.entry(scope.clone()).or_insert_with(|| {
+            let config = self.config();
+            let states = self.server_states(scope);
+            Arc::new(catalog::build(
+                &server_views(&states),
+                config.limits.max_tool_name_length,
+            ))
+        });
+        Arc::clone(catalog)
+    }
+
+    /// Every running backend in `scope` and its state now.
+    fn server_states(&self, scope: &Scope) -> Vec<(Arc<crate::config::ServerConfig>, Arc<crate::upstream::LinkState>)> {
+        self.pool
+            .upstreams()
+            .values()
+            .filter(|u| scope.includes(u.config()))
+            .map(|u| (Arc::clone(u.config()), u.state()))
+            .collect()
     }
 
     pub fn pool(&self) -> &Pool {
@@ -244,20 +323,8 @@ impl Gateway {
     /// Rebuild the catalog from the backends' states; tell clients when the listing changed.
     async fn rebuild_catalog(&self) {
         let config = self.config();
-        let upstreams = self.pool.upstreams();
-        let states: Vec<_> = upstreams
-            .values()
-            .map(|u| (Arc::clone(u.config()), u.state()))
-            .collect();
-        let views: Vec<ServerView<'_>> = states
-            .iter()
-            .map(|(server, state)| ServerView {
-                name: &server.name,
-                tags: &server.tags,
-                healthy: state.healthy(),
-                tools: state.tools.as_deref(),
-            })
-            .collect();
+        let states = self.server_states(&Scope::All);
+        let views = server_views(&states);
         let next = catalog::build(&views, config.limits.max_tool_name_length);
         self.metrics.set_backends(
             views.iter().map(|v| (v.name, v.healthy)),
@@ -265,8 +332,17 @@ impl Gateway {
         );
         let previous = self.catalog.load_full();
         self.audit_health_changes(&previous, &views);
+        for view in views.iter().filter(|v| v.healthy) {
+            if previous.server_healthy(view.name) != Some(true) {
+                self.resubscribe(view.name);
+            }
+        }
         let listing_changed = !previous.same_listing(&next);
         self.catalog.store(Arc::new(next));
+        // Rebuilt when next asked for, from the states this rebuild saw or newer ones.
+        if let Ok(mut scoped) = self.scoped_catalogs.lock() {
+            scoped.clear();
+        }
         if listing_changed {
             self.catalog_generation.send_modify(|g| *g += 1);
             self.notify_list_changed().await;
@@ -293,6 +369,18 @@ impl Gateway {
     }
 
     async fn notify_list_changed(&self) {
+        self.tell_peers(|peer| async move {
+            let _ = peer.notify_tool_list_changed().await;
+        });
+    }
+
+    /// Send something to every session-era downstream peer, each in its own task: one slow
+    /// client must not hold up the others; a peer that is gone is pruned on the next pass.
+    fn tell_peers<F, Fut>(&self, send: F)
+    where
+        F: Fn(Peer<RoleServer>) -> Fut,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
         let peers: Vec<_> = match self.peers.lock() {
             Ok(mut peers) => {
                 peers.retain(|p| !p.is_transport_closed());
@@ -301,11 +389,35 @@ impl Gateway {
             Err(_) => return,
         };
         for peer in peers {
-            // One slow client must not hold up the others; a peer that is gone is pruned on
-            // the next pass.
-            tokio::spawn(async move {
-                let _ = peer.notify_tool_list_changed().await;
-            });
+            tokio::spawn(send(peer));
+        }
+    }
+
+    /// Pass a backend's notice on to the session-era clients that should hear it.
+    fn relay_notice(self: &Arc<Self>, notice: crate::upstream::BackendNotice) {
+        use crate::upstream::NoticeKind;
+        match notice.kind {
+            NoticeKind::PromptsChanged => self.tell_peers(|peer| async move {
+                let _ = peer.notify_prompt_list_changed().await;
+            }),
+            NoticeKind::ResourcesChanged => self.tell_peers(|peer| async move {
+                let _ = peer.notify_resource_list_changed().await;
+            }),
+            NoticeKind::ResourceUpdated(uri) => {
+                let exposed = catalog::resource_uri(&notice.server, &uri);
+                match self.subscriptions.subscribers(&notice.server, &uri) {
+                    Some(peers) => {
+                        for peer in peers {
+                            let params =
+                                rmcp::model::ResourceUpdatedNotificationParam::new(exposed.clone());
+                            tokio::spawn(async move {
+                                let _ = peer.notify_resource_updated(params).await;
+                            });
+                        }
+                    }
+                    None => self.unsubscribe_backend(&notice.server, uri),
+                }
+            }
         }
     }
 }

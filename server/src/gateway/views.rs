@@ -8,27 +8,37 @@ use std::sync::Arc;
 
 use rmcp::model::Tool;
 
-use super::{Gateway, ServerSummary};
+use super::{Gateway, ServerSummary, search};
 use crate::audit::AuditRecord;
 use crate::catalog::{Catalog, ExposedTool, direct_full_name};
 use crate::principal::RequestContext;
+use crate::scope::View;
 use crate::upstream::BackendInfo;
 
 impl Gateway {
-    /// The tools this caller may call, optionally narrowed to one backend server.
+    /// `tools/list`: in the full view, the tools of the caller's scope it may call,
+    /// optionally narrowed to one backend server; in the search view, its two tools.
     pub fn list_tools(&self, ctx: &RequestContext, server: Option<&str>) -> Vec<Tool> {
-        let catalog = self.catalog();
+        let tools = match ctx.endpoint.view {
+            View::Full => self.visible_tools(ctx, server),
+            View::Search => search::view_tools(),
+        };
+        self.audit
+            .emit(AuditRecord::list_tools(ctx, tools.len(), server));
+        tools
+    }
+
+    /// The tools of the caller's scope it may call, optionally of one backend server.
+    pub(super) fn visible_tools(&self, ctx: &RequestContext, server: Option<&str>) -> Vec<Tool> {
+        let catalog = self.catalog_for(&ctx.endpoint.scope);
         let entries: Box<dyn Iterator<Item = &ExposedTool>> = match server {
             Some(server) => Box::new(catalog.listed_for_server(server)),
             None => Box::new(catalog.listed()),
         };
-        let tools: Vec<Tool> = entries
+        entries
             .filter_map(|entry| self.visible_tool(ctx, &catalog, entry))
             .map(|tool| (*tool).clone())
-            .collect();
-        self.audit
-            .emit(AuditRecord::list_tools(ctx, tools.len(), server));
-        tools
+            .collect()
     }
 
     /// The entry as this caller sees it, or `None` when it may not call it at all.

@@ -55,6 +55,18 @@ pub fn request_context(settings: &Settings, parts: &Parts, transport: Transport)
             .get::<ConnectInfo<SocketAddr>>()
             .map(|info| info.0.ip().to_string()),
         transport,
+        endpoint: crate::scope::Endpoint {
+            scope: parts
+                .extensions
+                .get::<crate::scope::Scope>()
+                .cloned()
+                .unwrap_or_default(),
+            // A view is the MCP endpoint's; REST routes have their own queries.
+            view: match transport {
+                Transport::Mcp => crate::scope::View::of_query(parts.uri.query()),
+                Transport::Rest | Transport::Cli => crate::scope::View::Full,
+            },
+        },
     }
 }
 

@@ -62,6 +62,66 @@ pub struct LinkState {
     pub info: Option<BackendInfo>,
     /// Tools whose schema asks for `Mcp-Param-*` headers: only rmcp's client sends those.
     pub param_header_tools: Arc<[String]>,
+    /// What else than tools the backend said it offers; kept while it is down.
+    pub offers: Offers,
+}
+
+/// The server capabilities beyond tools that the gateway relays (SPEC §14), as the backend
+/// declared them in its handshake.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Offers {
+    pub prompts: bool,
+    pub resources: bool,
+    /// `resources/subscribe` and `notifications/resources/updated`.
+    pub subscribe: bool,
+    /// `completion/complete`.
+    pub completions: bool,
+}
+
+impl Offers {
+    /// From a backend's handshake. Subscriptions are relayed with `resources/subscribe`,
+    /// which the 2026-07-28 revision replaced by `subscriptions/listen`: a backend of that
+    /// era offers none through the gateway.
+    pub fn of(info: &rmcp::model::ServerPeerInfo) -> Self {
+        let capabilities = &info.capabilities;
+        let session_era =
+            info.protocol_version.as_str() < rmcp::model::ProtocolVersion::V_2026_07_28.as_str();
+        Offers {
+            prompts: capabilities.prompts.is_some(),
+            resources: capabilities.resources.is_some(),
+            subscribe: session_era
+                && capabilities
+                    .resources
+                    .as_ref()
+                    .is_some_and(|r| r.subscribe == Some(true)),
+            completions: capabilities.completions.is_some(),
+        }
+    }
+
+    /// What either offers.
+    pub fn union(self, other: Offers) -> Offers {
+        Offers {
+            prompts: self.prompts || other.prompts,
+            resources: self.resources || other.resources,
+            subscribe: self.subscribe || other.subscribe,
+            completions: self.completions || other.completions,
+        }
+    }
+}
+
+/// Something a backend told the gateway outside any call, that downstream clients hear of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackendNotice {
+    pub server: Arc<str>,
+    pub kind: NoticeKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NoticeKind {
+    PromptsChanged,
+    ResourcesChanged,
+    /// `notifications/resources/updated` for this backend URI.
+    ResourceUpdated(String),
 }
 
 impl LinkState {

@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, broadcast};
 
-use super::Upstream;
+use super::{BackendNotice, Upstream};
 use super::clients::HttpClients;
 use crate::config::{ServerConfig, UpstreamClient};
 
@@ -33,7 +33,12 @@ pub struct Pool {
     http: HttpClients,
     client: UpstreamClient,
     changed: Arc<Notify>,
+    notices: broadcast::Sender<BackendNotice>,
 }
+
+/// Notices waiting for a slow listener; one that falls further behind misses some (a list
+/// change is re-read whole anyway).
+const NOTICE_BACKLOG: usize = 256;
 
 impl Pool {
     /// `client`: which client every backend's calls go through.
@@ -43,7 +48,13 @@ impl Pool {
             http,
             client,
             changed: Arc::new(Notify::new()),
+            notices: broadcast::channel(NOTICE_BACKLOG).0,
         }
+    }
+
+    /// What backends say about their prompts and resources, from every backend.
+    pub fn notices(&self) -> broadcast::Receiver<BackendNotice> {
+        self.notices.subscribe()
     }
 
     /// Woken whenever a backend's state changes (up, down, new tools) or the set changes.
@@ -81,6 +92,7 @@ impl Pool {
                         self.http.clone(),
                         self.client,
                         Arc::clone(&self.changed),
+                        self.notices.clone(),
                     );
                     next.insert(server.name.clone(), upstream);
                 }

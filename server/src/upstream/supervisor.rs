@@ -39,12 +39,14 @@ impl Upstream {
         http: HttpClients,
         client: crate::config::UpstreamClient,
         changed: Arc<Notify>,
+        notices: tokio::sync::broadcast::Sender<super::BackendNotice>,
     ) -> Arc<Self> {
+        let events = super::handler::LinkEvents::new(&config.name, notices);
         let upstream = Arc::new(Upstream {
             config,
             client,
             state: Default::default(),
-            events: Default::default(),
+            events: Arc::new(events),
             credentials: Default::default(),
             shutdown: Default::default(),
         });
@@ -149,6 +151,10 @@ impl Upstream {
                 .unwrap_or_default(),
             protocol_version: info.protocol_version.to_string(),
         });
+        let offers = peer
+            .peer_info()
+            .map(|info| super::Offers::of(&info))
+            .unwrap_or_default();
         let live = LiveLink {
             peer: peer.clone(),
             body_argument: auth.body_argument.clone(),
@@ -180,6 +186,7 @@ impl Upstream {
                     Ok(tools) => {
                         let current = self.state.load();
                         let same = current.live.is_some()
+                            && current.offers == offers
                             && current.tools.as_deref() == Some(tools.as_slice());
                         if !same {
                             tracing::info!(server = %self.config.name, tools = tools.len(), "backend ready");
@@ -194,6 +201,7 @@ impl Upstream {
                                 last_error: None,
                                 info: info.clone(),
                                 param_header_tools,
+                                offers,
                             }));
                             changed.notify_one();
                         }
@@ -224,6 +232,7 @@ impl Upstream {
             last_error: Some(reason.to_owned()),
             info: previous.info.clone(),
             param_header_tools: Arc::clone(&previous.param_header_tools),
+            offers: previous.offers,
         }));
         changed.notify_one();
     }
