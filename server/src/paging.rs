@@ -71,8 +71,8 @@ mod tests {
         let mut pages = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
-            let (page, next) = page(items.clone(), |s| s.as_str(), cursor.as_deref(), size)
-                .expect("own cursor");
+            let (page, next) =
+                page(items.clone(), |s| s.as_str(), cursor.as_deref(), size).expect("own cursor");
             pages.push(page);
             match next {
                 Some(next) => cursor = Some(next),
@@ -114,11 +114,12 @@ mod tests {
         // Items before the cursor removed, others added: the next page starts right after
         // the last item seen.
         let mut changed: Vec<String> = names(25).into_iter().skip(3).collect();
-        changed.push("s__p0095".into());
+        changed.push("s__p0005".into());
         changed.push("a__first".into());
         let (items, _) = page(changed, |s| s.as_str(), Some(&cursor), 10).unwrap();
         assert_eq!(items[0], "s__p010");
         assert!(!items.contains(&"a__first".to_owned()), "before the cursor");
+        assert!(!items.contains(&"s__p0005".to_owned()), "before the cursor");
         // The cursor's own item gone: still after it.
         let without: Vec<String> = names(25).into_iter().filter(|n| n != "s__p009").collect();
         let (items, _) = page(without, |s| s.as_str(), Some(&cursor), 10).unwrap();
@@ -141,6 +142,10 @@ mod tests {
         let (_, next) = page(names(25), |s| s.as_str(), None, 10).unwrap();
         let cursor = next.unwrap();
         assert!(!cursor.contains("s__p"), "{cursor}");
-        assert!(cursor.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        assert!(
+            cursor
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        );
     }
 }

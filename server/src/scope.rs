@@ -29,12 +29,13 @@ pub enum View {
 impl View {
     /// The view a request's query asks for (`view=search`; anything else is the full view).
     pub fn of_query(query: Option<&str>) -> View {
-        let asks_search = query.is_some_and(|query| {
-            query
-                .split('&')
-                .any(|pair| pair == "view=search")
-        });
-        if asks_search { View::Search } else { View::Full }
+        let asks_search =
+            query.is_some_and(|query| query.split('&').any(|pair| pair == "view=search"));
+        if asks_search {
+            View::Search
+        } else {
+            View::Full
+        }
     }
 }
 
@@ -51,6 +52,18 @@ pub enum Scope {
 }
 
 impl Scope {
+    /// The scope of `/mcp/<kind>/<name>` (`kind` is `tag` or `server`; `name` decoded).
+    pub fn of_path(kind: &str, name: &str) -> Option<Scope> {
+        if name.is_empty() {
+            return None;
+        }
+        match kind {
+            "tag" => Some(Scope::Tag(Arc::from(name))),
+            "server" => Some(Scope::Server(Arc::from(name))),
+            _ => None,
+        }
+    }
+
     /// Whether `server` is in this scope.
     pub fn includes(&self, server: &ServerConfig) -> bool {
         match self {
@@ -141,7 +154,10 @@ mod tests {
     #[test]
     fn paths_are_encoded_segments() {
         assert_eq!(Scope::All.path(), "/mcp");
-        assert_eq!(Scope::Server("prod-elk_1".into()).path(), "/mcp/server/prod-elk_1");
+        assert_eq!(
+            Scope::Server("prod-elk_1".into()).path(),
+            "/mcp/server/prod-elk_1"
+        );
         assert_eq!(Scope::Tag("a b/c".into()).path(), "/mcp/tag/a%20b%2Fc");
     }
 }

@@ -221,13 +221,19 @@ mod tests {
     #[test]
     fn prompt_and_resource_names_split_at_the_first_separator() {
         assert_eq!(prompt_name("elk", "summary"), "elk__summary");
-        assert_eq!(split_prompt_name("elk__sum__mary"), Some(("elk", "sum__mary")));
+        assert_eq!(
+            split_prompt_name("elk__sum__mary"),
+            Some(("elk", "sum__mary"))
+        );
         assert_eq!(split_prompt_name("elk"), None);
         assert_eq!(split_prompt_name("__x"), None);
         assert_eq!(split_prompt_name("elk__"), None);
         let exposed = resource_uri("docs", "file:///a+b.txt");
         assert_eq!(exposed, "docs+file:///a+b.txt");
-        assert_eq!(split_resource_uri(&exposed), Some(("docs", "file:///a+b.txt")));
+        assert_eq!(
+            split_resource_uri(&exposed),
+            Some(("docs", "file:///a+b.txt"))
+        );
         assert_eq!(split_resource_uri("file:///x"), None);
         assert_eq!(split_resource_uri("+file:///x"), None);
         assert_eq!(split_resource_uri("docs+"), None);

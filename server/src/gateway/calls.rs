@@ -28,9 +28,9 @@ use crate::audit::{AuditRecord, AuditStatus, Auditor};
 use crate::fanout::{self, BroadcastReport, FanoutLimits, TargetFailure, TargetOutcome};
 use crate::metrics::Refused;
 use crate::principal::RequestContext;
-use crate::scope::View;
 use crate::progress::ProgressTarget;
 use crate::result_shape::{error_text, truncate};
+use crate::scope::View;
 use crate::upstream::identity::ForwardedIdentity;
 use crate::upstream::{CallError, CallOptions};
 

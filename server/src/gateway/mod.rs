@@ -119,7 +119,10 @@ impl Snapshot {
 
 /// What the catalog is built from, for each backend in `states`.
 fn server_views(
-    states: &[(Arc<crate::config::ServerConfig>, Arc<crate::upstream::LinkState>)],
+    states: &[(
+        Arc<crate::config::ServerConfig>,
+        Arc<crate::upstream::LinkState>,
+    )],
 ) -> Vec<ServerView<'_>> {
     states
         .iter()
@@ -266,7 +269,13 @@ impl Gateway {
     }
 
     /// Every running backend in `scope` and its state now.
-    fn server_states(&self, scope: &Scope) -> Vec<(Arc<crate::config::ServerConfig>, Arc<crate::upstream::LinkState>)> {
+    fn server_states(
+        &self,
+        scope: &Scope,
+    ) -> Vec<(
+        Arc<crate::config::ServerConfig>,
+        Arc<crate::upstream::LinkState>,
+    )> {
         self.pool
             .upstreams()
             .values()

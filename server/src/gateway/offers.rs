@@ -115,9 +115,11 @@ impl Gateway {
         cursor: Option<&str>,
     ) -> Result<ListPromptsResult, OfferError> {
         let lists = self
-            .gather(ctx, |o| o.prompts, |peer| async move {
-                peer.list_all_prompts().await
-            })
+            .gather(
+                ctx,
+                |o| o.prompts,
+                |peer| async move { peer.list_all_prompts().await },
+            )
             .await;
         let prompts: Vec<Prompt> = lists
             .into_iter()
@@ -131,7 +133,8 @@ impl Gateway {
             .filter(|prompt| self.may_use(ctx, &prompt.name))
             .collect();
         let (page, next) = paging::page(prompts, |p| p.name.as_str(), cursor, PAGE_SIZE)?;
-        let mut result = ListPromptsResult::with_all_items(page).with_cache_scope(CacheScope::Private);
+        let mut result =
+            ListPromptsResult::with_all_items(page).with_cache_scope(CacheScope::Private);
         result.next_cursor = next;
         Ok(result)
     }
@@ -143,9 +146,11 @@ impl Gateway {
         cursor: Option<&str>,
     ) -> Result<ListResourcesResult, OfferError> {
         let lists = self
-            .gather(ctx, |o| o.resources, |peer| async move {
-                peer.list_all_resources().await
-            })
+            .gather(
+                ctx,
+                |o| o.resources,
+                |peer| async move { peer.list_all_resources().await },
+            )
             .await;
         let resources: Vec<Resource> = lists
             .into_iter()
@@ -171,9 +176,11 @@ impl Gateway {
         cursor: Option<&str>,
     ) -> Result<ListResourceTemplatesResult, OfferError> {
         let lists = self
-            .gather(ctx, |o| o.resources, |peer| async move {
-                peer.list_all_resource_templates().await
-            })
+            .gather(
+                ctx,
+                |o| o.resources,
+                |peer| async move { peer.list_all_resource_templates().await },
+            )
             .await;
         let templates: Vec<ResourceTemplate> = lists
             .into_iter()
@@ -185,14 +192,9 @@ impl Gateway {
             })
             .filter(|template| self.may_use(ctx, &template.uri_template))
             .collect();
-        let (page, next) = paging::page(
-            templates,
-            |t| t.uri_template.as_str(),
-            cursor,
-            PAGE_SIZE,
-        )?;
-        let mut result = ListResourceTemplatesResult::with_all_items(page)
-            .with_cache_scope(CacheScope::Private);
+        let (page, next) = paging::page(templates, |t| t.uri_template.as_str(), cursor, PAGE_SIZE)?;
+        let mut result =
+            ListResourceTemplatesResult::with_all_items(page).with_cache_scope(CacheScope::Private);
         result.next_cursor = next;
         Ok(result)
     }
@@ -316,12 +318,9 @@ impl Gateway {
                 resolved.server
             )));
         }
-        let first = self.subscriptions.add(
-            &resolved.server,
-            &resolved.backend_name,
-            &session,
-            peer,
-        );
+        let first =
+            self.subscriptions
+                .add(&resolved.server, &resolved.backend_name, &session, peer);
         if first {
             if let Err(error) = backend_subscribe(&backend, resolved.backend_name.clone()).await {
                 self.subscriptions
@@ -393,7 +392,10 @@ impl Gateway {
 
     /// May this caller see and use the prompt or resource `exposed`?
     fn may_use(&self, ctx: &RequestContext, exposed: &str) -> bool {
-        self.snapshot.load().policy.may_call(&ctx.principal, exposed)
+        self.snapshot
+            .load()
+            .policy
+            .may_call(&ctx.principal, exposed)
     }
 
     /// The backend of an exposed name in the caller's scope, if the caller may use it.
@@ -471,12 +473,8 @@ impl Gateway {
             .charge_target(&ctx.principal.user, exposed)
         {
             self.metrics.record_refused(Refused::rate_limited);
-            self.audit.emit(AuditRecord::rate_limited(
-                ctx,
-                exposed,
-                parameters,
-                retry.0,
-            ));
+            self.audit
+                .emit(AuditRecord::rate_limited(ctx, exposed, parameters, retry.0));
             return Err(OfferError::RateLimited(retry));
         }
         Ok(resolved)
@@ -531,7 +529,11 @@ fn split_name(kind: OfferKind, exposed: &str) -> Option<(&str, &str)> {
 // 2026-07-28 era is never offered it (see `Offers::of`), so the deprecation does not apply.
 #[allow(deprecated)]
 async fn backend_subscribe(backend: &Reachable, uri: String) -> Result<(), OfferError> {
-    ask(&backend.server, backend.peer.subscribe(SubscribeRequestParams::new(uri))).await
+    ask(
+        &backend.server,
+        backend.peer.subscribe(SubscribeRequestParams::new(uri)),
+    )
+    .await
 }
 
 #[allow(deprecated)]

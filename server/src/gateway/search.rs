@@ -161,7 +161,11 @@ pub fn rank<'a>(tools: &'a [Tool], query: &str, limit: usize) -> Vec<&'a Tool> {
         })
         .collect();
     scored.sort_by(|(a_score, a), (b_score, b)| b_score.cmp(a_score).then(a.name.cmp(&b.name)));
-    scored.into_iter().take(limit).map(|(_, tool)| tool).collect()
+    scored
+        .into_iter()
+        .take(limit)
+        .map(|(_, tool)| tool)
+        .collect()
 }
 
 /// `search_tools`' answer: the tools as JSON, in `structuredContent` and as text.

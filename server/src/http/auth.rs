@@ -26,7 +26,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
@@ -38,6 +38,7 @@ use crate::authn::{AuthError, Authenticator, AuthnConfigError, AuthnOptions};
 use crate::config::Settings;
 use crate::error::ApiError;
 use crate::principal::Principal;
+use crate::scope::Scope;
 
 /// What the audit layer learns about a refused request (401 only; a 503 is not the caller's
 /// doing). Carries no token.
@@ -55,13 +56,24 @@ pub struct AuthFailure {
 /// Called once per refused request, on the request's task: keep it quick (a channel send).
 pub type AuthFailureHook = Arc<dyn Fn(&AuthFailure) + Send + Sync>;
 
-/// Which protected resource metadata document a 401 points at (SPEC §12).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which protected resource metadata document a 401 points at (SPEC §12, §14).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ResourceDocument {
     /// `/.well-known/oauth-protected-resource`, resource = `GATEWAY_PUBLIC_URL`.
     Root,
     /// `/.well-known/oauth-protected-resource/mcp`, resource = `GATEWAY_PUBLIC_URL/mcp`.
     Mcp,
+    /// A scoped MCP endpoint, by its path (`/mcp/tag/<tag>`, `/mcp/server/<name>`):
+    /// `/.well-known/oauth-protected-resource<path>`, resource = `GATEWAY_PUBLIC_URL<path>`.
+    Scoped(String),
+}
+
+/// Whether `path` is a scoped MCP endpoint's (`/mcp/tag/<t>` or `/mcp/server/<n>`).
+fn is_scoped_endpoint(path: &str) -> bool {
+    let rest = path
+        .strip_prefix("/mcp/tag/")
+        .or_else(|| path.strip_prefix("/mcp/server/"));
+    rest.is_some_and(|name| !name.is_empty() && !name.contains('/'))
 }
 
 /// `None` for paths open without a token; else the document a 401 on `path` points at.
@@ -74,6 +86,7 @@ pub fn protection_of(path: &str) -> Option<ResourceDocument> {
     }
     Some(match path {
         "/mcp" | "/sse" | "/messages" => ResourceDocument::Mcp,
+        _ if is_scoped_endpoint(path) => ResourceDocument::Scoped(path.to_owned()),
         _ => ResourceDocument::Root,
     })
 }
@@ -211,27 +224,17 @@ impl AuthState {
     }
 
     /// The URL of a protected resource metadata document.
-    pub fn metadata_url(&self, document: ResourceDocument) -> String {
+    pub fn metadata_url(&self, document: &ResourceDocument) -> String {
         metadata_url(&self.inner.public_url, document)
     }
 
     fn build(mode: Mode, public_url: &str) -> AuthState {
         let public_url = public_url.trim_end_matches('/').to_owned();
-        let challenges = |document| {
-            let url = metadata_url(&public_url, document);
-            [
-                HeaderValue::from_str(&format!("Bearer resource_metadata=\"{url}\"")).ok(),
-                HeaderValue::from_str(&format!(
-                    "Bearer error=\"invalid_token\", resource_metadata=\"{url}\""
-                ))
-                .ok(),
-            ]
-        };
         AuthState {
             inner: Arc::new(Inner {
                 mode,
-                root_challenges: challenges(ResourceDocument::Root),
-                mcp_challenges: challenges(ResourceDocument::Mcp),
+                root_challenges: challenges(&public_url, &ResourceDocument::Root),
+                mcp_challenges: challenges(&public_url, &ResourceDocument::Mcp),
                 public_url,
                 failure_hook: None,
                 keys: None,
@@ -293,9 +296,14 @@ impl AuthState {
             "a bearer token is required (Authorization: Bearer <token>)"
         };
         let mut response = ApiError::Unauthorized(message.to_owned()).into_response();
-        let challenges = match document {
+        let scoped;
+        let challenges = match &document {
             ResourceDocument::Root => &self.inner.root_challenges,
             ResourceDocument::Mcp => &self.inner.mcp_challenges,
+            ResourceDocument::Scoped(_) => {
+                scoped = challenges(&self.inner.public_url, &document);
+                &scoped
+            }
         };
         if let Some(value) = &challenges[usize::from(sent)] {
             response
@@ -332,11 +340,26 @@ fn in_shape_for(
     shaped
 }
 
-fn metadata_url(public_url: &str, document: ResourceDocument) -> String {
+fn metadata_url(public_url: &str, document: &ResourceDocument) -> String {
     match document {
         ResourceDocument::Root => format!("{public_url}/.well-known/oauth-protected-resource"),
         ResourceDocument::Mcp => format!("{public_url}/.well-known/oauth-protected-resource/mcp"),
+        ResourceDocument::Scoped(path) => {
+            format!("{public_url}/.well-known/oauth-protected-resource{path}")
+        }
     }
+}
+
+/// `WWW-Authenticate` values pointing at `document`: [no token sent, a bad one sent].
+fn challenges(public_url: &str, document: &ResourceDocument) -> [Option<HeaderValue>; 2] {
+    let url = metadata_url(public_url, document);
+    [
+        HeaderValue::from_str(&format!("Bearer resource_metadata=\"{url}\"")).ok(),
+        HeaderValue::from_str(&format!(
+            "Bearer error=\"invalid_token\", resource_metadata=\"{url}\""
+        ))
+        .ok(),
+    ]
 }
 
 /// [`admit`] as a middleware of its own (the gateway runs it inside `http::front_door`).
@@ -386,9 +409,19 @@ pub async fn admit(state: &AuthState, mut request: Request) -> Result<Request, R
     }
 }
 
-/// `/.well-known/oauth-protected-resource[/mcp]`, `/.well-known/oauth-authorization-server`
-/// and `/whoami`. Merge before the [`authenticate`] layer is applied.
-pub fn routes(state: AuthState) -> Router {
+/// Whether a scoped MCP endpoint exists (the config names its tag or server).
+pub type ScopeExists = Arc<dyn Fn(&Scope) -> bool + Send + Sync>;
+
+/// `/.well-known/oauth-protected-resource[/mcp[/tag/<t>|/server/<n>]]`,
+/// `/.well-known/oauth-authorization-server` and `/whoami`. Merge before the
+/// [`authenticate`] layer is applied.
+pub fn routes(state: AuthState, scope_exists: ScopeExists) -> Router {
+    let scoped = Router::new()
+        .route(
+            "/.well-known/oauth-protected-resource/mcp/{kind}/{name}",
+            get(protected_resource_scoped),
+        )
+        .with_state((state.clone(), scope_exists));
     Router::new()
         .route(
             "/.well-known/oauth-protected-resource",
@@ -404,6 +437,7 @@ pub fn routes(state: AuthState) -> Router {
         )
         .route("/whoami", get(whoami))
         .with_state(state)
+        .merge(scoped)
 }
 
 /// RFC 9728 metadata of the resource `document` names.
@@ -416,6 +450,7 @@ pub fn protected_resource_document(
     let resource = match document {
         ResourceDocument::Root => public_url.to_owned(),
         ResourceDocument::Mcp => format!("{public_url}/mcp"),
+        ResourceDocument::Scoped(path) => format!("{public_url}{path}"),
     };
     json!({
         "resource": resource,
@@ -436,6 +471,19 @@ async fn protected_resource_root(State(state): State<AuthState>) -> Response {
 
 async fn protected_resource_mcp(State(state): State<AuthState>) -> Response {
     protected_resource(&state, ResourceDocument::Mcp)
+}
+
+/// A scoped endpoint's document; 404 for a scope the config does not name.
+async fn protected_resource_scoped(
+    State((state, scope_exists)): State<(AuthState, ScopeExists)>,
+    Path((kind, name)): Path<(String, String)>,
+) -> Response {
+    match Scope::of_path(&kind, &name).filter(|scope| scope_exists(scope)) {
+        Some(scope) => protected_resource(&state, ResourceDocument::Scoped(scope.path())),
+        None => {
+            ApiError::NotFound(format!("no MCP endpoint at /mcp/{kind}/{name}")).into_response()
+        }
+    }
 }
 
 fn protected_resource(state: &AuthState, document: ResourceDocument) -> Response {
@@ -557,7 +605,11 @@ mod tests {
             .route("/health", get(|| async { "ok" }))
             .route("/mcp", axum::routing::any(|| async { "mcp" }))
             .route("/tools", get(|| async { "tools" }))
-            .merge(routes(state.clone()))
+            .route("/mcp/tag/elk", axum::routing::any(|| async { "elk" }))
+            .merge(routes(
+                state.clone(),
+                Arc::new(|scope: &Scope| *scope == Scope::Tag("elk".into())),
+            ))
             .layer(axum::middleware::from_fn_with_state(state, authenticate))
     }
 
@@ -601,11 +653,21 @@ mod tests {
         for mcp in ["/mcp", "/sse", "/messages"] {
             assert_eq!(protection_of(mcp), Some(ResourceDocument::Mcp), "{mcp}");
         }
+        for scoped in ["/mcp/tag/elk", "/mcp/server/db-1", "/mcp/tag/a%20b"] {
+            assert_eq!(
+                protection_of(scoped),
+                Some(ResourceDocument::Scoped(scoped.to_owned())),
+                "{scoped}"
+            );
+        }
         for root in [
             "/whoami",
             "/tools",
             "/mcp/servers",
             "/mcp/invoke",
+            "/mcp/tag/",
+            "/mcp/tag/a/b",
+            "/mcp/other/x",
             "/audit",
             "/healthz",
             "/uix",
@@ -715,6 +777,33 @@ mod tests {
             body,
             json!({"error": {"code": "unauthorized", "message": "the bearer token is invalid or expired"}})
         );
+    }
+
+    #[tokio::test]
+    async fn scoped_endpoints_have_their_own_metadata() {
+        let (state, _) = enabled(true);
+        let app = app(state);
+        let response = send(&app, "/mcp/tag/elk", None).await;
+        assert_eq!(response.status(), 401);
+        let url = format!("{PUBLIC}/.well-known/oauth-protected-resource/mcp/tag/elk");
+        assert_eq!(
+            challenge(&response),
+            Some(format!("Bearer resource_metadata=\"{url}\"").as_str())
+        );
+        let response = send(
+            &app,
+            "/.well-known/oauth-protected-resource/mcp/tag/elk",
+            None,
+        )
+        .await;
+        assert_eq!(response.status(), 200);
+        let document = body_json(response).await;
+        assert_eq!(document["resource"], format!("{PUBLIC}/mcp/tag/elk"));
+        assert_eq!(document["authorization_servers"], json!([ISSUER]));
+        for unknown in ["/mcp/tag/nope", "/mcp/server/elk", "/mcp/other/elk"] {
+            let path = format!("/.well-known/oauth-protected-resource{unknown}");
+            assert_eq!(send(&app, &path, None).await.status(), 404, "{unknown}");
+        }
     }
 
     #[tokio::test]

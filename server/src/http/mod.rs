@@ -88,7 +88,10 @@ pub fn router(gateway: Arc<Gateway>, auth: auth::AuthState, shutdown: Cancellati
         .merge(rest::router(Arc::clone(&gateway)))
         .merge(anthropic::routes(Arc::clone(&gateway)))
         .merge(ui::routes(&settings))
-        .merge(auth::routes(auth.clone()));
+        .merge(auth::routes(auth.clone(), {
+            let gateway = Arc::clone(&gateway);
+            Arc::new(move |scope: &crate::scope::Scope| scope.exists_in(&gateway.config()))
+        }));
 
     // The layers every request passes, outermost first, around the routes as one stack:
     // `Router::layer` would wrap each route in each layer, and every request would clone and

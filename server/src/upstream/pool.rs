@@ -9,8 +9,8 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use tokio::sync::{Notify, broadcast};
 
-use super::{BackendNotice, Upstream};
 use super::clients::HttpClients;
+use super::{BackendNotice, Upstream};
 use crate::config::{ServerConfig, UpstreamClient};
 
 /// What a config change did to the running backends.

@@ -9,7 +9,12 @@
 //!   → rmcp's streamable HTTP service, serving [`handler::McpHandler`] within sessions from
 //!   [`sessions::McpSessions`].
 //!
-//! Sessions belong to the subject that opened them ([`owners`]).
+//! Sessions belong to the subject that opened them, on the endpoint it opened them on
+//! ([`owners`]).
+//!
+//! The scoped endpoints `/mcp/tag/<tag>` and `/mcp/server/<name>` (SPEC §14) are this same
+//! endpoint with a [`Scope`] in the request's extensions, which every list and call reads
+//! through the caller's context; an unknown scope is 404.
 
 pub mod handler;
 pub mod owners;
@@ -21,7 +26,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{Path, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use http::header;
@@ -33,6 +38,7 @@ use super::jsonrpc::{self, Incoming};
 use crate::error::ApiError;
 use crate::gateway::Gateway;
 use crate::principal::Transport;
+use crate::scope::Scope;
 use handler::{ListServerFilter, McpHandler};
 use owners::{Ownership, SessionOwners};
 use sessions::McpSessions;
@@ -75,12 +81,44 @@ pub fn routes(gateway: Arc<Gateway>, shutdown: &CancellationToken) -> Router {
         sessions,
         owners,
     };
-    Router::new().route(PATH, any(endpoint_handler).with_state(Arc::new(endpoint)))
+    Router::new()
+        .route(PATH, any(endpoint_handler))
+        .route(SCOPED_PATH, any(scoped_endpoint_handler))
+        .with_state(Arc::new(endpoint))
 }
 
-/// `/mcp`, within the sessions the caller owns.
+/// The scoped endpoints: `/mcp/tag/<tag>`, `/mcp/server/<name>`.
+pub const SCOPED_PATH: &str = "/mcp/{kind}/{name}";
+
+/// `/mcp/tag/<tag>` and `/mcp/server/<name>`: `/mcp` narrowed to a scope that exists.
+async fn scoped_endpoint_handler(
+    State(endpoint): State<Arc<McpEndpoint>>,
+    Path((kind, name)): Path<(String, String)>,
+    mut request: Request,
+) -> Response {
+    let scope =
+        Scope::of_path(&kind, &name).filter(|scope| scope.exists_in(&endpoint.gateway.config()));
+    let Some(scope) = scope else {
+        return ApiError::NotFound(format!("no MCP endpoint at /mcp/{kind}/{name}"))
+            .into_response();
+    };
+    request.extensions_mut().insert(scope);
+    endpoint_handler(State(endpoint), request).await
+}
+
+/// `/mcp` (or a scoped endpoint), within the sessions the caller owns.
 async fn endpoint_handler(State(endpoint): State<Arc<McpEndpoint>>, request: Request) -> Response {
-    let subject = owners::subject_of(request.extensions()).to_owned();
+    // A session belongs to its subject on the endpoint it was opened on.
+    let scope = request
+        .extensions()
+        .get::<Scope>()
+        .cloned()
+        .unwrap_or_default();
+    let subject = format!(
+        "{}\u{0}{}",
+        owners::subject_of(request.extensions()),
+        scope.path()
+    );
     let session = request
         .headers()
         .get(SESSION_HEADER)

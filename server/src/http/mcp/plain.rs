@@ -13,7 +13,8 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
-use super::handler::{call_outcome_to_mcp, server_config, session_era_result};
+use super::handler::{call_outcome_to_mcp, offer_error_to_mcp, server_config, session_era_result};
+use crate::gateway::OfferError;
 use crate::gateway::{Downstream, Gateway};
 use crate::http::jsonrpc::{self, INVALID_PARAMS, INVALID_REQUEST, Incoming, METHOD_NOT_FOUND};
 use crate::principal::RequestContext;
@@ -88,7 +89,7 @@ pub async fn serve(gateway: Arc<Gateway>, ctx: RequestContext, message: Incoming
     match &*method {
         "ping" => result_body(&id, json!({})),
         "initialize" => {
-            let mut config = server_config();
+            let mut config = server_config(gateway.offers_in(&ctx.endpoint.scope));
             // Answer with the client's version when we know it, else our newest.
             if let Some(version) = params.and_then(|p| {
                 #[derive(Deserialize)]
@@ -109,11 +110,82 @@ pub async fn serve(gateway: Arc<Gateway>, ctx: RequestContext, message: Incoming
             result_body(&id, json!({"tools": tools}))
         }
         "tools/call" => call_tool(gateway, ctx, id, params).await,
+        "prompts/list" => {
+            let cursor = list_cursor(params);
+            answer(&id, gateway.list_prompts(&ctx, cursor.as_deref()).await)
+        }
+        "resources/list" => {
+            let cursor = list_cursor(params);
+            answer(&id, gateway.list_resources(&ctx, cursor.as_deref()).await)
+        }
+        "resources/templates/list" => {
+            let cursor = list_cursor(params);
+            answer(
+                &id,
+                gateway
+                    .list_resource_templates(&ctx, cursor.as_deref())
+                    .await,
+            )
+        }
+        "prompts/get" => match parsed::<rmcp::model::GetPromptRequestParams>(params) {
+            Some(request) => answer(
+                &id,
+                gateway
+                    .get_prompt(&ctx, &request.name, request.arguments)
+                    .await,
+            ),
+            None => error(
+                &id,
+                INVALID_PARAMS,
+                "Invalid params: expected {\"name\", \"arguments\"?}",
+            ),
+        },
+        "resources/read" => match parsed::<rmcp::model::ReadResourceRequestParams>(params) {
+            Some(request) => answer(&id, gateway.read_resource(&ctx, &request.uri).await),
+            None => error(&id, INVALID_PARAMS, "Invalid params: expected {\"uri\"}"),
+        },
+        "completion/complete" => match parsed::<rmcp::model::CompleteRequestParams>(params) {
+            Some(request) => answer(&id, gateway.complete(&ctx, request).await),
+            None => error(
+                &id,
+                INVALID_PARAMS,
+                "Invalid params: expected {\"ref\", \"argument\"}",
+            ),
+        },
         _ => error(
             &id,
             METHOD_NOT_FOUND,
             &format!("Method not found: {method}"),
         ),
+    }
+}
+
+/// A list request's cursor, if any.
+fn list_cursor(params: Option<&RawValue>) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Paginated {
+        cursor: Option<String>,
+    }
+    parsed::<Paginated>(params).and_then(|p| p.cursor)
+}
+
+fn parsed<T: serde::de::DeserializeOwned>(params: Option<&RawValue>) -> Option<T> {
+    serde_json::from_str(params?.get()).ok()
+}
+
+/// A prompt or resource answer, or its error, as a JSON-RPC body.
+fn answer<T: serde::Serialize>(id: &RequestId, outcome: Result<T, OfferError>) -> Response {
+    match outcome {
+        Ok(result) => {
+            let mut value = serde_json::to_value(result).unwrap_or(Value::Null);
+            // Plain callers negotiated nothing: no 2026-07-28 `resultType`.
+            if let Value::Object(map) = &mut value {
+                map.remove("resultType");
+            }
+            result_body(id, value)
+        }
+        Err(e) => Json(json!({"jsonrpc": "2.0", "id": id, "error": offer_error_to_mcp(e)}))
+            .into_response(),
     }
 }
 

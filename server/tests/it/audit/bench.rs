@@ -13,6 +13,7 @@ use super::{PG_ADDR, PgDb, Relay, settings};
 
 fn ctx() -> RequestContext {
     RequestContext {
+        endpoint: Default::default(),
         principal: Principal::from(Identity {
             user: "bench".into(),
             subject: "bench".into(),

@@ -16,6 +16,7 @@ use super::{
 
 fn ctx(user: &str) -> RequestContext {
     RequestContext {
+        endpoint: Default::default(),
         principal: Principal::from(Identity {
             user: user.to_owned(),
             subject: format!("sub-{user}"),
