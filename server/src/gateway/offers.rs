@@ -11,6 +11,9 @@
 //! their resources change, and a list read now is never stale. A `prompts/get` or a
 //! `resources/read` past authorization leaves exactly one audit record (`prompt_get`,
 //! `resource_read`), as a tool call does — written as `cancelled` when the caller goes away.
+//!
+//! A backend's answer is final whatever its era: it is passed on as `resultType: complete`,
+//! which the transport strips again for session-era clients.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -20,7 +23,7 @@ use rmcp::model::{
     CacheScope, CompleteRequestParams, CompleteResult, GetPromptRequestParams, GetPromptResult,
     JsonObject, ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, Prompt,
     ReadResourceRequestParams, ReadResourceResult, Reference, Resource, ResourceContents,
-    ResourceTemplate, SubscribeRequestParams, UnsubscribeRequestParams,
+    ResourceTemplate, ResultType, SubscribeRequestParams, UnsubscribeRequestParams,
 };
 use rmcp::service::{Peer, ServiceError};
 use serde_json::Value;
@@ -223,7 +226,12 @@ impl Gateway {
             Ok(backend) => {
                 let mut request = GetPromptRequestParams::new(resolved.backend_name);
                 request.arguments = arguments;
-                ask(&backend.server, backend.peer.get_prompt(request)).await
+                ask(&backend.server, backend.peer.get_prompt(request))
+                    .await
+                    .map(|mut result| {
+                        result.result_type = Some(ResultType::COMPLETE);
+                        result
+                    })
             }
             Err(unavailable) => Err(OfferError::Backend(unavailable)),
         };
@@ -259,6 +267,7 @@ impl Gateway {
                         for contents in &mut result.contents {
                             expose_contents_uri(&resolved.server, contents);
                         }
+                        result.result_type = Some(ResultType::COMPLETE);
                         result
                     })
             }
@@ -294,7 +303,9 @@ impl Gateway {
             Reference::Resource(resource) => resource.uri = resolved.backend_name,
             _ => {}
         }
-        ask(&backend.server, backend.peer.complete(params)).await
+        let mut result = ask(&backend.server, backend.peer.complete(params)).await?;
+        result.result_type = Some(ResultType::COMPLETE);
+        Ok(result)
     }
 
     /// `resources/subscribe` for the session of `ctx`: the backend is subscribed once

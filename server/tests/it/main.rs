@@ -19,6 +19,7 @@ mod http_call;
 mod inspector;
 mod interop;
 mod mcp;
+mod offers;
 mod plain;
 mod policy;
 mod reload;

@@ -4,9 +4,16 @@ Usage: client.py '<plan JSON>'
   plan = {"url": "...", "mode": "auto" | "legacy" | "sse", "steps": [step, ...],
           "headers": {"Authorization": "Bearer ..."}}   (headers optional)
   step = ["list_tools"] | ["list_tools_of", "<server>"] | ["call", "<tool>", {arguments}] | ["ping"]
+       | ["capabilities"] | ["list_prompts"] | ["get_prompt", "<name>", {arguments}]
+       | ["list_resources"] | ["list_resource_templates"] | ["read_resource", "<uri>"]
+       | ["complete_prompt", "<prompt>", "<argument>", "<value>"]
+       | ["subscribe", "<uri>"] | ["unsubscribe", "<uri>"] | ["wait_notification", "<method>", seconds]
 Prints one JSON document: {"protocol_version": ..., "results": [...]} where a list_tools result
 (also of list_tools_of: `tools/list` with the gateway's `params.server`) is the sorted tool
-names, a call result {"is_error", "text", "structured"}, and a step that raised
+names, a call result {"is_error", "text", "structured"}, a list of prompts, resources or
+templates {"names": [every page's, in order], "pages": n}, a prompt {"description", "texts"},
+a read {"uris", "texts"}, a completion its values, capabilities the server's as JSON,
+wait_notification whether the notification came (and its params), and a step that raised
 {"error": "<type>: <message>"}.
 """
 
@@ -23,6 +30,16 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
 
+# Server notifications received so far: (method, params as JSON).
+NOTIFICATIONS: list[tuple[str, Any]] = []
+
+
+async def note_notification(message):
+    if isinstance(message, types.ServerNotification):
+        params = getattr(message, "params", None)
+        NOTIFICATIONS.append((message.method, params.model_dump(mode="json") if params else None))
+
+
 async def run(plan):
     mode = plan.get("mode", "auto")
     # Extra HTTP headers (a bearer token) go on every request of the transport.
@@ -30,13 +47,41 @@ async def run(plan):
     results = []
     async with AsyncExitStack() as stack:
         if mode == "sse":
-            client = mcp.Client(sse_client(plan["url"], headers=headers), mode="legacy")
+            transport = sse_client(plan["url"], headers=headers)
+            mode = "legacy"
         elif headers:
             http_client = await stack.enter_async_context(create_mcp_http_client(headers=headers))
-            client = mcp.Client(streamable_http_client(plan["url"], http_client=http_client), mode=mode)
+            transport = streamable_http_client(plan["url"], http_client=http_client)
         else:
-            client = mcp.Client(plan["url"], mode=mode)
+            transport = plan["url"]
+        client = mcp.Client(transport, mode=mode, message_handler=note_notification)
         await run_steps(client, plan, results)
+
+
+async def every_page(list_page, items_of, name_of):
+    """Follow the server's cursors to the end: every item's name in order, and the page count."""
+    names, pages, cursor = [], 0, None
+    while True:
+        page = await list_page(cursor=cursor, cache_mode="bypass")
+        pages += 1
+        names.extend(name_of(item) for item in items_of(page))
+        cursor = page.next_cursor
+        if not cursor:
+            return {"names": names, "pages": pages}
+
+
+def texts_of(contents):
+    return [getattr(c, "text", None) for c in contents]
+
+
+async def wait_notification(method, seconds):
+    deadline = asyncio.get_running_loop().time() + seconds
+    while asyncio.get_running_loop().time() < deadline:
+        for seen, params in NOTIFICATIONS:
+            if seen == method:
+                return {"received": True, "params": params}
+        await asyncio.sleep(0.05)
+    return {"received": False, "seen": [seen for seen, _ in NOTIFICATIONS]}
 
 
 class ListToolsOfServer(types.Request[dict[str, Any], Literal["tools/list"]]):
@@ -67,6 +112,38 @@ async def run_steps(client, plan, results):
                             "structured": result.structured_content,
                         }
                     )
+                elif step[0] == "capabilities":
+                    results.append(client.server_capabilities.model_dump(mode="json", exclude_none=True))
+                elif step[0] == "list_prompts":
+                    results.append(await every_page(client.list_prompts, lambda p: p.prompts, lambda p: p.name))
+                elif step[0] == "get_prompt":
+                    prompt = await client.get_prompt(step[1], step[2] if len(step) > 2 else None)
+                    texts = [getattr(m.content, "text", None) for m in prompt.messages]
+                    results.append({"description": prompt.description, "texts": texts})
+                elif step[0] == "list_resources":
+                    results.append(await every_page(client.list_resources, lambda p: p.resources, lambda r: str(r.uri)))
+                elif step[0] == "list_resource_templates":
+                    results.append(
+                        await every_page(
+                            client.list_resource_templates, lambda p: p.resource_templates, lambda t: t.uri_template
+                        )
+                    )
+                elif step[0] == "read_resource":
+                    read = await client.read_resource(step[1], cache_mode="bypass")
+                    results.append({"uris": [str(c.uri) for c in read.contents], "texts": texts_of(read.contents)})
+                elif step[0] == "complete_prompt":
+                    completion = await client.complete(
+                        types.PromptReference(type="ref/prompt", name=step[1]), {"name": step[2], "value": step[3]}
+                    )
+                    results.append(completion.completion.values)
+                elif step[0] == "subscribe":
+                    await client.subscribe_resource(step[1])
+                    results.append("subscribed")
+                elif step[0] == "unsubscribe":
+                    await client.unsubscribe_resource(step[1])
+                    results.append("unsubscribed")
+                elif step[0] == "wait_notification":
+                    results.append(await wait_notification(step[1], step[2]))
                 elif step[0] == "ping":
                     await client.send_ping()
                     results.append("pong")
