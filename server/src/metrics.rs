@@ -90,6 +90,8 @@ pub fn route_of(path: &str) -> &'static str {
         _ if path.starts_with("/mcp/server/") && path.ends_with("/info") => {
             "/mcp/server/{name}/info"
         }
+        _ if path.starts_with("/mcp/tag/") => "/mcp/tag/{tag}",
+        _ if path.starts_with("/mcp/server/") => "/mcp/server/{name}",
         _ if path.starts_with("/.well-known/") => "/.well-known/*",
         _ if path == "/ui" || path.starts_with("/ui/") => "/ui/*",
         "/anthropic/v1/messages" => "/anthropic/v1/messages",
@@ -355,6 +357,8 @@ mod tests {
             route_of("/mcp/server/prod-elk-1/info"),
             "/mcp/server/{name}/info"
         );
+        assert_eq!(route_of("/mcp/server/prod-elk-1"), "/mcp/server/{name}");
+        assert_eq!(route_of("/mcp/tag/elk"), "/mcp/tag/{tag}");
         assert_eq!(
             route_of("/.well-known/oauth-protected-resource/mcp"),
             "/.well-known/*"

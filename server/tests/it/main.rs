@@ -15,6 +15,7 @@ mod cli;
 mod cli_login;
 mod console;
 mod credentials;
+mod endpoints;
 mod http_call;
 mod inspector;
 mod interop;
