@@ -17,6 +17,9 @@ pub async fn root(State(gateway): State<Arc<Gateway>>) -> Json<Value> {
         // Every route of SPEC §7, so that a newcomer (or a script) finds them from here.
         "endpoints": {
             "mcp": "/mcp",
+            "mcp_tag": "/mcp/tag/{tag}",
+            "mcp_server": "/mcp/server/{name}",
+            "mcp_search_view": "/mcp?view=search",
             "sse": "/sse",
             "messages": "/messages",
             "health": "/health",

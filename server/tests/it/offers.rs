@@ -383,6 +383,11 @@ async fn resource_updates_reach_the_subscribed_session() {
             ["wait_notification", "notifications/resources/updated", 20],
             ["unsubscribe", uri],
             ["subscribe", "py+notes://runbook"],
+            // A tool that adds a resource: server-everything says its list changed.
+            ["call", "everything__gzip-file-as-resource",
+                {"name": "hello.txt", "data": "data:text/plain;base64,aGVsbG8="}],
+            ["wait_notification", "notifications/resources/list_changed", 20],
+            ["list_resources"],
         ]
     }))
     .await;
@@ -400,5 +405,11 @@ async fn resource_updates_reach_the_subscribed_session() {
             .unwrap_or_default()
             .contains("does not offer resource subscriptions"),
         "py cannot be subscribed to: {report}"
+    );
+    assert_eq!(results[5]["is_error"], false, "{report}");
+    assert_eq!(results[6]["received"], true, "{report}");
+    assert!(
+        names(&results[7]).contains(&"everything+demo://resource/session/hello.txt"),
+        "{report}"
     );
 }

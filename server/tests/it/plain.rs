@@ -8,7 +8,7 @@ use crate::common::*;
 async fn gateway_with_alpha() -> (MockServer, TestGateway) {
     let http = MockServer::start("http", "alpha", &[]);
     let yaml = format!(
-        "servers:\n{}{}",
+        "servers:\n{}{}    tags: [logs]\n",
         url_entry("alpha", "http", http.url()),
         stdio_mock_entry("beta", &[])
     );
@@ -176,7 +176,8 @@ async fn root_and_health_describe_the_gateway() {
     for path in endpoints.values().filter_map(Value::as_str) {
         let path = path
             .replace("{tool_name}", "alpha__echo")
-            .replace("{name}", "alpha");
+            .replace("{name}", "alpha")
+            .replace("{tag}", "logs");
         let url = format!("{}{path}", gateway.base);
         let status = match path.as_str() {
             // An event stream that stays open: its status is enough.
