@@ -11,6 +11,7 @@ mod auth;
 mod bad_bodies;
 mod binary;
 mod broadcast;
+mod client_requests;
 mod cli;
 mod cli_login;
 mod console;
