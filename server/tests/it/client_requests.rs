@@ -145,44 +145,51 @@ async fn server_everything_over_stdio_samples_and_elicits_through_the_calling_cl
 
 /// Over streamable HTTP: the request arrives on the call's own stream (the gateway's own
 /// client; rmcp's with `GATEWAY_UPSTREAM_CLIENT=rmcp`), or, for `roots/list`, which the
-/// Python SDK sends without naming the call, on the session's stream.
+/// Python SDK sends without naming the call, on the session's stream. The client is a
+/// streamable HTTP client, then a legacy SSE one.
 #[tokio::test]
 async fn a_python_backend_over_streamable_http_asks_the_calling_client() {
     let port = free_port();
     let _backend = python_http_backend("py", port);
     let gateway = TestGateway::start(&http_backend_yaml(port)).await;
     gateway.wait_healthy(1).await;
-    let report = run_client(answering_client(
-        &gateway.mcp_url(),
-        json!([
-            ["call", "py__sample", {"prompt": "what is 2+2?"}],
-            ["call", "py__ask_name", {}],
-            ["call", "py__ask_consent", {}],
-            ["call", "py__roots", {}],
-        ]),
-    ))
-    .await;
-    for step in 0..4 {
-        assert_eq!(result(&report, step)["is_error"], false, "{report}");
+    for (url, mode) in [
+        (gateway.mcp_url(), "legacy"),
+        (format!("{}/sse", gateway.base), "sse"),
+    ] {
+        let mut plan = answering_client(
+            &url,
+            json!([
+                ["call", "py__sample", {"prompt": "what is 2+2?"}],
+                ["call", "py__ask_name", {}],
+                ["call", "py__ask_consent", {}],
+                ["call", "py__roots", {}],
+            ]),
+        );
+        plan["mode"] = json!(mode);
+        let report = run_client(plan).await;
+        for step in 0..4 {
+            assert_eq!(result(&report, step)["is_error"], false, "{mode}: {report}");
+        }
+        assert_eq!(text(&report, 0), format!("sampled: {SAMPLED}"), "{report}");
+        assert_eq!(text(&report, 1), "elicited: accept Ada", "{report}");
+        assert_eq!(text(&report, 2), "url elicitation: accept", "{report}");
+        assert_eq!(
+            text(&report, 3),
+            format!("roots: project={ROOT_URI}"),
+            "{report}"
+        );
+        assert_eq!(
+            asked(&report),
+            [
+                "sampling/createMessage",
+                "elicitation/create",
+                "elicitation/create",
+                "roots/list"
+            ],
+            "{mode}: {report}"
+        );
     }
-    assert_eq!(text(&report, 0), format!("sampled: {SAMPLED}"), "{report}");
-    assert_eq!(text(&report, 1), "elicited: accept Ada", "{report}");
-    assert_eq!(text(&report, 2), "url elicitation: accept", "{report}");
-    assert_eq!(
-        text(&report, 3),
-        format!("roots: project={ROOT_URI}"),
-        "{report}"
-    );
-    assert_eq!(
-        asked(&report),
-        [
-            "sampling/createMessage",
-            "elicitation/create",
-            "elicitation/create",
-            "roots/list"
-        ],
-        "{report}"
-    );
 }
 
 /// Clients that did not declare what the backend asks: the backend gets an error at once and
@@ -325,4 +332,56 @@ async fn over_stdio_the_calls_in_flight_decide_and_several_callers_are_refused()
     assert!(asked(&during).is_empty(), "{during}");
     assert_eq!(result(&alone, 0)["is_error"], false, "{alone}");
     assert_eq!(text(&alone, 0), format!("sampled: {SAMPLED}"), "{alone}");
+}
+
+/// A call that ends while its client has not answered yet (here: its timeout) does not leave
+/// the backend waiting: the backend's request gets an error, and the client is told to stop.
+#[tokio::test]
+async fn a_call_that_ends_first_answers_the_backend_and_stops_the_client() {
+    let port = free_port();
+    let _backend = python_http_backend("py", port);
+    let yaml = format!(
+        "servers:\n{}    timeout: 2\n",
+        url_entry("py", "http", &format!("http://127.0.0.1:{port}/mcp"))
+    );
+    let gateway = TestGateway::start(&yaml).await;
+    gateway.wait_healthy(1).await;
+    let outcome_file = std::env::temp_dir().join(format!("gw-sample-{}", free_port()));
+    let _ = std::fs::remove_file(&outcome_file);
+    let mut plan = answering_client(
+        &gateway.mcp_url(),
+        json!([
+            ["call", "py__sample", {"prompt": "p", "outcome_file": outcome_file.display().to_string()}],
+            // The client stays: its session cannot be what ends the request.
+            ["sleep", 6],
+        ]),
+    );
+    plan["sampling_delay"] = json!(600);
+    let client = tokio::spawn(run_client(plan));
+    let deadline = Instant::now() + PATIENCE;
+    let outcome = loop {
+        if let Ok(outcome) = std::fs::read_to_string(&outcome_file)
+            && !outcome.is_empty()
+        {
+            break outcome;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the backend's request was never answered"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let _ = std::fs::remove_file(&outcome_file);
+    assert!(
+        outcome.contains("the call this request belongs to ended"),
+        "{outcome}"
+    );
+    let report = client.await.expect("client");
+    assert_eq!(result(&report, 0)["is_error"], true, "{report}");
+    assert!(text(&report, 0).contains("timeout"), "{report}");
+    assert_eq!(
+        asked(&report),
+        ["sampling/createMessage", "cancelled"],
+        "the client was told to stop: {report}"
+    );
 }

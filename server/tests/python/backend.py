@@ -40,14 +40,25 @@ def main():
     # (a failed request fails the tool, with the client's or the gateway's error as its text).
 
     @server.tool()
-    async def sample(prompt: str, ctx: Context) -> str:
-        """Ask the client's model (sampling/createMessage)."""
-        result = await ctx.session.create_message(
-            messages=[types.SamplingMessage(role="user", content=types.TextContent(type="text", text=prompt))],
-            max_tokens=50,
-            related_request_id=ctx.request_id,
-        )
-        return f"sampled: {result.content.text}"
+    async def sample(prompt: str, ctx: Context, outcome_file: str = "") -> str:
+        """Ask the client's model (sampling/createMessage). With `outcome_file`, the request
+        outlives the call (a backend that ignores cancellation) and how it ended is written
+        there."""
+        messages = [types.SamplingMessage(role="user", content=types.TextContent(type="text", text=prompt))]
+        if not outcome_file:
+            result = await ctx.session.create_message(messages, max_tokens=50, related_request_id=ctx.request_id)
+            return f"sampled: {result.content.text}"
+        with anyio.CancelScope(shield=True):
+            try:
+                result = await ctx.session.create_message(
+                    messages, max_tokens=50, related_request_id=ctx.request_id
+                )
+                outcome = f"sampled: {result.content.text}"
+            except Exception as exc:
+                outcome = f"error: {exc}"
+            with open(outcome_file, "w") as file:
+                file.write(outcome)
+        return outcome
 
     @server.tool()
     async def ask_name(ctx: Context) -> str:

@@ -4,9 +4,11 @@ Usage: client.py '<plan JSON>'
   plan = {"url": "...", "mode": "auto" | "legacy" | "sse", "steps": [step, ...],
           "headers": {"Authorization": "Bearer ..."},            (optional)
           "sampling": "<the text every sampling request is answered with>",  (optional)
+          "sampling_delay": <seconds the answer to a sampling request takes>,  (optional)
           "elicitation": {"content": {...}},  (optional: accept forms with this content, urls)
           "roots": [{"uri": "file:///...", "name": "..."}]}      (optional)
   step = ["list_tools"] | ["list_tools_of", "<server>"] | ["call", "<tool>", {arguments}] | ["ping"]
+         | ["sleep", <seconds>]
 A client given "sampling", "elicitation" or "roots" declares that capability and answers with
 it; without them it declares none of them.
 Prints one JSON document: {"protocol_version": ..., "results": [...], "asked": [...]} where a
@@ -17,6 +19,8 @@ the sorted tool names, a call result {"is_error", "text", "structured"}, a step 
 """
 
 import asyncio
+
+import anyio
 import json
 import sys
 from contextlib import AsyncExitStack
@@ -57,6 +61,11 @@ def client_callbacks(plan, asked):
         async def sampling(context, params):
             last = params.messages[-1].content
             asked.append({"method": "sampling/createMessage", "text": getattr(last, "text", "")})
+            try:
+                await anyio.sleep(plan.get("sampling_delay", 0))
+            except anyio.get_cancelled_exc_class():
+                asked.append({"method": "cancelled", "text": ""})
+                raise
             return types.CreateMessageResult(
                 role="assistant",
                 content=types.TextContent(type="text", text=plan["sampling"]),
@@ -113,6 +122,9 @@ async def run_steps(client, plan, results, asked):
                             "structured": result.structured_content,
                         }
                     )
+                elif step[0] == "sleep":
+                    await anyio.sleep(step[1])
+                    results.append("slept")
                 elif step[0] == "ping":
                     await client.send_ping()
                     results.append("pong")
