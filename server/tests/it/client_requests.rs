@@ -66,7 +66,7 @@ fn answering_client(url: &str, steps: Value) -> Value {
     })
 }
 
-fn result<'a>(report: &'a Value, step: usize) -> &'a Value {
+fn result(report: &Value, step: usize) -> &Value {
     &report["results"][step]
 }
 

@@ -47,6 +47,7 @@ impl McpSessions {
 
     /// Whether the client of `session` declared sampling, elicitation or roots.
     pub fn client_can_be_asked(&self, session: &str) -> bool {
+        // Asked on every call of the session fast path: without such sessions, no hashing.
         self.askable
             .read()
             .is_ok_and(|sessions| !sessions.is_empty() && sessions.contains(session))
