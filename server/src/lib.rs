@@ -8,6 +8,7 @@ pub mod audit;
 pub mod authn;
 pub mod authz;
 pub mod catalog;
+pub mod client_requests;
 pub mod commands;
 pub mod config;
 pub mod error;

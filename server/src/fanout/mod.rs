@@ -154,6 +154,8 @@ pub struct Caller {
     pub identity: ForwardedIdentity,
     /// The request's trace span, parent of every target's call span.
     pub trace_parent: tracing::Span,
+    /// The downstream client every target's requests to its client go to.
+    pub requester: Option<crate::client_requests::Requester>,
 }
 
 /// Call one target once a concurrency permit is free; with how long the call took, `None`
@@ -182,6 +184,7 @@ async fn call_target(
         timeout: None,
         identity: Some(request.caller.identity.clone()),
         trace_parent: request.caller.trace_parent.clone(),
+        requester: request.caller.requester.clone(),
     };
     let started = Instant::now();
     let outcome = upstream

@@ -25,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 use super::plan::{self, DirectCall, Fanout, Plan, Refusal};
 use super::{BroadcastRequest, Gateway, Snapshot, ToolCallError};
 use crate::audit::{AuditRecord, AuditStatus, Auditor};
+use crate::client_requests::Requester;
 use crate::fanout::{self, BroadcastReport, FanoutLimits, TargetFailure, TargetOutcome};
 use crate::metrics::Refused;
 use crate::principal::RequestContext;
@@ -42,6 +43,9 @@ pub struct Downstream {
     /// Cancelled when the caller cancels the call (MCP `notifications/cancelled`, its session
     /// deleted). A caller that goes away needs nothing here: see the module docs.
     pub cancel: CancellationToken,
+    /// The client asked what a backend asks its client during the call; `None` when the
+    /// caller has no session to be asked in (the backend then gets an error at once).
+    pub requester: Option<Requester>,
 }
 
 impl Gateway {
@@ -92,6 +96,7 @@ impl Gateway {
                     timeout: None,
                     identity: Some(forwarded_identity(ctx)),
                     trace_parent: ctx.span.clone(),
+                    requester: downstream.requester,
                 };
                 // In the caller's future: one call of one backend needs no task of its own.
                 // A caller that goes away drops it, and with it `record`, which writes the
@@ -229,6 +234,7 @@ impl Gateway {
         let caller = fanout::Caller {
             identity: forwarded_identity(ctx),
             trace_parent: ctx.span.clone(),
+            requester: downstream.requester,
         };
         owned(&downstream.cancel, move |cancel| async move {
             let limits = FanoutLimits {

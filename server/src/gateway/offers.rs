@@ -332,12 +332,12 @@ impl Gateway {
         let first =
             self.subscriptions
                 .add(&resolved.server, &resolved.backend_name, &session, peer);
-        if first {
-            if let Err(error) = backend_subscribe(&backend, resolved.backend_name.clone()).await {
-                self.subscriptions
-                    .remove(&resolved.server, &resolved.backend_name, &session);
-                return Err(error);
-            }
+        if first
+            && let Err(error) = backend_subscribe(&backend, resolved.backend_name.clone()).await
+        {
+            self.subscriptions
+                .remove(&resolved.server, &resolved.backend_name, &session);
+            return Err(error);
         }
         Ok(())
     }

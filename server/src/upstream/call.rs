@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use super::Upstream;
 use super::http_call::{HttpCallError, HttpCaller, RequestTemplate, ToolCall};
 use super::identity::{self, ForwardedIdentity};
+use crate::client_requests::Requester;
 use crate::config::{TransportConfig, UpstreamClient};
 use crate::progress::ProgressTarget;
 use crate::telemetry;
@@ -34,6 +35,9 @@ pub struct CallOptions {
     pub identity: Option<ForwardedIdentity>,
     /// The request's trace span, parent of this call's (disabled when traces are off).
     pub trace_parent: tracing::Span,
+    /// The downstream client that made the call, asked what the backend asks its client
+    /// during it (sampling, elicitation, roots); `None` when there is no client to ask.
+    pub requester: Option<Requester>,
 }
 
 /// Why a call produced no backend result. Display texts are safe to show to callers.
@@ -155,6 +159,8 @@ impl Upstream {
     ) -> Result<CallToolResult, Attempt> {
         let options = request.options;
         let identity = self.forwarded_identity(options);
+        // In flight from before it is sent: the backend may ask its client at once.
+        let in_flight = self.events.calls.register(options.requester.clone());
         let (request_id, progress_token, answer) = match client {
             Client::Http { caller, template } => {
                 let id = caller.next_request_id();
@@ -215,6 +221,7 @@ impl Upstream {
                 (handle.id, handle.progress_token, Either::Right(answer))
             }
         };
+        in_flight.set_backend_id(&request_id);
         // The backend's progress for this call reaches the caller (the gateway's own client
         // also relays what comes on the call's own stream).
         let _relay = options.progress.clone().map(|target| {

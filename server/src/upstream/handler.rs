@@ -1,21 +1,31 @@
 //! The gateway's side of one backend connection: an rmcp `ClientHandler`.
 //!
 //! It relays the backend's progress notifications to the downstream caller that asked for
-//! them, tells the supervisor when the backend's tool list changed, and passes on what
-//! downstream clients hear of (prompt and resource list changes, resource updates) as
-//! [`BackendNotice`]s.
+//! them, relays the backend's requests to its client (sampling, elicitation, roots) to the
+//! downstream client of the call they belong to ([`super::asks`]), tells the supervisor when
+//! the backend's tool list changed, and passes on what downstream clients hear of (prompt
+//! and resource list changes, resource updates) as [`BackendNotice`]s.
+
+// Sampling and roots are deprecated by the 2026-07-28 revision (SEP-2577); backends of the
+// session era still ask for them.
+#![allow(deprecated)]
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use rmcp::model::{
-    ClientCapabilities, ClientConfig, Implementation, ProgressNotificationParam, ProgressToken,
-    ResourceUpdatedNotificationParam,
+    ClientCapabilities, ClientConfig, ClientResult, CreateMessageRequest,
+    CreateMessageRequestParams, CreateMessageResult, ElicitRequest, ElicitRequestParams,
+    ElicitResult, ElicitationCapability, ErrorData, FormElicitationCapability, Implementation,
+    ListRootsRequest, ListRootsResult, ProgressNotificationParam, ProgressToken,
+    ResourceUpdatedNotificationParam, RootsCapabilities, SamplingCapability, ServerRequest,
+    UrlElicitationCapability,
 };
-use rmcp::service::NotificationContext;
+use rmcp::service::{InboundStreamOrigin, NotificationContext, RequestContext};
 use rmcp::{ClientHandler, RoleClient};
 use tokio::sync::{Notify, broadcast};
 
+use super::asks::{self, InFlightCalls};
 use super::{BackendNotice, NoticeKind};
 use crate::progress::ProgressTarget;
 
@@ -30,6 +40,8 @@ pub struct LinkEvents {
     pub suspect: Notify,
     /// The backend's name and where its notices go (`None` in unit tests).
     pub notices: Option<(Arc<str>, broadcast::Sender<BackendNotice>)>,
+    /// The calls in flight and their callers, to whom the backend's requests go.
+    pub calls: InFlightCalls,
 }
 
 impl LinkEvents {
@@ -78,14 +90,86 @@ impl BackendHandler {
     pub fn new(events: Arc<LinkEvents>) -> Self {
         Self { events }
     }
+
+    /// Relay a request of the backend to the client of the call it belongs to. The backend's
+    /// request id stays on this session (rmcp answers it); the client's request gets its own.
+    async fn relay(
+        &self,
+        request: ServerRequest,
+        context: RequestContext<RoleClient>,
+    ) -> Result<ClientResult, ErrorData> {
+        // Streamable HTTP tells which of our requests' streams it came on; other transports
+        // cannot, and neither can a server's standalone stream.
+        let exact = match context.extensions.get::<InboundStreamOrigin>() {
+            Some(InboundStreamOrigin::OutboundRequest(id)) => self.events.calls.of_call(id),
+            _ => None,
+        };
+        let route = exact.unwrap_or_else(|| self.events.calls.route());
+        asks::relay(route, request, context.ct.cancelled_owned()).await
+    }
+}
+
+/// What the gateway offers backends as a client: what it can relay to its own clients. Each
+/// request is checked against what the asking call's client declared; sampling with tools
+/// and roots change notifications are not offered (clients differ, and the roots a backend
+/// sees are those of whoever's call is asking).
+fn client_capabilities() -> ClientCapabilities {
+    let mut capabilities = ClientCapabilities::default();
+    capabilities.sampling = Some(SamplingCapability::default());
+    let mut elicitation = ElicitationCapability::default();
+    elicitation.form = Some(FormElicitationCapability::default());
+    elicitation.url = Some(UrlElicitationCapability::default());
+    capabilities.elicitation = Some(elicitation);
+    capabilities.roots = Some(RootsCapabilities::default());
+    capabilities
+}
+
+/// A client answered with a result of another kind than asked.
+fn unexpected_answer() -> ErrorData {
+    ErrorData::internal_error("the client answered with a result of another kind", None)
 }
 
 impl ClientHandler for BackendHandler {
     fn get_info(&self) -> ClientConfig {
         ClientConfig::new(
-            ClientCapabilities::default(),
+            client_capabilities(),
             Implementation::new("secure-mcp-gateway", env!("CARGO_PKG_VERSION")),
         )
+    }
+
+    async fn create_message(
+        &self,
+        params: CreateMessageRequestParams,
+        context: RequestContext<RoleClient>,
+    ) -> Result<CreateMessageResult, ErrorData> {
+        let request = ServerRequest::CreateMessageRequest(CreateMessageRequest::new(params));
+        match self.relay(request, context).await? {
+            ClientResult::CreateMessageResult(result) => Ok(*result),
+            _ => Err(unexpected_answer()),
+        }
+    }
+
+    async fn create_elicitation(
+        &self,
+        params: ElicitRequestParams,
+        context: RequestContext<RoleClient>,
+    ) -> Result<ElicitResult, ErrorData> {
+        let request = ServerRequest::ElicitRequest(ElicitRequest::new(params));
+        match self.relay(request, context).await? {
+            ClientResult::ElicitResult(result) => Ok(result),
+            _ => Err(unexpected_answer()),
+        }
+    }
+
+    async fn list_roots(
+        &self,
+        context: RequestContext<RoleClient>,
+    ) -> Result<ListRootsResult, ErrorData> {
+        let request = ServerRequest::ListRootsRequest(ListRootsRequest::default());
+        match self.relay(request, context).await? {
+            ClientResult::ListRootsResult(result) => Ok(result),
+            _ => Err(unexpected_answer()),
+        }
     }
 
     async fn on_progress(

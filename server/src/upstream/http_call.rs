@@ -33,15 +33,17 @@ use http::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use rmcp::model::{
     CallToolResult, ClientJsonRpcMessage, ErrorData, JsonObject, NumberOrString,
-    ProgressNotificationParam,
+    ProgressNotificationParam, ServerRequest,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::CallError;
+use super::asks::{self, Route};
 use super::clients::{HttpClients, Response, next_chunk};
 use super::handler::LinkEvents;
 use super::identity::{self, ForwardedIdentity};
+use crate::client_requests;
 use crate::event_stream::SseParser;
 use crate::progress::ProgressTarget;
 
@@ -336,9 +338,8 @@ impl HttpCaller {
         }
     }
 
-    /// Answer a request the backend sent on the call's stream. The gateway offers backends
-    /// no client capabilities, so only `ping` has an answer; rmcp's handler answers the
-    /// others the same way.
+    /// Answer a request the backend sent on the call's stream that is not relayed to the
+    /// caller: only `ping` has an answer.
     fn reply(&self, template: &RequestTemplate, id: Value, method: &str) {
         let reply = if method == "ping" {
             serde_json::json!({"jsonrpc": "2.0", "id": id, "result": {}})
@@ -346,19 +347,46 @@ impl HttpCaller {
             serde_json::json!({"jsonrpc": "2.0", "id": id,
                 "error": {"code": -32601, "message": "Method not found"}})
         };
-        let mut headers = template.headers.clone();
-        headers.insert(ACCEPT, ACCEPT_BOTH);
-        template.add_session_headers(&mut headers);
-        // Rare (a backend's ping during a call): reqwest, whatever the backend.
-        let request = self
-            .http
-            .reqwest
-            .post(template.url.clone())
-            .headers(headers)
-            .json(&reply);
+        let request = self.post_reply(template).json(&reply);
         tokio::spawn(async move {
             let _ = request.send().await;
         });
+    }
+
+    /// Relay a request the backend sent on the call's stream to the call's client
+    /// ([`asks`]), and post its answer, in a task of its own: the stream goes on being read
+    /// meanwhile (the backend may send progress, or more requests).
+    fn relay(&self, template: &RequestTemplate, id: Value, request: Value, route: Route) {
+        let post = self.post_reply(template);
+        tokio::spawn(async move {
+            let method = request
+                .get("method")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            let answer = match serde_json::from_value::<ServerRequest>(request) {
+                // The backend withdrawing its request shows as the call ending.
+                Ok(request) => asks::relay(route, request, std::future::pending()).await,
+                Err(_) => Err(client_requests::unreadable(&method)),
+            };
+            let reply = match answer {
+                Ok(result) => serde_json::json!({"jsonrpc": "2.0", "id": id, "result": result}),
+                Err(error) => serde_json::json!({"jsonrpc": "2.0", "id": id, "error": error}),
+            };
+            let _ = post.json(&reply).send().await;
+        });
+    }
+
+    /// A POST of an answer to the backend, on the call's session.
+    fn post_reply(&self, template: &RequestTemplate) -> reqwest::RequestBuilder {
+        let mut headers = template.headers.clone();
+        headers.insert(ACCEPT, ACCEPT_BOTH);
+        template.add_session_headers(&mut headers);
+        // Rare (a backend's request during a call): reqwest, whatever the backend.
+        self.http
+            .reqwest
+            .post(template.url.clone())
+            .headers(headers)
     }
 }
 
@@ -545,12 +573,27 @@ impl Answer<'_> {
                 self.events.tools_changed.notify_one();
                 None
             }
+            (Some(method), Some(id)) if asks::RELAYED.contains(&method) => {
+                let mut request = serde_json::json!({"method": method});
+                if let Some(params) = incoming.params {
+                    request["params"] = params;
+                }
+                caller.relay(template, id, request, self.route());
+                None
+            }
             (Some(method), Some(id)) => {
                 caller.reply(template, id, method);
                 None
             }
             _ => None,
         }
+    }
+
+    /// Where a request that came on this call's stream goes: to this call's client, if it
+    /// has one that can be asked.
+    fn route(&self) -> Route {
+        let id = rmcp::model::RequestId::String(Arc::from(self.id));
+        self.events.calls.of_call(&id).unwrap_or(Route::NoClient)
     }
 
     async fn relay_progress(&self, params: Option<Value>) {
@@ -753,6 +796,28 @@ mod tests {
         })
         .unwrap_or_default();
         assert_eq!(bare, json!({"name": "echo"}));
+    }
+
+    #[test]
+    fn relayed_requests_are_read_from_method_and_params() {
+        let read = |value: Value| serde_json::from_value::<ServerRequest>(value);
+        assert!(matches!(
+            read(json!({"method": "roots/list"})),
+            Ok(ServerRequest::ListRootsRequest(_))
+        ));
+        assert!(matches!(
+            read(json!({"method": "sampling/createMessage", "params": {
+                "messages": [{"role": "user", "content": {"type": "text", "text": "hi"}}],
+                "maxTokens": 5}})),
+            Ok(ServerRequest::CreateMessageRequest(_))
+        ));
+        assert!(matches!(
+            read(
+                json!({"method": "elicitation/create", "params": {"mode": "url",
+                "message": "m", "url": "https://example.com", "elicitationId": "e"}})
+            ),
+            Ok(ServerRequest::ElicitRequest(_))
+        ));
     }
 
     #[test]

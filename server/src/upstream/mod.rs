@@ -4,6 +4,7 @@
 //! open (reconnecting with backoff, restarting stdio processes), publishes what the backend
 //! offers as a [`LinkState`], and every downstream caller shares that session.
 
+pub mod asks;
 pub mod call;
 pub mod clients;
 pub mod connect;

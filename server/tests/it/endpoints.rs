@@ -137,9 +137,12 @@ async fn a_server_endpoint_shows_one_server_in_both_eras() {
         json!(["py__incident_summary"]),
         "{report}"
     );
-    assert_eq!(
-        results[2],
-        json!(["py__add", "py__search_logs"]),
+    let tools = results[2].as_array().unwrap_or_else(|| panic!("{report}"));
+    assert!(tools.contains(&json!("py__add")), "{report}");
+    assert!(
+        tools
+            .iter()
+            .all(|t| t.as_str().is_some_and(|t| t.starts_with("py__"))),
         "{report}"
     );
 }

@@ -13,6 +13,7 @@ mod binary;
 mod broadcast;
 mod cli;
 mod cli_login;
+mod client_requests;
 mod console;
 mod credentials;
 mod endpoints;

@@ -7,7 +7,16 @@ Usage: backend.py --name NAME --transport stdio|sse|streamable-http [--port PORT
 
 import argparse
 
-from mcp.server.mcpserver import MCPServer
+import anyio
+
+from pydantic import BaseModel
+
+from mcp import types
+from mcp.server.mcpserver import Context, MCPServer
+
+
+class Name(BaseModel):
+    name: str
 
 
 def main():
@@ -51,6 +60,56 @@ def main():
     for i in range(args.resources):
         uri = f"notes://bulk/{i:03}"
         server.resource(uri, name=f"bulk-{i:03}")(bulk(uri))
+    # Tools that ask the client something during the call: their results say what it answered
+    # (a failed request fails the tool, with the client's or the gateway's error as its text).
+
+    @server.tool()
+    async def sample(prompt: str, ctx: Context, outcome_file: str = "") -> str:
+        """Ask the client's model (sampling/createMessage). With `outcome_file`, the request
+        outlives the call (a backend that ignores cancellation) and how it ended is written
+        there."""
+        messages = [types.SamplingMessage(role="user", content=types.TextContent(type="text", text=prompt))]
+        if not outcome_file:
+            result = await ctx.session.create_message(messages, max_tokens=50, related_request_id=ctx.request_id)
+            return f"sampled: {result.content.text}"
+        with anyio.CancelScope(shield=True):
+            try:
+                result = await ctx.session.create_message(
+                    messages, max_tokens=50, related_request_id=ctx.request_id
+                )
+                outcome = f"sampled: {result.content.text}"
+            except Exception as exc:
+                outcome = f"error: {exc}"
+            with open(outcome_file, "w") as file:
+                file.write(outcome)
+        return outcome
+
+    @server.tool()
+    async def ask_name(ctx: Context) -> str:
+        """Ask the user for a name (elicitation/create, form mode)."""
+        result = await ctx.elicit("What is your name?", Name)
+        name = result.data.name if result.action == "accept" else ""
+        return f"elicited: {result.action} {name}"
+
+    @server.tool()
+    async def ask_consent(ctx: Context) -> str:
+        """Send the user to a page (elicitation/create, url mode)."""
+        result = await ctx.elicit_url("Please consent", "https://example.com/consent", "consent-1")
+        return f"url elicitation: {result.action}"
+
+    @server.tool()
+    async def wait(seconds: float, marker: str = "") -> str:
+        """Take `seconds` to answer; create the file `marker` (if named) when starting."""
+        if marker:
+            open(marker, "w").close()
+        await anyio.sleep(seconds)
+        return f"waited {seconds}"
+
+    @server.tool()
+    async def roots(ctx: Context) -> str:
+        """The client's roots (roots/list, sent without naming the call)."""
+        result = await ctx.session.list_roots()
+        return "roots: " + " ".join(f"{root.name}={root.uri}" for root in result.roots)
 
     if args.transport == "stdio":
         server.run("stdio")

@@ -2,19 +2,27 @@
 
 Usage: client.py '<plan JSON>'
   plan = {"url": "...", "mode": "auto" | "legacy" | "sse", "steps": [step, ...],
-          "headers": {"Authorization": "Bearer ..."}}   (headers optional)
+          "headers": {"Authorization": "Bearer ..."},            (optional)
+          "sampling": "<the text every sampling request is answered with>",  (optional)
+          "sampling_delay": <seconds the answer to a sampling request takes>,  (optional)
+          "elicitation": {"content": {...}},  (optional: accept forms with this content, urls)
+          "roots": [{"uri": "file:///...", "name": "..."}]}      (optional)
   step = ["list_tools"] | ["list_tools_of", "<server>"] | ["call", "<tool>", {arguments}] | ["ping"]
+       | ["sleep", <seconds>]
        | ["capabilities"] | ["list_prompts"] | ["get_prompt", "<name>", {arguments}]
        | ["list_resources"] | ["list_resource_templates"] | ["read_resource", "<uri>"]
        | ["complete_prompt", "<prompt>", "<argument>", "<value>"]
        | ["subscribe", "<uri>"] | ["unsubscribe", "<uri>"] | ["wait_notification", "<method>", seconds]
-Prints one JSON document: {"protocol_version": ..., "results": [...]} where a list_tools result
-(also of list_tools_of: `tools/list` with the gateway's `params.server`) is the sorted tool
-names, a call result {"is_error", "text", "structured"}, a list of prompts, resources or
-templates {"names": [every page's, in order], "pages": n}, a prompt {"description", "texts"},
-a read {"uris", "texts"}, a completion its values, capabilities the server's as JSON,
-wait_notification whether the notification came (and its params), and a step that raised
-{"error": "<type>: <message>"}.
+A client given "sampling", "elicitation" or "roots" declares that capability and answers with
+it; without them it declares none of them.
+Prints one JSON document: {"protocol_version": ..., "results": [...], "asked": [...]} where a
+list_tools result (also of list_tools_of: `tools/list` with the gateway's `params.server`) is
+the sorted tool names, a call result {"is_error", "text", "structured"}, a list of prompts,
+resources or templates {"names": [every page's, in order], "pages": n}, a prompt
+{"description", "texts"}, a read {"uris", "texts"}, a completion its values, capabilities the
+server's as JSON, wait_notification whether the notification came (and its params), a step
+that raised {"error": "<type>: <message>"}, and "asked" what the server asked this client
+({"method", "text"}: a sampling request's last message, an elicitation's message or url).
 """
 
 import asyncio
@@ -23,6 +31,7 @@ import sys
 from contextlib import AsyncExitStack
 from typing import Any, Literal
 
+import anyio
 import mcp
 from mcp import types
 from mcp.client.sse import sse_client
@@ -45,6 +54,8 @@ async def run(plan):
     # Extra HTTP headers (a bearer token) go on every request of the transport.
     headers = plan.get("headers")
     results = []
+    asked = []
+    callbacks = client_callbacks(plan, asked)
     async with AsyncExitStack() as stack:
         if mode == "sse":
             transport = sse_client(plan["url"], headers=headers)
@@ -54,8 +65,49 @@ async def run(plan):
             transport = streamable_http_client(plan["url"], http_client=http_client)
         else:
             transport = plan["url"]
-        client = mcp.Client(transport, mode=mode, message_handler=note_notification)
-        await run_steps(client, plan, results)
+        client = mcp.Client(transport, mode=mode, message_handler=note_notification, **callbacks)
+        await run_steps(client, plan, results, asked)
+
+
+def client_callbacks(plan, asked):
+    """The callbacks (and so the capabilities) the plan gives the client."""
+    callbacks = {}
+    if "sampling" in plan:
+
+        async def sampling(context, params):
+            last = params.messages[-1].content
+            asked.append({"method": "sampling/createMessage", "text": getattr(last, "text", "")})
+            try:
+                await anyio.sleep(plan.get("sampling_delay", 0))
+            except anyio.get_cancelled_exc_class():
+                asked.append({"method": "cancelled", "text": ""})
+                raise
+            return types.CreateMessageResult(
+                role="assistant",
+                content=types.TextContent(type="text", text=plan["sampling"]),
+                model="test-model",
+                stop_reason="endTurn",
+            )
+
+        callbacks["sampling_callback"] = sampling
+    if "elicitation" in plan:
+
+        async def elicitation(context, params):
+            if getattr(params, "mode", None) == "url":
+                asked.append({"method": "elicitation/create", "text": params.url})
+                return types.ElicitResult(action="accept")
+            asked.append({"method": "elicitation/create", "text": params.message})
+            return types.ElicitResult(action="accept", content=plan["elicitation"].get("content", {}))
+
+        callbacks["elicitation_callback"] = elicitation
+    if "roots" in plan:
+
+        async def list_roots(context):
+            asked.append({"method": "roots/list", "text": ""})
+            return types.ListRootsResult(roots=[types.Root(**root) for root in plan["roots"]])
+
+        callbacks["list_roots_callback"] = list_roots
+    return callbacks
 
 
 async def every_page(list_page, items_of, name_of):
@@ -91,7 +143,7 @@ class ListToolsOfServer(types.Request[dict[str, Any], Literal["tools/list"]]):
     params: dict[str, Any]
 
 
-async def run_steps(client, plan, results):
+async def run_steps(client, plan, results, asked):
     async with client:
         for step in plan["steps"]:
             try:
@@ -144,6 +196,9 @@ async def run_steps(client, plan, results):
                     results.append("unsubscribed")
                 elif step[0] == "wait_notification":
                     results.append(await wait_notification(step[1], step[2]))
+                elif step[0] == "sleep":
+                    await anyio.sleep(step[1])
+                    results.append("slept")
                 elif step[0] == "ping":
                     await client.send_ping()
                     results.append("pong")
@@ -152,7 +207,7 @@ async def run_steps(client, plan, results):
             except Exception as exc:  # report, do not crash: the test asserts on it
                 results.append({"error": f"{type(exc).__name__}: {exc}"})
         version = getattr(client, "protocol_version", None)
-    print(json.dumps({"protocol_version": version, "results": results}))
+    print(json.dumps({"protocol_version": version, "results": results, "asked": asked}))
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ use rmcp::model::{
 use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler};
 
+use crate::client_requests::Requester;
 use crate::gateway::{Downstream, Gateway, OfferError, OfferKind, ToolCallError};
 use crate::http::caller;
 use crate::principal::{RequestContext as CallContext, Transport};
@@ -211,6 +212,7 @@ impl ServerHandler for McpHandler {
         let downstream = Downstream {
             progress,
             cancel: context.ct.clone(),
+            requester: Requester::of(&context.peer, context.id.clone()),
         };
         let caller = self.caller(&context);
         let outcome = self

@@ -93,6 +93,7 @@ impl SessionOwners {
                         owners.release(&id);
                     }
                 }
+                manager.prune().await;
             }
         });
     }

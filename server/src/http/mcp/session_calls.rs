@@ -13,6 +13,8 @@
 //!   requires and a protocol version header rmcp accepts;
 //! - not one that names a per-request protocol version, answers an input request, or carries
 //!   SEP-2243 routing headers (2026-07-28 matters);
+//! - not one of a session whose client declared sampling, elicitation or roots: a backend may
+//!   ask it something during the call, which only rmcp's session can send;
 //! - a call without a progress token gets one JSON body; one with a token gets an event
 //!   stream of its progress notifications and then its result (a caller that goes away
 //!   cancels the call);
@@ -204,6 +206,10 @@ pub async fn route(
         .meta
         .as_ref()
         .and_then(|meta| meta.get_progress_token());
+    // A backend may ask this client something during the call: rmcp's handler can relay it.
+    if sessions.client_can_be_asked(session) {
+        return Routed::ToRmcp;
+    }
     let session: Arc<str> = Arc::from(session);
     // Unknown or ended sessions get rmcp's answer (404).
     if !sessions.has_session(&session).await.unwrap_or(false) {
@@ -245,6 +251,8 @@ async fn call(
     let downstream = Downstream {
         progress,
         cancel: guard.token.clone(),
+        // Sessions whose client could be asked anything do not take this path.
+        requester: None,
     };
     let outcome = gateway
         .call_tool(ctx, &params.name, params.arguments, downstream)

@@ -1,13 +1,16 @@
 //! The `/mcp` endpoint's sessions: rmcp's in-memory session manager, with session ids of 128
 //! random bits (SPEC §13) where rmcp's own are UUID v4s (122 random bits), and the calls the
 //! gateway answers itself in each session ([`InFlight`]), cancelled when their client deletes
-//! the session. Every other operation is rmcp's, unchanged.
+//! the session. Every other operation is rmcp's, unchanged. The sessions whose client declared
+//! something a backend may ask it (sampling, elicitation, roots) are remembered: their calls
+//! are rmcp's, which can send the client requests.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, RwLock};
 
 use futures::Stream;
 use rand::RngCore as _;
-use rmcp::model::{ClientJsonRpcMessage, ServerJsonRpcMessage};
+use rmcp::model::{ClientJsonRpcMessage, ClientRequest, ServerJsonRpcMessage};
 use rmcp::transport::WorkerTransport;
 use rmcp::transport::streamable_http_server::session::local::{
     LocalSessionManager, LocalSessionManagerError, LocalSessionWorker, create_local_session,
@@ -17,6 +20,7 @@ use rmcp::transport::streamable_http_server::session::{
 };
 
 use super::session_calls::InFlight;
+use crate::client_requests;
 
 /// A new session id, for `/mcp` and legacy SSE alike: 128 bits from the thread-local CSPRNG,
 /// as 32 hex digits (SPEC §13).
@@ -31,12 +35,37 @@ pub fn new_session_id() -> String {
 pub struct McpSessions {
     local: LocalSessionManager,
     in_flight: Arc<InFlight>,
+    /// Sessions whose client may be asked something by a backend.
+    askable: RwLock<HashSet<Arc<str>>>,
 }
 
 impl McpSessions {
     /// The calls answered outside rmcp, by session.
     pub fn in_flight(&self) -> &Arc<InFlight> {
         &self.in_flight
+    }
+
+    /// Whether the client of `session` declared sampling, elicitation or roots.
+    pub fn client_can_be_asked(&self, session: &str) -> bool {
+        // Asked on every call of the session fast path: without such sessions, no hashing.
+        self.askable
+            .read()
+            .is_ok_and(|sessions| !sessions.is_empty() && sessions.contains(session))
+    }
+
+    /// Forget what is remembered of sessions rmcp no longer has (they expired idling).
+    pub async fn prune(&self) {
+        let remembered: Vec<Arc<str>> = match self.askable.read() {
+            Ok(sessions) => sessions.iter().cloned().collect(),
+            Err(_) => return,
+        };
+        for id in remembered {
+            if !self.local.has_session(&id).await.unwrap_or(false)
+                && let Ok(mut sessions) = self.askable.write()
+            {
+                sessions.remove(&id);
+            }
+        }
     }
 }
 
@@ -57,6 +86,13 @@ impl SessionManager for McpSessions {
         id: &SessionId,
         message: ClientJsonRpcMessage,
     ) -> Result<ServerJsonRpcMessage, Self::Error> {
+        if let ClientJsonRpcMessage::Request(request) = &message
+            && let ClientRequest::InitializeRequest(initialize) = &request.request
+            && client_requests::can_be_asked(&initialize.params.capabilities)
+            && let Ok(mut sessions) = self.askable.write()
+        {
+            sessions.insert(Arc::from(id.as_ref()));
+        }
         self.local.initialize_session(id, message).await
     }
 
@@ -67,6 +103,9 @@ impl SessionManager for McpSessions {
     async fn close_session(&self, id: &SessionId) -> Result<(), Self::Error> {
         // A session's calls end with it (rmcp cancels those it serves itself).
         self.in_flight.cancel_session(id);
+        if let Ok(mut sessions) = self.askable.write() {
+            sessions.remove(&**id);
+        }
         self.local.close_session(id).await
     }
 
