@@ -40,9 +40,9 @@ pub use describe::{
 };
 pub use names::{
     BROADCAST_PREFIX, DEFAULT_MAX_NAME_LEN, HASH_SUFFIX_LEN, MIN_MAX_NAME_LEN,
-    SERVER_TOOL_SEPARATOR, SERVER_URI_SEPARATOR, TAG_BROADCAST_PREFIX, direct_candidate,
-    direct_full_name, name_hash, prompt_name, resource_uri, sanitize_tag, sanitize_tool_name,
-    shorten, split_prompt_name, split_resource_uri, with_hash_suffix,
+    SERVER_TOOL_SEPARATOR, SERVER_URI_SEPARATOR, TAG_BROADCAST_PREFIX, canonical_resource_uri,
+    direct_candidate, direct_full_name, name_hash, prompt_name, resource_uri, sanitize_tag,
+    sanitize_tool_name, shorten, split_prompt_name, split_resource_uri, with_hash_suffix,
 };
 
 /// One exposed name and what it stands for.

@@ -127,6 +127,45 @@ pub fn split_resource_uri(exposed: &str) -> Option<(&str, &str)> {
         .filter(|(server, uri)| !server.is_empty() && !uri.is_empty())
 }
 
+/// A resource URI as authorization sees it and the backend receives it, or `None` for one
+/// that could name something else than it spells: a pattern such as `docs+file:///public/*`
+/// must not let `file:///public/../secret` through. The scheme is lower-cased (RFC 3986
+/// schemes are case-insensitive); a path with a `.` or `..` segment, an empty segment
+/// (`//`), a backslash, a control character, or a percent-encoded `.`, `/`, `\` or `%` is
+/// refused rather than normalised, since backends differ in how they would read it.
+pub fn canonical_resource_uri(uri: &str) -> Option<String> {
+    let (scheme, rest) = uri.split_once(':')?;
+    let scheme_ok = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    if !scheme_ok || rest.contains('\\') || rest.chars().any(char::is_control) {
+        return None;
+    }
+    let lower = rest.to_ascii_lowercase();
+    if ["%2e", "%2f", "%5c", "%25"]
+        .iter()
+        .any(|e| lower.contains(e))
+    {
+        return None;
+    }
+    let path = match rest.strip_prefix("//") {
+        // `scheme://authority/path`: the path starts at the authority's end.
+        Some(after) => after.find('/').map_or("", |i| &after[i..]),
+        None => rest,
+    };
+    let path = path.split(['?', '#']).next().unwrap_or_default();
+    let segments: Vec<&str> = path.split('/').collect();
+    let last = segments.len().saturating_sub(1);
+    let bad_segment = segments.iter().enumerate().any(|(i, segment)| {
+        matches!(*segment, "." | "..") || (segment.is_empty() && i != 0 && i != last)
+    });
+    if bad_segment {
+        return None;
+    }
+    Some(format!("{}:{rest}", scheme.to_ascii_lowercase()))
+}
+
 fn effective_max(max: usize) -> usize {
     max.max(MIN_MAX_NAME_LEN)
 }
@@ -217,6 +256,47 @@ pub(crate) fn assign_names(requests: &[NameRequest], max: usize) -> Vec<String> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn resource_uris_that_could_name_something_else_are_refused() {
+        for fine in [
+            "file:///srv/docs/a.txt",
+            "notes://disks/latest",
+            "demo://resource/dynamic/text/1",
+            "https://example.com/a/b?x=1#frag",
+            "https://example.com/dir/",
+            "urn:isbn:0451450523",
+            "file:///a%20b.txt",
+        ] {
+            assert_eq!(
+                canonical_resource_uri(fine).as_deref(),
+                Some(fine),
+                "{fine}"
+            );
+        }
+        assert_eq!(
+            canonical_resource_uri("FILE:///Secret/X").as_deref(),
+            Some("file:///Secret/X"),
+            "the scheme only is case-insensitive"
+        );
+        for refused in [
+            "file:///public/../secret/x",
+            "file:///./secret/x",
+            "file:///public/..",
+            "file:////secret/x",
+            "file:///public//secret",
+            "file:///public/%2e%2e/secret",
+            "file:///public%2Fsecret",
+            "file:///a%252e",
+            "file:///a\\b",
+            "file:///a\nb",
+            "no-scheme",
+            "1http://x",
+            ":///x",
+        ] {
+            assert_eq!(canonical_resource_uri(refused), None, "{refused:?}");
+        }
+    }
 
     #[test]
     fn prompt_and_resource_names_split_at_the_first_separator() {

@@ -117,6 +117,9 @@ impl Snapshot {
     }
 }
 
+/// How often the subscriptions of sessions that ended are dropped.
+const SUBSCRIPTION_PRUNE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// What the catalog is built from, for each backend in `states`.
 fn server_views(
     states: &[(
@@ -204,9 +207,14 @@ impl Gateway {
         let mut notices = gateway.pool.notices();
         let relay = Arc::clone(&gateway);
         tokio::spawn(async move {
+            let mut prune = tokio::time::interval(SUBSCRIPTION_PRUNE_INTERVAL);
             loop {
                 let notice = tokio::select! {
                     _ = relay.shutdown.cancelled() => break,
+                    _ = prune.tick() => {
+                        relay.prune_subscriptions();
+                        continue;
+                    }
                     notice = notices.recv() => notice,
                 };
                 match notice {
@@ -341,11 +349,6 @@ impl Gateway {
         );
         let previous = self.catalog.load_full();
         self.audit_health_changes(&previous, &views);
-        for view in views.iter().filter(|v| v.healthy) {
-            if previous.server_healthy(view.name) != Some(true) {
-                self.resubscribe(view.name);
-            }
-        }
         let listing_changed = !previous.same_listing(&next);
         self.catalog.store(Arc::new(next));
         // Rebuilt when next asked for, from the states this rebuild saw or newer ones.
@@ -412,21 +415,8 @@ impl Gateway {
             NoticeKind::ResourcesChanged => self.tell_peers(|peer| async move {
                 let _ = peer.notify_resource_list_changed().await;
             }),
-            NoticeKind::ResourceUpdated(uri) => {
-                let exposed = catalog::resource_uri(&notice.server, &uri);
-                match self.subscriptions.subscribers(&notice.server, &uri) {
-                    Some(peers) => {
-                        for peer in peers {
-                            let params =
-                                rmcp::model::ResourceUpdatedNotificationParam::new(exposed.clone());
-                            tokio::spawn(async move {
-                                let _ = peer.notify_resource_updated(params).await;
-                            });
-                        }
-                    }
-                    None => self.unsubscribe_backend(&notice.server, uri),
-                }
-            }
+            NoticeKind::ResourceUpdated(uri) => self.relay_resource_update(&notice.server, &uri),
+            NoticeKind::Connected => self.resubscribe(&notice.server),
         }
     }
 }

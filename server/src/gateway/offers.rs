@@ -5,12 +5,18 @@
 //! Names: a prompt is `<server>__<prompt>`, a resource or template `<server>+<uri>`
 //! (`catalog::names`). Authorization patterns match those names as they match tool names,
 //! and what a caller may not use is invisible: not listed, and "unknown" when asked for.
+//! Every use goes through [`Gateway::resolve`] (name → server in scope → offered →
+//! authorized), and a resource URI is checked in its canonical form, which is also what the
+//! backend receives (`catalog::canonical_resource_uri`).
 //!
 //! Lists are read from the backends when asked (each with its own deadline; a backend that
 //! fails leaves only its own entries out), not cached as tools are: backends rarely say when
 //! their resources change, and a list read now is never stale. A `prompts/get` or a
 //! `resources/read` past authorization leaves exactly one audit record (`prompt_get`,
-//! `resource_read`), as a tool call does — written as `cancelled` when the caller goes away.
+//! `resource_read`), as a tool call does — written as `cancelled` when the caller cancels or
+//! goes away, which also withdraws the backend request. Every request made here is counted
+//! on its backend as one without a client to ask (`upstream::asks`), so that a backend
+//! asking its client meanwhile is never guessed to mean another caller's call.
 //!
 //! A backend's answer is final whatever its era: it is passed on as `resultType: complete`,
 //! which the transport strips again for session-era clients.
@@ -18,7 +24,6 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use rmcp::RoleClient;
 use rmcp::model::{
     CacheScope, CompleteRequestParams, CompleteResult, GetPromptRequestParams, GetPromptResult,
     JsonObject, ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, Prompt,
@@ -26,20 +31,25 @@ use rmcp::model::{
     ResourceTemplate, ResultType, SubscribeRequestParams, UnsubscribeRequestParams,
 };
 use rmcp::service::{Peer, ServiceError};
+use rmcp::{RoleClient, RoleServer};
 use serde_json::Value;
+use tokio_util::sync::CancellationToken;
 
 use super::Gateway;
 use super::calls::{Pending, call_status};
+use super::subscriptions::Subscriber;
 use crate::audit::{AuditEvent, AuditRecord, AuditStatus};
-use crate::catalog::{prompt_name, resource_uri, split_prompt_name, split_resource_uri};
-use crate::config::ServerConfig;
+use crate::authz::Policy;
+use crate::catalog::{
+    SERVER_TOOL_SEPARATOR, canonical_resource_uri, prompt_name, resource_uri, split_resource_uri,
+};
 use crate::metrics::Refused;
 use crate::paging::{self, BadCursor, PAGE_SIZE};
 use crate::principal::RequestContext;
 use crate::ratelimit::RetryAfter;
 use crate::scope::Scope;
 use crate::upstream::call::service_error_category;
-use crate::upstream::{CallError, Offers};
+use crate::upstream::{CallError, Offers, Upstream};
 
 /// Why a prompt or resource request got no answer from a backend.
 #[derive(Debug, thiserror::Error)]
@@ -84,18 +94,31 @@ impl From<BadCursor> for OfferError {
     }
 }
 
-/// One backend in scope with a session open now.
+/// One backend with a session open now.
 struct Reachable {
-    server: Arc<ServerConfig>,
+    upstream: Arc<Upstream>,
     peer: Peer<RoleClient>,
     offers: Offers,
 }
 
-/// A name resolved to its backend, the caller allowed to use it.
-struct Resolved {
-    reachable: Result<Reachable, CallError>,
-    server: String,
+/// A name located on its backend: the server and the backend's own name or (canonical) URI.
+struct Located {
+    upstream: Arc<Upstream>,
     backend_name: String,
+    /// The exposed name authorization matches: as sent, with a resource URI canonical.
+    exposed: String,
+}
+
+/// A name located and the caller allowed to use it.
+struct Resolved {
+    located: Located,
+    reachable: Result<Reachable, CallError>,
+}
+
+impl Resolved {
+    fn server(&self) -> &str {
+        self.located.upstream.name()
+    }
 }
 
 impl Gateway {
@@ -116,24 +139,28 @@ impl Gateway {
         &self,
         ctx: &RequestContext,
         cursor: Option<&str>,
+        cancel: &CancellationToken,
     ) -> Result<ListPromptsResult, OfferError> {
         let lists = self
             .gather(
                 ctx,
+                cancel,
                 |o| o.prompts,
                 |peer| async move { peer.list_all_prompts().await },
             )
             .await;
+        let policy = &self.snapshot.load().policy;
         let prompts: Vec<Prompt> = lists
             .into_iter()
             .flat_map(|(server, prompts)| {
-                prompts.into_iter().map(move |mut prompt| {
+                prompts.into_iter().filter_map(move |mut prompt| {
                     prompt.name = prompt_name(&server, &prompt.name);
-                    prompt.description = Some(described(&server, prompt.description.take()));
-                    prompt
+                    visible(policy, ctx, &prompt.name).then(|| {
+                        prompt.description = Some(described(&server, prompt.description.take()));
+                        prompt
+                    })
                 })
             })
-            .filter(|prompt| self.may_use(ctx, &prompt.name))
             .collect();
         let (page, next) = paging::page(prompts, |p| p.name.as_str(), cursor, PAGE_SIZE)?;
         let mut result =
@@ -147,14 +174,17 @@ impl Gateway {
         &self,
         ctx: &RequestContext,
         cursor: Option<&str>,
+        cancel: &CancellationToken,
     ) -> Result<ListResourcesResult, OfferError> {
         let lists = self
             .gather(
                 ctx,
+                cancel,
                 |o| o.resources,
                 |peer| async move { peer.list_all_resources().await },
             )
             .await;
+        let policy = &self.snapshot.load().policy;
         let resources: Vec<Resource> = lists
             .into_iter()
             .flat_map(|(server, resources)| {
@@ -163,7 +193,7 @@ impl Gateway {
                     resource
                 })
             })
-            .filter(|resource| self.may_use(ctx, &resource.uri))
+            .filter(|resource| visible(policy, ctx, &resource.uri))
             .collect();
         let (page, next) = paging::page(resources, |r| r.uri.as_str(), cursor, PAGE_SIZE)?;
         let mut result =
@@ -177,14 +207,17 @@ impl Gateway {
         &self,
         ctx: &RequestContext,
         cursor: Option<&str>,
+        cancel: &CancellationToken,
     ) -> Result<ListResourceTemplatesResult, OfferError> {
         let lists = self
             .gather(
                 ctx,
+                cancel,
                 |o| o.resources,
                 |peer| async move { peer.list_all_resource_templates().await },
             )
             .await;
+        let policy = &self.snapshot.load().policy;
         let templates: Vec<ResourceTemplate> = lists
             .into_iter()
             .flat_map(|(server, templates)| {
@@ -193,7 +226,7 @@ impl Gateway {
                     template
                 })
             })
-            .filter(|template| self.may_use(ctx, &template.uri_template))
+            .filter(|template| visible(policy, ctx, &template.uri_template))
             .collect();
         let (page, next) = paging::page(templates, |t| t.uri_template.as_str(), cursor, PAGE_SIZE)?;
         let mut result =
@@ -208,25 +241,16 @@ impl Gateway {
         ctx: &RequestContext,
         name: &str,
         arguments: Option<JsonObject>,
+        cancel: &CancellationToken,
     ) -> Result<GetPromptResult, OfferError> {
         let parameters = arguments.clone().map(Value::Object);
         let resolved = self.admit_use(ctx, OfferKind::Prompt, name, parameters.as_ref())?;
-        let record = Pending::new(
-            self.audit.clone(),
-            AuditRecord::backend_request(
-                ctx,
-                AuditEvent::PromptGet,
-                name,
-                &resolved.server,
-                &resolved.backend_name,
-                parameters.as_ref(),
-            ),
-        );
+        let record = self.use_record(ctx, AuditEvent::PromptGet, &resolved, parameters.as_ref());
         let outcome = match resolved.reachable {
             Ok(backend) => {
-                let mut request = GetPromptRequestParams::new(resolved.backend_name);
+                let mut request = GetPromptRequestParams::new(resolved.located.backend_name);
                 request.arguments = arguments;
-                ask(&backend.server, backend.peer.get_prompt(request))
+                ask(&backend, cancel, backend.peer.get_prompt(request))
                     .await
                     .map(|mut result| {
                         result.result_type = Some(ResultType::COMPLETE);
@@ -245,27 +269,19 @@ impl Gateway {
         &self,
         ctx: &RequestContext,
         uri: &str,
+        cancel: &CancellationToken,
     ) -> Result<ReadResourceResult, OfferError> {
         let resolved = self.admit_use(ctx, OfferKind::Resource, uri, None)?;
-        let record = Pending::new(
-            self.audit.clone(),
-            AuditRecord::backend_request(
-                ctx,
-                AuditEvent::ResourceRead,
-                uri,
-                &resolved.server,
-                &resolved.backend_name,
-                None,
-            ),
-        );
+        let record = self.use_record(ctx, AuditEvent::ResourceRead, &resolved, None);
+        let server = resolved.server().to_owned();
         let outcome = match resolved.reachable {
             Ok(backend) => {
-                let request = ReadResourceRequestParams::new(resolved.backend_name);
-                ask(&backend.server, backend.peer.read_resource(request))
+                let request = ReadResourceRequestParams::new(resolved.located.backend_name);
+                ask(&backend, cancel, backend.peer.read_resource(request))
                     .await
                     .map(|mut result| {
                         for contents in &mut result.contents {
-                            expose_contents_uri(&resolved.server, contents);
+                            expose_contents_uri(&server, contents);
                         }
                         result.result_type = Some(ResultType::COMPLETE);
                         result
@@ -283,6 +299,7 @@ impl Gateway {
         &self,
         ctx: &RequestContext,
         mut params: CompleteRequestParams,
+        cancel: &CancellationToken,
     ) -> Result<CompleteResult, OfferError> {
         let (kind, exposed) = match &params.r#ref {
             Reference::Prompt(prompt) => (OfferKind::Prompt, prompt.name.clone()),
@@ -299,11 +316,11 @@ impl Gateway {
             return Ok(CompleteResult::default());
         }
         match &mut params.r#ref {
-            Reference::Prompt(prompt) => prompt.name = resolved.backend_name,
-            Reference::Resource(resource) => resource.uri = resolved.backend_name,
+            Reference::Prompt(prompt) => prompt.name = resolved.located.backend_name,
+            Reference::Resource(resource) => resource.uri = resolved.located.backend_name,
             _ => {}
         }
-        let mut result = ask(&backend.server, backend.peer.complete(params)).await?;
+        let mut result = ask(&backend, cancel, backend.peer.complete(params)).await?;
         result.result_type = Some(ResultType::COMPLETE);
         Ok(result)
     }
@@ -314,7 +331,7 @@ impl Gateway {
         &self,
         ctx: &RequestContext,
         uri: &str,
-        peer: Peer<rmcp::RoleServer>,
+        peer: Peer<RoleServer>,
     ) -> Result<(), OfferError> {
         let resolved = self.resolve(ctx, OfferKind::Resource, uri)?;
         let Some(session) = ctx.session_id.clone() else {
@@ -326,48 +343,80 @@ impl Gateway {
         if !backend.offers.subscribe {
             return Err(OfferError::InvalidParams(format!(
                 "Invalid params: server {} does not offer resource subscriptions",
-                resolved.server
+                backend.upstream.name()
             )));
         }
-        let first =
+        let Located {
+            upstream,
+            backend_name,
+            ..
+        } = resolved.located;
+        let _changing = self.subscriptions.changing.lock().await;
+        let subscriber = Subscriber {
+            peer,
+            principal: ctx.principal.clone(),
+        };
+        let first = self
+            .subscriptions
+            .add(upstream.name(), &backend_name, &session, subscriber);
+        if first && let Err(error) = backend_subscribe(&backend, backend_name.clone()).await {
             self.subscriptions
-                .add(&resolved.server, &resolved.backend_name, &session, peer);
-        if first
-            && let Err(error) = backend_subscribe(&backend, resolved.backend_name.clone()).await
-        {
-            self.subscriptions
-                .remove(&resolved.server, &resolved.backend_name, &session);
+                .remove(upstream.name(), &backend_name, &session);
             return Err(error);
         }
         Ok(())
     }
 
-    /// `resources/unsubscribe`: the backend is unsubscribed when no session is left.
+    /// `resources/unsubscribe`: the backend is unsubscribed when no session is left. Not
+    /// authorized again: a caller may always stop what it started, also after a reload
+    /// took the resource from it.
     pub async fn unsubscribe(&self, ctx: &RequestContext, uri: &str) -> Result<(), OfferError> {
-        let resolved = self.resolve(ctx, OfferKind::Resource, uri)?;
+        let Some(located) = self.locate(OfferKind::Resource, uri) else {
+            return Ok(());
+        };
         let Some(session) = ctx.session_id.as_deref() else {
             return Ok(());
         };
-        let last = self
-            .subscriptions
-            .remove(&resolved.server, &resolved.backend_name, session);
-        if last && let Ok(backend) = resolved.reachable {
+        let _changing = self.subscriptions.changing.lock().await;
+        let last =
+            self.subscriptions
+                .remove(located.upstream.name(), &located.backend_name, session);
+        if last && let Some(backend) = reachable(&located.upstream) {
             // The caller is unsubscribed whatever the backend says.
-            if let Err(error) = backend_unsubscribe(&backend, resolved.backend_name).await {
-                tracing::warn!(server = %resolved.server, %error, "resources/unsubscribe failed");
+            if let Err(error) = backend_unsubscribe(&backend, located.backend_name).await {
+                tracing::warn!(server = %backend.upstream.name(), %error, "resources/unsubscribe failed");
             }
         }
         Ok(())
     }
 
-    /// Unsubscribe the backend from `uri`, in the background: no session wants its updates.
-    pub(super) fn unsubscribe_backend(&self, server: &str, uri: String) {
-        let Some(backend) = self.reachable(server) else {
-            return;
-        };
-        tokio::spawn(async move {
-            let _ = backend_unsubscribe(&backend, uri).await;
-        });
+    /// Relay a backend's `notifications/resources/updated` to the sessions subscribed to it
+    /// whose caller may still see the resource.
+    pub(super) fn relay_resource_update(&self, server: &str, uri: &str) {
+        let exposed = resource_uri(server, uri);
+        let policy = &self.snapshot.load().policy;
+        for subscriber in self.subscriptions.subscribers(server, uri) {
+            if !policy.may_call(&subscriber.principal, &exposed) {
+                continue;
+            }
+            let params = rmcp::model::ResourceUpdatedNotificationParam::new(exposed.clone());
+            tokio::spawn(async move {
+                let _ = subscriber.peer.notify_resource_updated(params).await;
+            });
+        }
+    }
+
+    /// Forget the subscriptions of sessions that ended, and unsubscribe the backends from
+    /// what nobody follows any more.
+    pub fn prune_subscriptions(&self) {
+        for (server, uri) in self.subscriptions.prune() {
+            let Some(backend) = self.pool.get(&server).as_ref().and_then(reachable) else {
+                continue;
+            };
+            tokio::spawn(async move {
+                let _ = backend_unsubscribe(&backend, uri).await;
+            });
+        }
     }
 
     /// Subscribe a backend that just (re)connected to what sessions are subscribed to: its
@@ -377,36 +426,58 @@ impl Gateway {
         if uris.is_empty() {
             return;
         }
-        let Some(backend) = self.reachable(server).filter(|b| b.offers.subscribe) else {
+        let Some(backend) = self
+            .pool
+            .get(server)
+            .as_ref()
+            .and_then(reachable)
+            .filter(|b| b.offers.subscribe)
+        else {
             return;
         };
         tokio::spawn(async move {
             for uri in uris {
                 if let Err(error) = backend_subscribe(&backend, uri).await {
-                    tracing::warn!(server = %backend.server.name, %error, "subscribing again failed");
+                    tracing::warn!(server = %backend.upstream.name(), %error, "subscribing again failed");
                 }
             }
         });
     }
 
-    /// The backend `server` if it has a session open now.
-    fn reachable(&self, server: &str) -> Option<Reachable> {
-        let upstream = self.pool.get(server)?;
-        let state = upstream.state();
-        let live = state.live.as_ref()?;
-        Some(Reachable {
-            server: Arc::clone(upstream.config()),
-            peer: live.peer.clone(),
-            offers: state.offers,
-        })
-    }
-
-    /// May this caller see and use the prompt or resource `exposed`?
-    fn may_use(&self, ctx: &RequestContext, exposed: &str) -> bool {
-        self.snapshot
-            .load()
-            .policy
-            .may_call(&ctx.principal, exposed)
+    /// The backend and its own name of an exposed prompt name or resource URI, whatever
+    /// the caller's scope or rights; `None` when no running backend is named, or the name
+    /// could be read as more than one (a server named `a_` beside `a`: `a___x`).
+    fn locate(&self, kind: OfferKind, exposed: &str) -> Option<Located> {
+        match kind {
+            OfferKind::Prompt => {
+                let mut found =
+                    exposed
+                        .match_indices(SERVER_TOOL_SEPARATOR)
+                        .filter_map(|(at, separator)| {
+                            let prompt = &exposed[at + separator.len()..];
+                            let upstream = self.pool.get(&exposed[..at])?;
+                            (!prompt.is_empty()).then(|| (upstream, prompt.to_owned()))
+                        });
+                let (upstream, backend_name) = found.next()?;
+                if found.next().is_some() {
+                    return None;
+                }
+                Some(Located {
+                    upstream,
+                    backend_name,
+                    exposed: exposed.to_owned(),
+                })
+            }
+            OfferKind::Resource => {
+                let (server, uri) = split_resource_uri(exposed)?;
+                let canonical = canonical_resource_uri(uri)?;
+                Some(Located {
+                    upstream: self.pool.get(server)?,
+                    exposed: resource_uri(server, &canonical),
+                    backend_name: canonical,
+                })
+            }
+        }
     }
 
     /// The backend of an exposed name in the caller's scope, if the caller may use it.
@@ -420,37 +491,20 @@ impl Gateway {
             kind,
             name: exposed.to_owned(),
         };
-        let split = match kind {
-            OfferKind::Prompt => split_prompt_name(exposed),
-            OfferKind::Resource => split_resource_uri(exposed),
-        };
-        let (server, backend_name) = split.ok_or_else(unknown)?;
-        let upstream = self
-            .pool
-            .get(server)
-            .filter(|upstream| ctx.endpoint.scope.includes(upstream.config()))
+        let located = self
+            .locate(kind, exposed)
+            .filter(|located| ctx.endpoint.scope.includes(located.upstream.config()))
             .ok_or_else(unknown)?;
-        let state = upstream.state();
+        let state = located.upstream.state();
         let offered = match kind {
             OfferKind::Prompt => state.offers.prompts,
             OfferKind::Resource => state.offers.resources,
         };
-        if !offered || !self.may_use(ctx, exposed) {
+        if !offered || !visible(&self.snapshot.load().policy, ctx, &located.exposed) {
             return Err(unknown());
         }
-        let reachable = match &state.live {
-            Some(live) => Ok(Reachable {
-                server: Arc::clone(upstream.config()),
-                peer: live.peer.clone(),
-                offers: state.offers,
-            }),
-            None => Err(CallError::Unavailable),
-        };
-        Ok(Resolved {
-            reachable,
-            server: server.to_owned(),
-            backend_name: backend_name.to_owned(),
-        })
+        let reachable = reachable(&located.upstream).ok_or(CallError::Unavailable);
+        Ok(Resolved { located, reachable })
     }
 
     /// [`Self::resolve`] for a use that is audited: a denial or a rate limit leaves its
@@ -465,18 +519,22 @@ impl Gateway {
         let resolved = match self.resolve(ctx, kind, exposed) {
             Ok(resolved) => resolved,
             Err(error) => {
-                let denied = split_name(kind, exposed)
-                    .and_then(|(server, _)| self.pool.get(server))
-                    .is_some_and(|upstream| ctx.endpoint.scope.includes(upstream.config()))
-                    && !self.may_use(ctx, exposed);
-                if denied {
+                // Denied: it exists in the caller's scope, and the policy says no.
+                if let Some(located) = self.locate(kind, exposed)
+                    && ctx.endpoint.scope.includes(located.upstream.config())
+                    && !visible(&self.snapshot.load().policy, ctx, &located.exposed)
+                {
                     self.metrics.record_refused(Refused::denied);
-                    self.audit
-                        .emit(AuditRecord::access_denied(ctx, exposed, parameters));
+                    self.audit.emit(AuditRecord::access_denied(
+                        ctx,
+                        &located.exposed,
+                        parameters,
+                    ));
                 }
                 return Err(error);
             }
         };
+        let exposed = &resolved.located.exposed;
         if let Err(retry) = self
             .snapshot
             .load()
@@ -491,11 +549,33 @@ impl Gateway {
         Ok(resolved)
     }
 
+    /// The record of an admitted use, written when it ends (or is dropped).
+    fn use_record(
+        &self,
+        ctx: &RequestContext,
+        event: AuditEvent,
+        resolved: &Resolved,
+        parameters: Option<&Value>,
+    ) -> Pending {
+        Pending::new(
+            self.audit.clone(),
+            AuditRecord::backend_request(
+                ctx,
+                event,
+                &resolved.located.exposed,
+                resolved.server(),
+                &resolved.located.backend_name,
+                parameters,
+            ),
+        )
+    }
+
     /// Ask every reachable backend in scope that offers something (`wants`) for its list,
     /// concurrently; a backend that fails is left out (and logged).
     async fn gather<T, F, Fut>(
         &self,
         ctx: &RequestContext,
+        cancel: &CancellationToken,
         wants: fn(Offers) -> bool,
         list: F,
     ) -> Vec<(String, Vec<T>)>
@@ -508,12 +588,12 @@ impl Gateway {
             .upstreams()
             .values()
             .filter(|upstream| ctx.endpoint.scope.includes(upstream.config()))
-            .filter_map(|upstream| self.reachable(upstream.name()))
+            .filter_map(reachable)
             .filter(|backend| wants(backend.offers))
             .collect();
         let asked = reachable.iter().map(|backend| async {
-            let name = backend.server.name.clone();
-            match ask(&backend.server, list(backend.peer.clone())).await {
+            let name = backend.upstream.name().to_owned();
+            match ask(backend, cancel, list(backend.peer.clone())).await {
                 Ok(items) => Some((name, items)),
                 Err(error) => {
                     tracing::warn!(server = %name, %error, "listing a backend failed; its entries are left out");
@@ -529,45 +609,56 @@ impl Gateway {
     }
 }
 
-fn split_name(kind: OfferKind, exposed: &str) -> Option<(&str, &str)> {
-    match kind {
-        OfferKind::Prompt => split_prompt_name(exposed),
-        OfferKind::Resource => split_resource_uri(exposed),
-    }
+/// The backend of `upstream` if it has a session open now.
+fn reachable(upstream: &Arc<Upstream>) -> Option<Reachable> {
+    let state = upstream.state();
+    let live = state.live.as_ref()?;
+    Some(Reachable {
+        upstream: Arc::clone(upstream),
+        peer: live.peer.clone(),
+        offers: state.offers,
+    })
+}
+
+/// May this caller see and use the prompt or resource `exposed`?
+fn visible(policy: &Policy, ctx: &RequestContext, exposed: &str) -> bool {
+    policy.may_call(&ctx.principal, exposed)
 }
 
 // `resources/subscribe` is how session-era backends are subscribed; a backend of the
 // 2026-07-28 era is never offered it (see `Offers::of`), so the deprecation does not apply.
 #[allow(deprecated)]
 async fn backend_subscribe(backend: &Reachable, uri: String) -> Result<(), OfferError> {
-    ask(
-        &backend.server,
-        backend.peer.subscribe(SubscribeRequestParams::new(uri)),
-    )
-    .await
+    let request = backend.peer.subscribe(SubscribeRequestParams::new(uri));
+    ask(backend, &CancellationToken::new(), request).await
 }
 
 #[allow(deprecated)]
 async fn backend_unsubscribe(backend: &Reachable, uri: String) -> Result<(), OfferError> {
-    ask(
-        &backend.server,
-        backend.peer.unsubscribe(UnsubscribeRequestParams::new(uri)),
-    )
-    .await
+    let request = backend.peer.unsubscribe(UnsubscribeRequestParams::new(uri));
+    ask(backend, &CancellationToken::new(), request).await
 }
 
-/// One request to a backend, within the server's `timeout`.
+/// One request to a backend, within the server's `timeout`, withdrawn when `cancel` fires
+/// (the request future is dropped: rmcp tells the backend).
 async fn ask<T>(
-    server: &ServerConfig,
+    backend: &Reachable,
+    cancel: &CancellationToken,
     request: impl Future<Output = Result<T, ServiceError>>,
 ) -> Result<T, OfferError> {
-    match tokio::time::timeout(server.timeout, request).await {
-        Ok(Ok(answer)) => Ok(answer),
-        Ok(Err(ServiceError::McpError(error))) => Err(OfferError::Refused(error)),
-        Ok(Err(error)) => Err(OfferError::Backend(CallError::Transport(
-            service_error_category(&error),
-        ))),
-        Err(_) => Err(OfferError::Backend(CallError::Timeout(server.timeout))),
+    // Counted before it is sent: see the module docs.
+    let _in_flight = backend.upstream.request_without_client();
+    let timeout = backend.upstream.config().timeout;
+    tokio::select! {
+        answer = tokio::time::timeout(timeout, request) => match answer {
+            Ok(Ok(answer)) => Ok(answer),
+            Ok(Err(ServiceError::McpError(error))) => Err(OfferError::Refused(error)),
+            Ok(Err(error)) => Err(OfferError::Backend(CallError::Transport(
+                service_error_category(&error),
+            ))),
+            Err(_) => Err(OfferError::Backend(CallError::Timeout(timeout))),
+        },
+        () = cancel.cancelled() => Err(OfferError::Backend(CallError::Cancelled)),
     }
 }
 

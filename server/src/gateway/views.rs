@@ -12,7 +12,7 @@ use super::{Gateway, ServerSummary, search};
 use crate::audit::AuditRecord;
 use crate::catalog::{Catalog, ExposedTool, direct_full_name};
 use crate::principal::RequestContext;
-use crate::scope::View;
+use crate::scope::{Scope, View};
 use crate::upstream::BackendInfo;
 
 impl Gateway {
@@ -84,6 +84,16 @@ impl Gateway {
                     .any(|t| self.may_call_backend_tool(ctx, server, &t.name))
             })
         })
+    }
+
+    /// Whether this caller may use an endpoint of `scope`: the config names a server in it
+    /// that the caller may see ([`Self::may_see_server`]).
+    pub fn may_see_scope(&self, ctx: &RequestContext, scope: &Scope) -> bool {
+        self.config()
+            .servers
+            .iter()
+            .filter(|server| scope.includes(server))
+            .any(|server| self.may_see_server(ctx, &server.name))
     }
 
     /// Every configured server this caller may see, disabled ones too (SPEC §12), sorted by

@@ -96,6 +96,25 @@ impl InFlightCalls {
             .map(Entry::route)
     }
 
+    /// The route of a request that came on the stream of our request `backend_id`: that call's
+    /// client. A request we made for no client (a prompt, a list) has none — never a guess,
+    /// which could hand one caller's request to another — unless a call's id is not known yet
+    /// (the backend asked before its send returned): then the rule of [`Self::route`].
+    pub fn of_stream(&self, backend_id: &RequestId) -> Route {
+        if let Some(route) = self.of_call(backend_id) {
+            return route;
+        }
+        let unsent = self
+            .with_client
+            .lock()
+            .is_ok_and(|calls| calls.values().any(|entry| entry.backend_id.is_none()));
+        if unsent {
+            self.route()
+        } else {
+            Route::NoClient
+        }
+    }
+
     /// The route of a request that does not say which call it belongs to; see the module docs.
     pub fn route(&self) -> Route {
         let Ok(calls) = self.with_client.lock() else {

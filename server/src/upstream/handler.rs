@@ -69,7 +69,7 @@ impl LinkEvents {
         self.progress.lock().ok()?.get(backend_token).cloned()
     }
 
-    fn notice(&self, kind: NoticeKind) {
+    pub(super) fn notice(&self, kind: NoticeKind) {
         if let Some((server, notices)) = &self.notices {
             // No receiver (no client listening) is not an error.
             let _ = notices.send(BackendNotice {
@@ -100,11 +100,10 @@ impl BackendHandler {
     ) -> Result<ClientResult, ErrorData> {
         // Streamable HTTP tells which of our requests' streams it came on; other transports
         // cannot, and neither can a server's standalone stream.
-        let exact = match context.extensions.get::<InboundStreamOrigin>() {
-            Some(InboundStreamOrigin::OutboundRequest(id)) => self.events.calls.of_call(id),
-            _ => None,
+        let route = match context.extensions.get::<InboundStreamOrigin>() {
+            Some(InboundStreamOrigin::OutboundRequest(id)) => self.events.calls.of_stream(id),
+            _ => self.events.calls.route(),
         };
-        let route = exact.unwrap_or_else(|| self.events.calls.route());
         asks::relay(route, request, context.ct.cancelled_owned()).await
     }
 }

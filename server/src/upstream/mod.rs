@@ -123,6 +123,9 @@ pub enum NoticeKind {
     ResourcesChanged,
     /// `notifications/resources/updated` for this backend URI.
     ResourceUpdated(String),
+    /// A new session with the backend is ready (it knows nothing of the previous one's
+    /// subscriptions).
+    Connected,
 }
 
 impl LinkState {
@@ -154,6 +157,13 @@ impl Upstream {
     /// The current state; cheap (an `Arc` clone).
     pub fn state(&self) -> Arc<LinkState> {
         self.state.load_full()
+    }
+
+    /// Count a request made to this backend for no client that can be asked (a prompt, a
+    /// resource, a list) while it runs: a request the backend sends its client meanwhile must
+    /// not be guessed to belong to someone else's call.
+    pub fn request_without_client(&self) -> asks::Registration<'_> {
+        self.events.calls.register(None)
     }
 
     /// Stop the supervisor and close the session (the stdio process is killed).

@@ -173,6 +173,7 @@ impl Upstream {
         let mut probe = tokio::time::interval(PROBE_INTERVAL);
         probe.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         probe.reset();
+        let mut announced = false;
         // Discover now, then again whenever the backend says its tools changed, a call
         // failed suspiciously, or the probe interval passed.
         loop {
@@ -204,6 +205,11 @@ impl Upstream {
                                 offers,
                             }));
                             changed.notify_one();
+                        }
+                        // After the live state is published: listeners act on it.
+                        if !announced {
+                            announced = true;
+                            self.events.notice(super::NoticeKind::Connected);
                         }
                     }
                     Err(reason) => return Ended::DiscoveryFailed(reason),

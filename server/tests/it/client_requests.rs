@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::common::node::server_everything;
-use crate::common::python::{python, run_client, script};
+use crate::common::python::{python, python_stdio_entry, run_client, script};
 use crate::common::*;
 
 /// What the Python client answers: its model's text, a form's content, its roots.
@@ -43,15 +43,6 @@ fn python_http_backend(name: &str, port: u16) -> PythonBackend {
         .spawn()
         .expect("start python backend");
     PythonBackend(child)
-}
-
-/// A YAML entry for the Python backend over stdio.
-fn python_stdio_entry(name: &str) -> String {
-    format!(
-        "  {name}:\n    type: stdio\n    command: {}\n    args: [{:?}, \"--name\", \"{name}\", \"--transport\", \"stdio\"]\n",
-        python().display(),
-        script("backend.py").display().to_string(),
-    )
 }
 
 /// A client that answers everything it can be asked.
@@ -278,7 +269,10 @@ async fn a_plain_json_rpc_call_that_would_sample_fails_at_once() {
 /// flight it goes to that client; with another caller's call in flight too it is refused.
 #[tokio::test]
 async fn over_stdio_the_calls_in_flight_decide_and_several_callers_are_refused() {
-    let yaml = format!("servers:\n{}    timeout: 60\n", python_stdio_entry("pys"));
+    let yaml = format!(
+        "servers:\n{}    timeout: 60\n",
+        python_stdio_entry("pys", &[])
+    );
     let gateway = TestGateway::start(&yaml).await;
     gateway.wait_healthy(1).await;
     // Another caller's call, in flight for a while (a plain JSON-RPC caller); the backend

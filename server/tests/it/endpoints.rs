@@ -134,7 +134,7 @@ async fn a_server_endpoint_shows_one_server_in_both_eras() {
     assert!(results[0]["prompts"].is_object(), "{report}");
     assert_eq!(
         results[1]["names"],
-        json!(["py__incident_summary"]),
+        json!(["py__incident_summary", "py__slow_summary"]),
         "{report}"
     );
     let tools = results[2].as_array().unwrap_or_else(|| panic!("{report}"));

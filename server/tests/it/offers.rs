@@ -6,25 +6,8 @@
 use serde_json::{Value, json};
 
 use crate::common::node::server_everything;
-use crate::common::python::{python, run_client, script};
+use crate::common::python::{python_stdio_entry, run_client};
 use crate::common::*;
-
-/// A stdio entry running the Python SDK backend `name` with `extra` arguments.
-fn python_stdio_entry(name: &str, extra: &[&str]) -> String {
-    let mut args = vec![
-        script("backend.py").display().to_string(),
-        "--name".to_owned(),
-        name.to_owned(),
-        "--transport".to_owned(),
-        "stdio".to_owned(),
-    ];
-    args.extend(extra.iter().map(|s| s.to_string()));
-    format!(
-        "  {name}:\n    type: stdio\n    command: {}\n    args: {}\n",
-        python().display(),
-        serde_json::to_string(&args).expect("args")
-    )
-}
 
 fn everything_entry() -> String {
     let (node, everything) = server_everything();
@@ -323,10 +306,27 @@ async fn denied_prompts_and_resources_are_invisible() {
             ["get_prompt", "py__incident_summary", {"service": "db"}],
             ["read_resource", "py+notes://runbook"],
             ["get_prompt", "everything__simple-prompt", {}],
+            // A URI that could name something else than it spells is nobody's.
+            ["read_resource", "everything+demo://resource/dynamic/text/../1"],
+            ["read_resource", "everything+DEMO://resource/dynamic/text/1"],
         ]
     }))
     .await;
     let results = report["results"].as_array().expect("results");
+    assert!(
+        results[6]["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Unknown resource"),
+        "{}",
+        results[6]
+    );
+    assert_eq!(
+        results[7]["uris"],
+        json!(["everything+demo://resource/dynamic/text/1"]),
+        "the scheme is case-insensitive: {}",
+        results[7]
+    );
     for listed in &results[0..3] {
         let names = names(listed);
         assert!(!names.is_empty(), "{listed}");
@@ -377,12 +377,14 @@ async fn resource_updates_reach_the_subscribed_session() {
         "url": gateway.mcp_url(),
         "mode": "legacy",
         "steps": [
+            ["clear_notifications"],
             ["subscribe", uri],
             // server-everything sends its subscribers an update at once, then every 5 s.
             ["call", "everything__toggle-subscriber-updates", {}],
             ["wait_notification", "notifications/resources/updated", 20],
             ["unsubscribe", uri],
             ["subscribe", "py+notes://runbook"],
+            ["clear_notifications"],
             // A tool that adds a resource: server-everything says its list changed.
             ["call", "everything__gzip-file-as-resource",
                 {"name": "hello.txt", "data": "data:text/plain;base64,aGVsbG8="}],
@@ -391,7 +393,7 @@ async fn resource_updates_reach_the_subscribed_session() {
         ]
     }))
     .await;
-    let results = report["results"].as_array().expect("results");
+    let results = &report["results"].as_array().expect("results")[1..];
     assert_eq!(results[0], "subscribed", "{report}");
     assert_eq!(results[2]["received"], true, "{report}");
     assert_eq!(
@@ -406,10 +408,123 @@ async fn resource_updates_reach_the_subscribed_session() {
             .contains("does not offer resource subscriptions"),
         "py cannot be subscribed to: {report}"
     );
-    assert_eq!(results[5]["is_error"], false, "{report}");
-    assert_eq!(results[6]["received"], true, "{report}");
+    assert_eq!(results[6]["is_error"], false, "{report}");
+    assert_eq!(results[7]["received"], true, "{report}");
     assert!(
-        names(&results[7]).contains(&"everything+demo://resource/session/hello.txt"),
+        names(&results[8]).contains(&"everything+demo://resource/session/hello.txt"),
         "{report}"
+    );
+}
+
+#[tokio::test]
+async fn a_prompt_the_caller_gives_up_on_is_recorded_cancelled() {
+    let gateway = gateway_with_offers("").await;
+    // In a session: the client cancels its request.
+    let report = run_client(json!({
+        "url": gateway.mcp_url(),
+        "mode": "legacy",
+        "steps": [["get_prompt_abandoned", "py__slow_summary", {"seconds": "30"}, 1]]
+    }))
+    .await;
+    assert_eq!(report["results"][0], "abandoned", "{report}");
+    let record = gateway
+        .wait_for_audit("cancelled prompt_get", |r| {
+            r["event"] == "prompt_get" && r["tool"] == "py__slow_summary"
+        })
+        .await;
+    assert_eq!(record["status"], "cancelled", "{record}");
+    assert_eq!(record["error"], "cancelled by the caller");
+    // A plain caller that hangs up.
+    let hung_up = reqwest::Client::new()
+        .post(gateway.mcp_url())
+        .timeout(std::time::Duration::from_millis(500))
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "prompts/get",
+            "params": {"name": "py__slow_summary", "arguments": {"seconds": "20"}}}))
+        .send()
+        .await;
+    assert!(hung_up.is_err(), "the request was given up");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let records: Vec<Value> = gateway
+            .audit_records()
+            .into_iter()
+            .filter(|r| r["event"] == "prompt_get" && r["tool"] == "py__slow_summary")
+            .collect();
+        if records.len() == 2 {
+            assert_eq!(records[1]["status"], "cancelled", "{records:?}");
+            assert_eq!(records[1]["transport"], "mcp");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{records:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn prompt_and_resource_uses_count_against_rate_limits() {
+    let gateway =
+        gateway_with_offers("rate_limits:\n  per_user: {requests_per_minute: 1, burst: 1}\n").await;
+    let post = |id: u64| {
+        reqwest::Client::new()
+            .post(gateway.mcp_url())
+            .json(
+                &json!({"jsonrpc": "2.0", "id": id, "method": "resources/read",
+                "params": {"uri": "py+notes://runbook"}}),
+            )
+            .send()
+    };
+    let first: Value = post(1).await.expect("POST").json().await.expect("JSON");
+    assert_eq!(
+        first["result"]["contents"][0]["text"], "[py] runbook",
+        "{first}"
+    );
+    let second: Value = post(2).await.expect("POST").json().await.expect("JSON");
+    assert_eq!(second["error"]["code"], -32029, "{second}");
+    assert!(
+        second["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("rate limited: retry after"),
+        "{second}"
+    );
+    gateway
+        .wait_for_audit("rate_limited", |r| {
+            r["event"] == "rate_limited" && r["tool"] == "py+notes://runbook"
+        })
+        .await;
+}
+
+#[tokio::test]
+async fn a_backend_asking_during_a_prompt_never_reaches_another_callers_client() {
+    let yaml = format!("servers:\n{}", python_stdio_entry("py", &[]));
+    let gateway = TestGateway::start(&yaml).await;
+    gateway.wait_healthy(1).await;
+    // A: a client that answers sampling, with a tool call in flight on `py`.
+    let a = run_client(json!({
+        "url": gateway.mcp_url(),
+        "mode": "legacy",
+        "sampling": "A's model speaking",
+        "steps": [["call", "py__wait", {"seconds": 4}]]
+    }));
+    // B: meanwhile, a prompt whose making asks the client's model. Over stdio nothing says
+    // whose request it is: it must not go to A.
+    let b = async {
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        run_client(json!({
+            "url": gateway.mcp_url(),
+            "mode": "legacy",
+            "sampling": "B's model speaking",
+            "steps": [["get_prompt", "py__sampled_summary", {"topic": "t"}]]
+        }))
+        .await
+    };
+    let (a, b) = tokio::join!(a, b);
+    assert_eq!(a["asked"], json!([]), "A was asked nothing: {a}");
+    assert_eq!(a["results"][0]["text"], "waited 4.0", "{a}");
+    let error = b["results"][0]["error"].as_str().unwrap_or_default();
+    assert!(!error.is_empty(), "the prompt failed: {b}");
+    assert!(
+        !b.to_string().contains("A's model"),
+        "nothing of A's reached B: {b}"
     );
 }

@@ -44,6 +44,19 @@ def main():
         """Summarise the incidents of a service."""
         return f"[{args.name}] summarise the incidents of {service}"
 
+    @server.prompt()
+    async def slow_summary(seconds: str) -> str:
+        """A prompt that takes `seconds` to make."""
+        await anyio.sleep(float(seconds))
+        return f"[{args.name}] slow summary"
+
+    @server.prompt()
+    async def sampled_summary(topic: str, ctx: Context) -> str:
+        """A prompt made with the client's model (sampling/createMessage)."""
+        messages = [types.SamplingMessage(role="user", content=types.TextContent(type="text", text=topic))]
+        result = await ctx.session.create_message(messages, max_tokens=50)
+        return f"[{args.name}] {result.content.text}"
+
     @server.resource("notes://runbook", mime_type="text/plain")
     def runbook() -> str:
         """The on-call runbook."""

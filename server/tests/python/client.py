@@ -13,6 +13,7 @@ Usage: client.py '<plan JSON>'
        | ["list_resources"] | ["list_resource_templates"] | ["read_resource", "<uri>"]
        | ["complete_prompt", "<prompt>", "<argument>", "<value>"]
        | ["subscribe", "<uri>"] | ["unsubscribe", "<uri>"] | ["wait_notification", "<method>", seconds]
+       | ["clear_notifications"] | ["get_prompt_abandoned", "<name>", {arguments}, seconds]
 A client given "sampling", "elicitation" or "roots" declares that capability and answers with
 it; without them it declares none of them.
 Prints one JSON document: {"protocol_version": ..., "results": [...], "asked": [...]} where a
@@ -20,7 +21,8 @@ list_tools result (also of list_tools_of: `tools/list` with the gateway's `param
 the sorted tool names, a call result {"is_error", "text", "structured"}, a list of prompts,
 resources or templates {"names": [every page's, in order], "pages": n}, a prompt
 {"description", "texts"}, a read {"uris", "texts"}, a completion its values, capabilities the
-server's as JSON, wait_notification whether the notification came (and its params), a step
+server's as JSON, wait_notification whether the notification came since the last clear_notifications (and its
+params), get_prompt_abandoned "abandoned" when it gave up waiting after `seconds`, a step
 that raised {"error": "<type>: <message>"}, and "asked" what the server asked this client
 ({"method", "text"}: a sampling request's last message, an elicitation's message or url).
 """
@@ -194,6 +196,14 @@ async def run_steps(client, plan, results, asked):
                 elif step[0] == "unsubscribe":
                     await client.unsubscribe_resource(step[1])
                     results.append("unsubscribed")
+                elif step[0] == "clear_notifications":
+                    NOTIFICATIONS.clear()
+                    results.append("cleared")
+                elif step[0] == "get_prompt_abandoned":
+                    # Give up on the request: the SDK cancels it (notifications/cancelled).
+                    with anyio.move_on_after(step[3]) as scope:
+                        await client.get_prompt(step[1], step[2])
+                    results.append("abandoned" if scope.cancelled_caught else "answered")
                 elif step[0] == "wait_notification":
                     results.append(await wait_notification(step[1], step[2]))
                 elif step[0] == "sleep":

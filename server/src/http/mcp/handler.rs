@@ -229,7 +229,7 @@ impl ServerHandler for McpHandler {
     ) -> Result<ListPromptsResult, ErrorData> {
         let caller = self.caller(&context);
         self.gateway
-            .list_prompts(&caller, cursor(request.as_ref()))
+            .list_prompts(&caller, cursor(request.as_ref()), &context.ct)
             .await
             .map_err(offer_error_to_mcp)
     }
@@ -241,7 +241,7 @@ impl ServerHandler for McpHandler {
     ) -> Result<GetPromptResponse, ErrorData> {
         let caller = self.caller(&context);
         self.gateway
-            .get_prompt(&caller, &request.name, request.arguments)
+            .get_prompt(&caller, &request.name, request.arguments, &context.ct)
             .await
             .map(GetPromptResponse::from)
             .map_err(offer_error_to_mcp)
@@ -254,7 +254,7 @@ impl ServerHandler for McpHandler {
     ) -> Result<ListResourcesResult, ErrorData> {
         let caller = self.caller(&context);
         self.gateway
-            .list_resources(&caller, cursor(request.as_ref()))
+            .list_resources(&caller, cursor(request.as_ref()), &context.ct)
             .await
             .map_err(offer_error_to_mcp)
     }
@@ -266,7 +266,7 @@ impl ServerHandler for McpHandler {
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
         let caller = self.caller(&context);
         self.gateway
-            .list_resource_templates(&caller, cursor(request.as_ref()))
+            .list_resource_templates(&caller, cursor(request.as_ref()), &context.ct)
             .await
             .map_err(offer_error_to_mcp)
     }
@@ -278,7 +278,7 @@ impl ServerHandler for McpHandler {
     ) -> Result<ReadResourceResponse, ErrorData> {
         let caller = self.caller(&context);
         self.gateway
-            .read_resource(&caller, &request.uri)
+            .read_resource(&caller, &request.uri, &context.ct)
             .await
             .map(ReadResourceResponse::from)
             .map_err(offer_error_to_mcp)
@@ -291,7 +291,7 @@ impl ServerHandler for McpHandler {
     ) -> Result<CompleteResult, ErrorData> {
         let caller = self.caller(&context);
         self.gateway
-            .complete(&caller, request)
+            .complete(&caller, request, &context.ct)
             .await
             .map_err(offer_error_to_mcp)
     }

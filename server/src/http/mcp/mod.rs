@@ -90,20 +90,24 @@ pub fn routes(gateway: Arc<Gateway>, shutdown: &CancellationToken) -> Router {
 /// The scoped endpoints: `/mcp/tag/<tag>`, `/mcp/server/<name>`.
 pub const SCOPED_PATH: &str = "/mcp/{kind}/{name}";
 
-/// `/mcp/tag/<tag>` and `/mcp/server/<name>`: `/mcp` narrowed to a scope that exists.
+/// `/mcp/tag/<tag>` and `/mcp/server/<name>`: `/mcp` narrowed to a scope the config names
+/// and the caller may see (a server hidden from it is as unknown as one not configured).
 async fn scoped_endpoint_handler(
     State(endpoint): State<Arc<McpEndpoint>>,
     Path((kind, name)): Path<(String, String)>,
-    mut request: Request,
+    request: Request,
 ) -> Response {
-    let scope =
-        Scope::of_path(&kind, &name).filter(|scope| scope.exists_in(&endpoint.gateway.config()));
+    let (mut parts, body) = request.into_parts();
+    let scope = Scope::of_path(&kind, &name).filter(|scope| {
+        let ctx = caller::request_context(endpoint.gateway.settings(), &parts, Transport::Mcp);
+        endpoint.gateway.may_see_scope(&ctx, scope)
+    });
     let Some(scope) = scope else {
         return ApiError::NotFound(format!("no MCP endpoint at /mcp/{kind}/{name}"))
             .into_response();
     };
-    request.extensions_mut().insert(scope);
-    endpoint_handler(State(endpoint), request).await
+    parts.extensions.insert(scope);
+    endpoint_handler(State(endpoint), Request::from_parts(parts, body)).await
 }
 
 /// `/mcp` (or a scoped endpoint), within the sessions the caller owns.

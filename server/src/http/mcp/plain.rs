@@ -56,7 +56,8 @@ fn error(id: &RequestId, code: i64, message: &str) -> Response {
     Json(jsonrpc::error_body(Some(id), code, message)).into_response()
 }
 
-/// Serve one plain JSON-RPC message.
+/// Serve one plain JSON-RPC message. A caller that hangs up drops the future: nothing is
+/// cancelled otherwise, hence the token that never fires.
 pub async fn serve(gateway: Arc<Gateway>, ctx: RequestContext, message: Incoming<'_>) -> Response {
     let (id, method, params) = match message {
         Incoming::Request { id, method, params } => (id, method, params),
@@ -86,10 +87,14 @@ pub async fn serve(gateway: Arc<Gateway>, ctx: RequestContext, message: Incoming
                 .into_response();
         }
     };
+    let never = tokio_util::sync::CancellationToken::new();
     match &*method {
         "ping" => result_body(&id, json!({})),
         "initialize" => {
-            let mut config = server_config(gateway.offers_in(&ctx.endpoint.scope));
+            let mut offers = gateway.offers_in(&ctx.endpoint.scope);
+            // Without a session there is nothing to subscribe with.
+            offers.subscribe = false;
+            let mut config = server_config(offers);
             // Answer with the client's version when we know it, else our newest.
             if let Some(version) = params.and_then(|p| {
                 #[derive(Deserialize)]
@@ -112,18 +117,26 @@ pub async fn serve(gateway: Arc<Gateway>, ctx: RequestContext, message: Incoming
         "tools/call" => call_tool(gateway, ctx, id, params).await,
         "prompts/list" => {
             let cursor = list_cursor(params);
-            answer(&id, gateway.list_prompts(&ctx, cursor.as_deref()).await)
+            answer(
+                &id,
+                gateway.list_prompts(&ctx, cursor.as_deref(), &never).await,
+            )
         }
         "resources/list" => {
             let cursor = list_cursor(params);
-            answer(&id, gateway.list_resources(&ctx, cursor.as_deref()).await)
+            answer(
+                &id,
+                gateway
+                    .list_resources(&ctx, cursor.as_deref(), &never)
+                    .await,
+            )
         }
         "resources/templates/list" => {
             let cursor = list_cursor(params);
             answer(
                 &id,
                 gateway
-                    .list_resource_templates(&ctx, cursor.as_deref())
+                    .list_resource_templates(&ctx, cursor.as_deref(), &never)
                     .await,
             )
         }
@@ -131,7 +144,7 @@ pub async fn serve(gateway: Arc<Gateway>, ctx: RequestContext, message: Incoming
             Some(request) => answer(
                 &id,
                 gateway
-                    .get_prompt(&ctx, &request.name, request.arguments)
+                    .get_prompt(&ctx, &request.name, request.arguments, &never)
                     .await,
             ),
             None => error(
@@ -141,11 +154,11 @@ pub async fn serve(gateway: Arc<Gateway>, ctx: RequestContext, message: Incoming
             ),
         },
         "resources/read" => match parsed::<rmcp::model::ReadResourceRequestParams>(params) {
-            Some(request) => answer(&id, gateway.read_resource(&ctx, &request.uri).await),
+            Some(request) => answer(&id, gateway.read_resource(&ctx, &request.uri, &never).await),
             None => error(&id, INVALID_PARAMS, "Invalid params: expected {\"uri\"}"),
         },
         "completion/complete" => match parsed::<rmcp::model::CompleteRequestParams>(params) {
-            Some(request) => answer(&id, gateway.complete(&ctx, request).await),
+            Some(request) => answer(&id, gateway.complete(&ctx, request, &never).await),
             None => error(
                 &id,
                 INVALID_PARAMS,

@@ -24,6 +24,23 @@ pub fn script(name: &str) -> PathBuf {
     workspace_root().join("server/tests/python").join(name)
 }
 
+/// A config entry running `backend.py` as the stdio backend `name`, with `extra` arguments.
+pub fn python_stdio_entry(name: &str, extra: &[&str]) -> String {
+    let mut args = vec![
+        script("backend.py").display().to_string(),
+        "--name".to_owned(),
+        name.to_owned(),
+        "--transport".to_owned(),
+        "stdio".to_owned(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    format!(
+        "  {name}:\n    type: stdio\n    command: {}\n    args: {}\n",
+        python().display(),
+        serde_json::to_string(&args).expect("args")
+    )
+}
+
 /// Run `client.py` with a plan and return its JSON report.
 pub async fn run_client(plan: Value) -> Value {
     let plan = plan.to_string();
