@@ -1,6 +1,6 @@
 //! Prompts and resources of the backends in a caller's scope (SPEC §14): lists merged and
-//! paged by the gateway, `prompts/get` and `resources/read` routed by name, completions and
-//! resource subscriptions passed to the backend that owns the name.
+//! paged by the gateway, `prompts/get` and `resources/read` routed by name, completions
+//! passed to the backend that owns the name (subscriptions: [`super::subscriptions`]).
 //!
 //! Names: a prompt is `<server>__<prompt>`, a resource or template `<server>+<uri>`
 //! (`catalog::names`). Authorization patterns match those names as they match tool names,
@@ -24,20 +24,19 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use rmcp::RoleClient;
 use rmcp::model::{
     CacheScope, CompleteRequestParams, CompleteResult, GetPromptRequestParams, GetPromptResult,
     JsonObject, ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, Prompt,
     ReadResourceRequestParams, ReadResourceResult, Reference, Resource, ResourceContents,
-    ResourceTemplate, ResultType, SubscribeRequestParams, UnsubscribeRequestParams,
+    ResourceTemplate, ResultType,
 };
 use rmcp::service::{Peer, ServiceError};
-use rmcp::{RoleClient, RoleServer};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use super::Gateway;
 use super::calls::{Pending, call_status};
-use super::subscriptions::Subscriber;
 use crate::audit::{AuditEvent, AuditRecord, AuditStatus};
 use crate::authz::Policy;
 use crate::catalog::{
@@ -95,24 +94,24 @@ impl From<BadCursor> for OfferError {
 }
 
 /// One backend with a session open now.
-struct Reachable {
-    upstream: Arc<Upstream>,
-    peer: Peer<RoleClient>,
-    offers: Offers,
+pub(super) struct Reachable {
+    pub(super) upstream: Arc<Upstream>,
+    pub(super) peer: Peer<RoleClient>,
+    pub(super) offers: Offers,
 }
 
 /// A name located on its backend: the server and the backend's own name or (canonical) URI.
-struct Located {
-    upstream: Arc<Upstream>,
-    backend_name: String,
+pub(super) struct Located {
+    pub(super) upstream: Arc<Upstream>,
+    pub(super) backend_name: String,
     /// The exposed name authorization matches: as sent, with a resource URI canonical.
-    exposed: String,
+    pub(super) exposed: String,
 }
 
 /// A name located and the caller allowed to use it.
-struct Resolved {
-    located: Located,
-    reachable: Result<Reachable, CallError>,
+pub(super) struct Resolved {
+    pub(super) located: Located,
+    pub(super) reachable: Result<Reachable, CallError>,
 }
 
 impl Resolved {
@@ -325,129 +324,10 @@ impl Gateway {
         Ok(result)
     }
 
-    /// `resources/subscribe` for the session of `ctx`: the backend is subscribed once
-    /// whatever the number of downstream subscribers, and its updates are relayed to each.
-    pub async fn subscribe(
-        &self,
-        ctx: &RequestContext,
-        uri: &str,
-        peer: Peer<RoleServer>,
-    ) -> Result<(), OfferError> {
-        let resolved = self.resolve(ctx, OfferKind::Resource, uri)?;
-        let Some(session) = ctx.session_id.clone() else {
-            return Err(OfferError::InvalidParams(
-                "Invalid params: subscriptions need an MCP session".into(),
-            ));
-        };
-        let backend = resolved.reachable.map_err(OfferError::Backend)?;
-        if !backend.offers.subscribe {
-            return Err(OfferError::InvalidParams(format!(
-                "Invalid params: server {} does not offer resource subscriptions",
-                backend.upstream.name()
-            )));
-        }
-        let Located {
-            upstream,
-            backend_name,
-            ..
-        } = resolved.located;
-        let _changing = self.subscriptions.changing.lock().await;
-        let subscriber = Subscriber {
-            peer,
-            principal: ctx.principal.clone(),
-        };
-        let first = self
-            .subscriptions
-            .add(upstream.name(), &backend_name, &session, subscriber);
-        if first && let Err(error) = backend_subscribe(&backend, backend_name.clone()).await {
-            self.subscriptions
-                .remove(upstream.name(), &backend_name, &session);
-            return Err(error);
-        }
-        Ok(())
-    }
-
-    /// `resources/unsubscribe`: the backend is unsubscribed when no session is left. Not
-    /// authorized again: a caller may always stop what it started, also after a reload
-    /// took the resource from it.
-    pub async fn unsubscribe(&self, ctx: &RequestContext, uri: &str) -> Result<(), OfferError> {
-        let Some(located) = self.locate(OfferKind::Resource, uri) else {
-            return Ok(());
-        };
-        let Some(session) = ctx.session_id.as_deref() else {
-            return Ok(());
-        };
-        let _changing = self.subscriptions.changing.lock().await;
-        let last =
-            self.subscriptions
-                .remove(located.upstream.name(), &located.backend_name, session);
-        if last && let Some(backend) = reachable(&located.upstream) {
-            // The caller is unsubscribed whatever the backend says.
-            if let Err(error) = backend_unsubscribe(&backend, located.backend_name).await {
-                tracing::warn!(server = %backend.upstream.name(), %error, "resources/unsubscribe failed");
-            }
-        }
-        Ok(())
-    }
-
-    /// Relay a backend's `notifications/resources/updated` to the sessions subscribed to it
-    /// whose caller may still see the resource.
-    pub(super) fn relay_resource_update(&self, server: &str, uri: &str) {
-        let exposed = resource_uri(server, uri);
-        let policy = &self.snapshot.load().policy;
-        for subscriber in self.subscriptions.subscribers(server, uri) {
-            if !policy.may_call(&subscriber.principal, &exposed) {
-                continue;
-            }
-            let params = rmcp::model::ResourceUpdatedNotificationParam::new(exposed.clone());
-            tokio::spawn(async move {
-                let _ = subscriber.peer.notify_resource_updated(params).await;
-            });
-        }
-    }
-
-    /// Forget the subscriptions of sessions that ended, and unsubscribe the backends from
-    /// what nobody follows any more.
-    pub fn prune_subscriptions(&self) {
-        for (server, uri) in self.subscriptions.prune() {
-            let Some(backend) = self.pool.get(&server).as_ref().and_then(reachable) else {
-                continue;
-            };
-            tokio::spawn(async move {
-                let _ = backend_unsubscribe(&backend, uri).await;
-            });
-        }
-    }
-
-    /// Subscribe a backend that just (re)connected to what sessions are subscribed to: its
-    /// new session knows nothing of the old one's subscriptions.
-    pub(super) fn resubscribe(&self, server: &str) {
-        let uris = self.subscriptions.uris_of(server);
-        if uris.is_empty() {
-            return;
-        }
-        let Some(backend) = self
-            .pool
-            .get(server)
-            .as_ref()
-            .and_then(reachable)
-            .filter(|b| b.offers.subscribe)
-        else {
-            return;
-        };
-        tokio::spawn(async move {
-            for uri in uris {
-                if let Err(error) = backend_subscribe(&backend, uri).await {
-                    tracing::warn!(server = %backend.upstream.name(), %error, "subscribing again failed");
-                }
-            }
-        });
-    }
-
     /// The backend and its own name of an exposed prompt name or resource URI, whatever
     /// the caller's scope or rights; `None` when no running backend is named, or the name
     /// could be read as more than one (a server named `a_` beside `a`: `a___x`).
-    fn locate(&self, kind: OfferKind, exposed: &str) -> Option<Located> {
+    pub(super) fn locate(&self, kind: OfferKind, exposed: &str) -> Option<Located> {
         match kind {
             OfferKind::Prompt => {
                 let mut found =
@@ -481,7 +361,7 @@ impl Gateway {
     }
 
     /// The backend of an exposed name in the caller's scope, if the caller may use it.
-    fn resolve(
+    pub(super) fn resolve(
         &self,
         ctx: &RequestContext,
         kind: OfferKind,
@@ -610,7 +490,7 @@ impl Gateway {
 }
 
 /// The backend of `upstream` if it has a session open now.
-fn reachable(upstream: &Arc<Upstream>) -> Option<Reachable> {
+pub(super) fn reachable(upstream: &Arc<Upstream>) -> Option<Reachable> {
     let state = upstream.state();
     let live = state.live.as_ref()?;
     Some(Reachable {
@@ -625,23 +505,9 @@ fn visible(policy: &Policy, ctx: &RequestContext, exposed: &str) -> bool {
     policy.may_call(&ctx.principal, exposed)
 }
 
-// `resources/subscribe` is how session-era backends are subscribed; a backend of the
-// 2026-07-28 era is never offered it (see `Offers::of`), so the deprecation does not apply.
-#[allow(deprecated)]
-async fn backend_subscribe(backend: &Reachable, uri: String) -> Result<(), OfferError> {
-    let request = backend.peer.subscribe(SubscribeRequestParams::new(uri));
-    ask(backend, &CancellationToken::new(), request).await
-}
-
-#[allow(deprecated)]
-async fn backend_unsubscribe(backend: &Reachable, uri: String) -> Result<(), OfferError> {
-    let request = backend.peer.unsubscribe(UnsubscribeRequestParams::new(uri));
-    ask(backend, &CancellationToken::new(), request).await
-}
-
 /// One request to a backend, within the server's `timeout`, withdrawn when `cancel` fires
 /// (the request future is dropped: rmcp tells the backend).
-async fn ask<T>(
+pub(super) async fn ask<T>(
     backend: &Reachable,
     cancel: &CancellationToken,
     request: impl Future<Output = Result<T, ServiceError>>,
