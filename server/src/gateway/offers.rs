@@ -140,28 +140,15 @@ impl Gateway {
         cursor: Option<&str>,
         cancel: &CancellationToken,
     ) -> Result<ListPromptsResult, OfferError> {
-        let lists = self
-            .gather(
+        let (page, next) = self
+            .merged(
                 ctx,
+                cursor,
                 cancel,
                 |o| o.prompts,
                 |peer| async move { peer.list_all_prompts().await },
             )
-            .await;
-        let policy = &self.snapshot.load().policy;
-        let prompts: Vec<Prompt> = lists
-            .into_iter()
-            .flat_map(|(server, prompts)| {
-                prompts.into_iter().filter_map(move |mut prompt| {
-                    prompt.name = prompt_name(&server, &prompt.name);
-                    visible(policy, ctx, &prompt.name).then(|| {
-                        prompt.description = Some(described(&server, prompt.description.take()));
-                        prompt
-                    })
-                })
-            })
-            .collect();
-        let (page, next) = paging::page(prompts, |p| p.name.as_str(), cursor, PAGE_SIZE)?;
+            .await?;
         let mut result =
             ListPromptsResult::with_all_items(page).with_cache_scope(CacheScope::Private);
         result.next_cursor = next;
@@ -175,26 +162,15 @@ impl Gateway {
         cursor: Option<&str>,
         cancel: &CancellationToken,
     ) -> Result<ListResourcesResult, OfferError> {
-        let lists = self
-            .gather(
+        let (page, next) = self
+            .merged(
                 ctx,
+                cursor,
                 cancel,
                 |o| o.resources,
                 |peer| async move { peer.list_all_resources().await },
             )
-            .await;
-        let policy = &self.snapshot.load().policy;
-        let resources: Vec<Resource> = lists
-            .into_iter()
-            .flat_map(|(server, resources)| {
-                resources.into_iter().map(move |mut resource| {
-                    resource.uri = resource_uri(&server, &resource.uri);
-                    resource
-                })
-            })
-            .filter(|resource| visible(policy, ctx, &resource.uri))
-            .collect();
-        let (page, next) = paging::page(resources, |r| r.uri.as_str(), cursor, PAGE_SIZE)?;
+            .await?;
         let mut result =
             ListResourcesResult::with_all_items(page).with_cache_scope(CacheScope::Private);
         result.next_cursor = next;
@@ -208,30 +184,49 @@ impl Gateway {
         cursor: Option<&str>,
         cancel: &CancellationToken,
     ) -> Result<ListResourceTemplatesResult, OfferError> {
-        let lists = self
-            .gather(
+        let (page, next) = self
+            .merged(
                 ctx,
+                cursor,
                 cancel,
                 |o| o.resources,
                 |peer| async move { peer.list_all_resource_templates().await },
             )
-            .await;
-        let policy = &self.snapshot.load().policy;
-        let templates: Vec<ResourceTemplate> = lists
-            .into_iter()
-            .flat_map(|(server, templates)| {
-                templates.into_iter().map(move |mut template| {
-                    template.uri_template = resource_uri(&server, &template.uri_template);
-                    template
-                })
-            })
-            .filter(|template| visible(policy, ctx, &template.uri_template))
-            .collect();
-        let (page, next) = paging::page(templates, |t| t.uri_template.as_str(), cursor, PAGE_SIZE)?;
+            .await?;
         let mut result =
             ListResourceTemplatesResult::with_all_items(page).with_cache_scope(CacheScope::Private);
         result.next_cursor = next;
         Ok(result)
+    }
+
+    /// The page after `cursor` of the backends' lists merged: every item in the caller's
+    /// scope, by its exposed name, that the caller may see.
+    async fn merged<T, F, Fut>(
+        &self,
+        ctx: &RequestContext,
+        cursor: Option<&str>,
+        cancel: &CancellationToken,
+        wants: fn(Offers) -> bool,
+        list: F,
+    ) -> Result<(Vec<T>, Option<String>), OfferError>
+    where
+        T: Listed,
+        F: Fn(Peer<RoleClient>) -> Fut,
+        Fut: Future<Output = Result<Vec<T>, ServiceError>>,
+    {
+        let lists = self.gather(ctx, cancel, wants, list).await;
+        let policy = &self.snapshot.load().policy;
+        let items: Vec<T> = lists
+            .into_iter()
+            .flat_map(|(server, items)| {
+                items.into_iter().map(move |mut item| {
+                    item.expose(&server);
+                    item
+                })
+            })
+            .filter(|item| visible(policy, ctx, item.key()))
+            .collect();
+        Ok(paging::page(items, T::key, cursor, PAGE_SIZE)?)
     }
 
     /// `prompts/get` of an exposed prompt name; one `prompt_get` record once authorized.
@@ -540,6 +535,42 @@ fn finish<T>(record: Pending, outcome: &Result<T, OfferError>) {
         let error = outcome.as_ref().err().map(ToString::to_string);
         record.finished(status, elapsed, error)
     });
+}
+
+/// An item of a backend's list, as the merged list shows it.
+trait Listed {
+    /// Make it the caller's: its exposed name, and its server said where it helps.
+    fn expose(&mut self, server: &str);
+    /// Its exposed name: what authorization matches and the list is sorted by.
+    fn key(&self) -> &str;
+}
+
+impl Listed for Prompt {
+    fn expose(&mut self, server: &str) {
+        self.name = prompt_name(server, &self.name);
+        self.description = Some(described(server, self.description.take()));
+    }
+    fn key(&self) -> &str {
+        &self.name
+    }
+}
+
+impl Listed for Resource {
+    fn expose(&mut self, server: &str) {
+        self.uri = resource_uri(server, &self.uri);
+    }
+    fn key(&self) -> &str {
+        &self.uri
+    }
+}
+
+impl Listed for ResourceTemplate {
+    fn expose(&mut self, server: &str) {
+        self.uri_template = resource_uri(server, &self.uri_template);
+    }
+    fn key(&self) -> &str {
+        &self.uri_template
+    }
 }
 
 /// A backend description, prefixed with its server as tool descriptions are.

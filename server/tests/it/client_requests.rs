@@ -4,46 +4,17 @@
 //! at once. Real peers: the Python SDK as client (with callbacks) and as backend (stdio and
 //! streamable HTTP, the gateway's own HTTP client), and `server-everything` over stdio.
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
 use crate::common::node::server_everything;
-use crate::common::python::{python, python_stdio_entry, run_client, script};
+use crate::common::python::{python_backend, python_stdio_entry, run_client};
 use crate::common::*;
 
 /// What the Python client answers: its model's text, a form's content, its roots.
 const SAMPLED: &str = "a sampled answer from the client";
 const ROOT_URI: &str = "file:///work/project";
-
-/// A Python `MCPServer` backend; killed on drop.
-struct PythonBackend(Child);
-
-impl Drop for PythonBackend {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn python_http_backend(name: &str, port: u16) -> PythonBackend {
-    let child = Command::new(python())
-        .arg(script("backend.py"))
-        .args([
-            "--name",
-            name,
-            "--transport",
-            "streamable-http",
-            "--port",
-            &port.to_string(),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start python backend");
-    PythonBackend(child)
-}
 
 /// A client that answers everything it can be asked.
 fn answering_client(url: &str, steps: Value) -> Value {
@@ -141,7 +112,7 @@ async fn server_everything_over_stdio_samples_and_elicits_through_the_calling_cl
 #[tokio::test]
 async fn a_python_backend_over_streamable_http_asks_the_calling_client() {
     let port = free_port();
-    let _backend = python_http_backend("py", port);
+    let _backend = python_backend("py", "streamable-http", port);
     let gateway = TestGateway::start(&http_backend_yaml(port)).await;
     gateway.wait_healthy(1).await;
     for (url, mode) in [
@@ -188,7 +159,7 @@ async fn a_python_backend_over_streamable_http_asks_the_calling_client() {
 #[tokio::test]
 async fn clients_without_the_capability_make_the_backend_fail_at_once() {
     let port = free_port();
-    let _backend = python_http_backend("py", port);
+    let _backend = python_backend("py", "streamable-http", port);
     let gateway = TestGateway::start(&http_backend_yaml(port)).await;
     gateway.wait_healthy(1).await;
     let started = Instant::now();
@@ -233,7 +204,7 @@ async fn clients_without_the_capability_make_the_backend_fail_at_once() {
 #[tokio::test]
 async fn a_plain_json_rpc_call_that_would_sample_fails_at_once() {
     let port = free_port();
-    let _backend = python_http_backend("py", port);
+    let _backend = python_backend("py", "streamable-http", port);
     let gateway = TestGateway::start(&http_backend_yaml(port)).await;
     gateway.wait_healthy(1).await;
     let started = Instant::now();
@@ -333,7 +304,7 @@ async fn over_stdio_the_calls_in_flight_decide_and_several_callers_are_refused()
 #[tokio::test]
 async fn a_call_that_ends_first_answers_the_backend_and_stops_the_client() {
     let port = free_port();
-    let _backend = python_http_backend("py", port);
+    let _backend = python_backend("py", "streamable-http", port);
     let yaml = format!(
         "servers:\n{}    timeout: 2\n",
         url_entry("py", "http", &format!("http://127.0.0.1:{port}/mcp"))

@@ -132,10 +132,15 @@ async fn a_server_endpoint_shows_one_server_in_both_eras() {
     .await;
     let results = &report["results"];
     assert!(results[0]["prompts"].is_object(), "{report}");
-    assert_eq!(
-        results[1]["names"],
-        json!(["py__incident_summary", "py__slow_summary"]),
-        "{report}"
+    let prompts = results[1]["names"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{report}"));
+    assert!(prompts.contains(&json!("py__incident_summary")), "{report}");
+    assert!(
+        prompts
+            .iter()
+            .all(|p| p.as_str().is_some_and(|p| p.starts_with("py__"))),
+        "py's prompts only: {report}"
     );
     let tools = results[2].as_array().unwrap_or_else(|| panic!("{report}"));
     assert!(tools.contains(&json!("py__add")), "{report}");

@@ -2,12 +2,10 @@
 //! eras, legacy SSE) and as backend (SSE, streamable HTTP), `mcp-server-time` (PyPI, stdio) and
 //! `@modelcontextprotocol/server-everything` (npm, stdio) behind the gateway.
 
-use std::process::{Child, Command, Stdio};
-
 use serde_json::{Value, json};
 
 use crate::common::node::server_everything;
-use crate::common::python::{python, run_client, script};
+use crate::common::python::{python, python_backend, run_client};
 use crate::common::*;
 
 fn assert_mock_tools_and_calls(report: &Value) {
@@ -112,34 +110,6 @@ async fn tools_list_of_one_server_over_streamable_http_and_legacy_sse() {
         let all = names(1);
         assert!(all.contains(&"alpha__echo".to_owned()), "{mode}: {report}");
     }
-}
-
-/// A Python `MCPServer` backend on a free port; killed on drop.
-struct PythonBackend(Child);
-
-impl Drop for PythonBackend {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn python_backend(name: &str, transport: &str, port: u16) -> PythonBackend {
-    let child = Command::new(python())
-        .arg(script("backend.py"))
-        .args([
-            "--name",
-            name,
-            "--transport",
-            transport,
-            "--port",
-            &port.to_string(),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start python backend");
-    PythonBackend(child)
 }
 
 #[tokio::test]

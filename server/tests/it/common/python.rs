@@ -3,7 +3,7 @@
 //! into `.venv` at the workspace root.
 
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 
 use serde_json::Value;
 
@@ -22,6 +22,35 @@ pub fn python() -> PathBuf {
 
 pub fn script(name: &str) -> PathBuf {
     workspace_root().join("server/tests/python").join(name)
+}
+
+/// A Python SDK server (`backend.py`) serving `transport` on `port`; killed on drop.
+pub struct PythonBackend(Child);
+
+impl Drop for PythonBackend {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Start `backend.py` as the backend `name` over `transport` (`sse`, `streamable-http`).
+pub fn python_backend(name: &str, transport: &str, port: u16) -> PythonBackend {
+    let child = Command::new(python())
+        .arg(script("backend.py"))
+        .args([
+            "--name",
+            name,
+            "--transport",
+            transport,
+            "--port",
+            &port.to_string(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start python backend");
+    PythonBackend(child)
 }
 
 /// A config entry running `backend.py` as the stdio backend `name`, with `extra` arguments.
