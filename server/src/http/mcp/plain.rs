@@ -56,8 +56,7 @@ fn error(id: &RequestId, code: i64, message: &str) -> Response {
     Json(jsonrpc::error_body(Some(id), code, message)).into_response()
 }
 
-/// Serve one plain JSON-RPC message. A caller that hangs up drops the future: nothing is
-/// cancelled otherwise, hence the token that never fires.
+/// Serve one plain JSON-RPC message.
 pub async fn serve(gateway: Arc<Gateway>, ctx: RequestContext, message: Incoming<'_>) -> Response {
     let (id, method, params) = match message {
         Incoming::Request { id, method, params } => (id, method, params),
@@ -87,7 +86,6 @@ pub async fn serve(gateway: Arc<Gateway>, ctx: RequestContext, message: Incoming
                 .into_response();
         }
     };
-    let never = tokio_util::sync::CancellationToken::new();
     match &*method {
         "ping" => result_body(&id, json!({})),
         "initialize" => {
@@ -115,61 +113,81 @@ pub async fn serve(gateway: Arc<Gateway>, ctx: RequestContext, message: Incoming
             result_body(&id, json!({"tools": tools}))
         }
         "tools/call" => call_tool(gateway, ctx, id, params).await,
-        "prompts/list" => {
-            let cursor = list_cursor(params);
-            answer(
-                &id,
-                gateway.list_prompts(&ctx, cursor.as_deref(), &never).await,
-            )
-        }
-        "resources/list" => {
-            let cursor = list_cursor(params);
-            answer(
-                &id,
-                gateway
-                    .list_resources(&ctx, cursor.as_deref(), &never)
-                    .await,
-            )
-        }
-        "resources/templates/list" => {
-            let cursor = list_cursor(params);
-            answer(
-                &id,
-                gateway
-                    .list_resource_templates(&ctx, cursor.as_deref(), &never)
-                    .await,
-            )
-        }
-        "prompts/get" => match parsed::<rmcp::model::GetPromptRequestParams>(params) {
-            Some(request) => answer(
-                &id,
-                gateway
-                    .get_prompt(&ctx, &request.name, request.arguments, &never)
-                    .await,
-            ),
-            None => error(
-                &id,
-                INVALID_PARAMS,
-                "Invalid params: expected {\"name\", \"arguments\"?}",
-            ),
-        },
-        "resources/read" => match parsed::<rmcp::model::ReadResourceRequestParams>(params) {
-            Some(request) => answer(&id, gateway.read_resource(&ctx, &request.uri, &never).await),
-            None => error(&id, INVALID_PARAMS, "Invalid params: expected {\"uri\"}"),
-        },
-        "completion/complete" => match parsed::<rmcp::model::CompleteRequestParams>(params) {
-            Some(request) => answer(&id, gateway.complete(&ctx, request, &never).await),
-            None => error(
-                &id,
-                INVALID_PARAMS,
-                "Invalid params: expected {\"ref\", \"argument\"}",
-            ),
-        },
+        // Boxed: their futures are large, and every plain request would carry their size.
+        "prompts/list"
+        | "prompts/get"
+        | "resources/list"
+        | "resources/templates/list"
+        | "resources/read"
+        | "completion/complete" => Box::pin(offers(&gateway, &ctx, &id, &method, params)).await,
         _ => error(
             &id,
             METHOD_NOT_FOUND,
             &format!("Method not found: {method}"),
         ),
+    }
+}
+
+/// The prompt and resource methods. A caller that hangs up drops the future: nothing else
+/// cancels them, hence the token that never fires.
+async fn offers(
+    gateway: &Gateway,
+    ctx: &RequestContext,
+    id: &RequestId,
+    method: &str,
+    params: Option<&RawValue>,
+) -> Response {
+    let never = tokio_util::sync::CancellationToken::new();
+    match method {
+        "prompts/list" => {
+            let cursor = list_cursor(params);
+            answer(
+                id,
+                gateway.list_prompts(ctx, cursor.as_deref(), &never).await,
+            )
+        }
+        "resources/list" => {
+            let cursor = list_cursor(params);
+            answer(
+                id,
+                gateway.list_resources(ctx, cursor.as_deref(), &never).await,
+            )
+        }
+        "resources/templates/list" => {
+            let cursor = list_cursor(params);
+            answer(
+                id,
+                gateway
+                    .list_resource_templates(ctx, cursor.as_deref(), &never)
+                    .await,
+            )
+        }
+        "prompts/get" => match parsed::<rmcp::model::GetPromptRequestParams>(params) {
+            Some(request) => answer(
+                id,
+                gateway
+                    .get_prompt(ctx, &request.name, request.arguments, &never)
+                    .await,
+            ),
+            None => error(
+                id,
+                INVALID_PARAMS,
+                "Invalid params: expected {\"name\", \"arguments\"?}",
+            ),
+        },
+        "resources/read" => match parsed::<rmcp::model::ReadResourceRequestParams>(params) {
+            Some(request) => answer(id, gateway.read_resource(ctx, &request.uri, &never).await),
+            None => error(id, INVALID_PARAMS, "Invalid params: expected {\"uri\"}"),
+        },
+        "completion/complete" => match parsed::<rmcp::model::CompleteRequestParams>(params) {
+            Some(request) => answer(id, gateway.complete(ctx, request, &never).await),
+            None => error(
+                id,
+                INVALID_PARAMS,
+                "Invalid params: expected {\"ref\", \"argument\"}",
+            ),
+        },
+        _ => error(id, METHOD_NOT_FOUND, &format!("Method not found: {method}")),
     }
 }
 
