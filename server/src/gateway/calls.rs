@@ -49,7 +49,9 @@ pub struct Downstream {
 }
 
 impl Gateway {
-    /// Route one `tools/call` by its exposed name, in the view of the caller's endpoint.
+    /// Route one `tools/call` by its exposed name, in the scope and view of the caller's
+    /// endpoint. The search view's tools are answered by [`Self::call_in_search_view`], which
+    /// comes back here in the full view for the tool it calls.
     pub async fn call_tool(
         self: &Arc<Self>,
         ctx: &RequestContext,
@@ -57,23 +59,10 @@ impl Gateway {
         arguments: Option<JsonObject>,
         downstream: Downstream,
     ) -> Result<CallToolResult, ToolCallError> {
-        match ctx.endpoint.view {
-            View::Full => self.call_named_tool(ctx, name, arguments, downstream).await,
-            // Boxed: the hot path's future stays the size it was.
-            View::Search => {
-                Box::pin(self.call_in_search_view(ctx, name, arguments, downstream)).await
-            }
+        if ctx.endpoint.view == View::Search {
+            // Boxed: the hot path's future does not carry the search's.
+            return Box::pin(self.call_in_search_view(ctx, name, arguments, downstream)).await;
         }
-    }
-
-    /// A `tools/call` of a tool of the caller's scope, by its exposed name.
-    pub(super) async fn call_named_tool(
-        self: &Arc<Self>,
-        ctx: &RequestContext,
-        name: &str,
-        arguments: Option<JsonObject>,
-        downstream: Downstream,
-    ) -> Result<CallToolResult, ToolCallError> {
         let snapshot = self.snapshot();
         let parameters = arguments.clone().map(Value::Object);
         let catalog = self.catalog_for(&ctx.endpoint.scope);

@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use super::{Downstream, Gateway, ToolCallError};
 use crate::audit::AuditRecord;
 use crate::principal::RequestContext;
+use crate::scope::View;
 
 pub const SEARCH_TOOLS: &str = "search_tools";
 pub const CALL_TOOL: &str = "call_tool";
@@ -75,6 +76,10 @@ impl Gateway {
         arguments: Option<JsonObject>,
         downstream: Downstream,
     ) -> Result<CallToolResult, ToolCallError> {
+        // The tool called is called as in the full view of the same endpoint.
+        let mut full = ctx.clone();
+        full.endpoint.view = View::Full;
+        let ctx = &full;
         let arguments = arguments.unwrap_or_default();
         match name {
             SEARCH_TOOLS => {
@@ -120,11 +125,11 @@ impl Gateway {
                         ));
                     }
                 };
-                self.call_named_tool(ctx, target, inner, downstream).await
+                self.call_tool(ctx, target, inner, downstream).await
             }
             // A tool name learnt from a search, called directly: the same call.
             other => {
-                self.call_named_tool(ctx, other, Some(arguments), downstream)
+                self.call_tool(ctx, other, Some(arguments), downstream)
                     .await
             }
         }
