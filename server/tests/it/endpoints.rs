@@ -41,6 +41,16 @@ async fn tool_names(client: &McpClient) -> Vec<String> {
     names
 }
 
+/// The names `search_tools` returned, from its structured result.
+fn found_names(structured: &Value) -> Vec<&str> {
+    structured["tools"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no tools found: {structured}"))
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect()
+}
+
 /// A plain JSON-RPC request to `path`.
 async fn post(gateway: &TestGateway, path: &str, body: Value) -> reqwest::Response {
     reqwest::Client::new()
@@ -224,12 +234,7 @@ async fn the_search_view_finds_and_calls_tools() {
     .await;
     let results = &report["results"];
     assert_eq!(results[0], json!(["call_tool", "search_tools"]), "{report}");
-    let found: Vec<&str> = results[1]["structured"]["tools"]
-        .as_array()
-        .unwrap_or_else(|| panic!("{report}"))
-        .iter()
-        .filter_map(|t| t["name"].as_str())
-        .collect();
+    let found = found_names(&results[1]["structured"]);
     assert_eq!(found.len(), 3, "the limit: {found:?}");
     assert!(
         found.iter().all(|n| n.contains("search_logs")),
@@ -272,12 +277,7 @@ async fn the_search_view_finds_and_calls_tools() {
     .await;
     let results = &report["results"];
     assert_eq!(results[0], json!(["call_tool", "search_tools"]), "{report}");
-    let found: Vec<&str> = results[1]["structured"]["tools"]
-        .as_array()
-        .unwrap_or_else(|| panic!("{report}"))
-        .iter()
-        .filter_map(|t| t["name"].as_str())
-        .collect();
+    let found = found_names(&results[1]["structured"]);
     assert_eq!(found, ["gamma__echo"], "{report}");
 }
 
@@ -298,12 +298,7 @@ async fn the_search_view_finds_only_what_the_caller_may_call() {
     )
     .await;
     let body: Value = response.json().await.expect("JSON");
-    let found: Vec<&str> = body["result"]["structuredContent"]["tools"]
-        .as_array()
-        .unwrap_or_else(|| panic!("{body}"))
-        .iter()
-        .filter_map(|t| t["name"].as_str())
-        .collect();
+    let found = found_names(&body["result"]["structuredContent"]);
     assert_eq!(found, ["alpha__echo"], "{body}");
     let response = post(
         &gateway,
