@@ -11,7 +11,7 @@ PORT=${GATEWAY_PORT:-8000}
 DEMO_HTTP=${DEMO_HTTP:-127.0.0.1:8101}
 
 "$BIN/mock-mcp-server" --transport http --listen "$DEMO_HTTP" --name demo-http \
-  --tags demo,logging >/dev/null 2>demo-http.log &
+  --tags demo,logging --prompts >/dev/null 2>demo-http.log &
 MOCK_PID=$!
 trap 'kill $MOCK_PID 2>/dev/null || true' EXIT
 
@@ -22,6 +22,9 @@ cat <<MSG
   MCP endpoint:   http://$HOST:$PORT/mcp      (legacy SSE: http://$HOST:$PORT/sse)
   Health:         curl http://$HOST:$PORT/health
   Tools (curl):   curl -s http://$HOST:$PORT/mcp -d '{"jsonrpc":"2.0","id":1,"method":"tools/list"}'
+  Prompts:        curl -s http://$HOST:$PORT/mcp -d '{"jsonrpc":"2.0","id":2,"method":"prompts/list"}'
+  Resources:      curl -s http://$HOST:$PORT/mcp -d '{"jsonrpc":"2.0","id":3,"method":"resources/read","params":{"uri":"demo-http+mock://runbook"}}'
+  One server:     http://$HOST:$PORT/mcp/server/demo-stdio   (scoped endpoint; also /mcp/tag/<tag>)
 
   Python SDK:     pip install mcp, then
                     import asyncio, mcp

@@ -52,6 +52,10 @@ pub struct RawArgs {
     /// Also offer the tools tests use: fail, crash, get_env, headers, sleeps.
     #[arg(long)]
     pub test_tools: bool,
+    /// Also offer a prompt (`incident_summary`) and a resource (`mock://runbook`), for demos
+    /// of prompts and resources.
+    #[arg(long)]
+    pub prompts: bool,
     /// Streamable HTTP without sessions, answering with JSON bodies.
     #[arg(long)]
     pub stateless: bool,
@@ -99,6 +103,8 @@ pub struct MockConfig {
     pub tools: Vec<ToolName>,
     pub stateless: bool,
     pub requirements: Requirements,
+    /// Offer a prompt and a resource besides the tools.
+    pub prompts: bool,
 }
 
 impl TryFrom<RawArgs> for MockConfig {
@@ -197,6 +203,7 @@ impl TryFrom<RawArgs> for MockConfig {
             redirect_from,
             count: raw.count,
             latency: Duration::from_millis(raw.latency_ms),
+            prompts: raw.prompts,
             tools,
             stateless: raw.stateless,
             requirements,

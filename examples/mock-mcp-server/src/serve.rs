@@ -53,6 +53,7 @@ fn mock_server(config: &MockConfig, index: u16, tools: &Arc<ToolSet>) -> MockSer
             version: config.server_version.clone(),
             tags: config.tags.clone(),
             latency: config.latency,
+            prompts: config.prompts,
         },
         Arc::clone(tools),
     )

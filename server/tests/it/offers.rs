@@ -231,7 +231,9 @@ async fn plain_json_rpc_callers_get_prompts_and_resources() {
         py["description"],
         "[py] Summarise the incidents of a service."
     );
-    assert!(listed["result"].get("resultType").is_none(), "{listed}");
+    for field in ["resultType", "cacheScope", "ttlMs"] {
+        assert!(listed["result"].get(field).is_none(), "{field}: {listed}");
+    }
 
     let first = post(json!({"jsonrpc": "2.0", "id": 2, "method": "resources/list"})).await;
     assert_eq!(
@@ -526,5 +528,56 @@ async fn a_backend_asking_during_a_prompt_never_reaches_another_callers_client()
     assert!(
         !b.to_string().contains("A's model"),
         "nothing of A's reached B: {b}"
+    );
+}
+
+#[tokio::test]
+async fn the_demo_mock_offers_a_prompt_and_a_resource_with_prompts() {
+    let yaml = format!(
+        "servers:\n{}{}",
+        stdio_mock_entry("demo", &["--prompts"]),
+        stdio_mock_entry("plain", &[]),
+    );
+    let gateway = TestGateway::start(&yaml).await;
+    gateway.wait_healthy(2).await;
+    let report = run_client(json!({
+        "url": gateway.mcp_url(),
+        "mode": "legacy",
+        "steps": [
+            ["list_prompts"],
+            ["get_prompt", "demo__incident_summary", {"service": "db"}],
+            ["list_resources"],
+            ["read_resource", "demo+mock://runbook"],
+            ["read_resource", "plain+mock://runbook"],
+        ]
+    }))
+    .await;
+    let results = &report["results"];
+    assert_eq!(
+        results[0]["names"],
+        json!(["demo__incident_summary"]),
+        "{report}"
+    );
+    assert_eq!(
+        results[1]["texts"],
+        json!(["[demo] Summarise the incidents of db this week."]),
+        "{report}"
+    );
+    assert_eq!(
+        results[2]["names"],
+        json!(["demo+mock://runbook"]),
+        "{report}"
+    );
+    assert_eq!(
+        results[3]["uris"],
+        json!(["demo+mock://runbook"]),
+        "{report}"
+    );
+    assert!(
+        results[4]["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Unknown resource"),
+        "a mock without --prompts offers none: {report}"
     );
 }

@@ -209,9 +209,11 @@ fn answer<T: serde::Serialize>(id: &RequestId, outcome: Result<T, OfferError>) -
     match outcome {
         Ok(result) => {
             let mut value = serde_json::to_value(result).unwrap_or(Value::Null);
-            // Plain callers negotiated nothing: no 2026-07-28 `resultType`.
+            // Plain callers negotiated nothing: none of the 2026-07-28 result fields.
             if let Value::Object(map) = &mut value {
-                map.remove("resultType");
+                for field in ["resultType", "cacheScope", "ttlMs"] {
+                    map.remove(field);
+                }
             }
             result_body(id, value)
         }
