@@ -260,6 +260,44 @@ pub fn ratio(numerator: f64, denominator: f64) -> Option<f64> {
     (denominator > 0.0 && numerator.is_finite()).then(|| numerator / denominator)
 }
 
+/// The heading of a section comparing two sides in rounds (auth off/on, direct/gateway):
+/// the title with the columns' names, then how the rounds ran — `units` (`calls`,
+/// `requests`) interleaved one by one between the `sides`, or one side after the other.
+fn comparison_heading(
+    out: &mut String,
+    title: &str,
+    columns: &[&str],
+    (interleaved, rounds): (bool, usize),
+    (units, sides): (&str, &str),
+) -> std::fmt::Result {
+    use std::fmt::Write as _;
+    write!(
+        out,
+        "\n{title}{:>w$}",
+        "",
+        w = 36usize.saturating_sub(title.chars().count())
+    )?;
+    for column in columns {
+        write!(out, "{column:>12}")?;
+    }
+    let how = if interleaved {
+        format!("{units} interleaved one by one between the {sides}")
+    } else if rounds > 1 {
+        format!(
+            "one {} after the other, alternating which goes first",
+            singular(sides)
+        )
+    } else {
+        format!("one {} after the other", singular(sides))
+    };
+    write!(out, "\n  {rounds} round(s), {how}")
+}
+
+/// `gateways` → `gateway`, `paths` → `path`.
+fn singular(plural: &str) -> &str {
+    plural.strip_suffix('s').unwrap_or(plural)
+}
+
 fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
 }

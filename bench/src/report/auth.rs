@@ -11,7 +11,7 @@
 
 use std::{collections::BTreeMap, fmt::Write as _};
 
-use super::{GATEWAY_PROCESS, number};
+use super::{GATEWAY_PROCESS, comparison_heading, number};
 use crate::results::CallsResult;
 
 /// Labels of the two kinds of runs.
@@ -156,23 +156,14 @@ fn pooled_cpu_us(runs: &[CallsResult]) -> Option<f64> {
 pub fn render(out: &mut String, runs: &AuthRuns) {
     for comparison in runs.comparisons() {
         let title = format!("auth, concurrency {}", comparison.concurrency);
-        let _ = writeln!(
+        let _ = comparison_heading(
             out,
-            "\n{title}{:>w$}{:>12}{:>12}{:>12}",
-            "",
-            "auth off",
-            "auth on",
-            "on − off",
-            w = 36usize.saturating_sub(title.chars().count())
+            &title,
+            &["auth off", "auth on", "on − off"],
+            (comparison.interleaved, comparison.rounds),
+            ("calls", "gateways"),
         );
-        let how = if comparison.interleaved {
-            "calls interleaved one by one between the gateways"
-        } else if comparison.rounds > 1 {
-            "one gateway after the other, alternating which goes first"
-        } else {
-            "one gateway after the other"
-        };
-        let _ = writeln!(out, "  {} round(s), {how}", comparison.rounds);
+        out.push('\n');
         // Counts are shown without a difference; figures with one.
         let mut row = |name: &str, off: Option<f64>, on: Option<f64>, decimals: Option<usize>| {
             let Some(decimals) = decimals else {

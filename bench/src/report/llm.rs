@@ -15,7 +15,9 @@
 
 use std::{collections::BTreeMap, fmt::Write as _};
 
-use super::{Bound, DIRECT, GATEWAY, RELAY, Target, auth::median, number, ratio};
+use super::{
+    Bound, DIRECT, GATEWAY, RELAY, Target, auth::median, comparison_heading, number, ratio,
+};
 use crate::{results::LlmResult, stats::LatencySummary};
 
 /// The watched-process name of the upstream.
@@ -285,29 +287,17 @@ pub fn render(out: &mut String, runs: &LlmRuns) {
 
 fn render_comparison(out: &mut String, comparison: &LlmComparison) {
     let title = format!("Anthropic proxy, concurrency {}", comparison.concurrency);
-    let _ = writeln!(
+    let _ = comparison_heading(
         out,
-        "\n{title}{:>w$}{:>12}{:>12}{:>12}{:>12}",
-        "",
-        "direct",
-        "gateway",
-        "gw − direct",
-        "gw/direct",
-        w = 36usize.saturating_sub(title.chars().count())
+        &title,
+        &["direct", "gateway", "gw − direct", "gw/direct"],
+        (comparison.interleaved, comparison.rounds),
+        ("requests", "paths"),
     );
-    let how = if comparison.interleaved {
-        "requests interleaved one by one between the paths"
-    } else if comparison.rounds > 1 {
-        "one path after the other, alternating which goes first"
-    } else {
-        "one path after the other"
-    };
-    let of_rounds = if comparison.rounds > 1 {
-        "; latencies are medians of the rounds' figures"
-    } else {
-        ""
-    };
-    let _ = writeln!(out, "  {} round(s), {how}{of_rounds}", comparison.rounds);
+    if comparison.rounds > 1 {
+        out.push_str("; latencies are medians of the rounds' figures");
+    }
+    out.push('\n');
     // Counts without a difference; latencies with one and a ratio.
     let mut row = |name: &str, pair: [Option<f64>; 2], decimals: usize, compared: bool| {
         let [direct, gateway] = pair;
